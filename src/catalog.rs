@@ -1,0 +1,116 @@
+//! The check catalog: `checks/*.toml`, embedded at build time.
+//!
+//! Each file describes one check (id, title, what it verifies) and its failure codes with their remediation
+//! templates. `_common.toml` holds the codes the engine gives any check (access denied, timeout, ...). Codes are
+//! permanent: they are never renamed or reused.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::report::Status;
+
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
+}
+
+/// The id of the catalog file that holds the engine's shared codes.
+pub const COMMON_ID: &str = "_common";
+
+/// One catalog file: a check, or the shared codes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDoc {
+    /// Stable check id, e.g. `iam.trust-policy`.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// What the check verifies, for people.
+    pub verifies: String,
+    /// The guide section the check follows.
+    #[serde(default)]
+    pub guide: String,
+    /// The codes this check can report.
+    #[serde(default)]
+    pub codes: Vec<CodeDoc>,
+}
+
+/// One failure code and its remediation template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeDoc {
+    /// Permanent code, e.g. `SKY121`.
+    pub code: String,
+    /// The status a finding with this code has.
+    pub status: Status,
+    /// One-line title.
+    pub title: String,
+    /// Longer explanation (Markdown).
+    pub explanation: String,
+    /// Remediation summary template; `{name}` placeholders are filled with the user's values.
+    pub summary: String,
+    /// Remediation command templates; placeholders are filled shell-quoted.
+    pub commands: Vec<String>,
+    /// The section of the guide the fix comes from.
+    pub guide: String,
+}
+
+/// The parsed catalog.
+#[derive(Debug)]
+pub struct Catalog {
+    /// Check documents in file-name order; `_common` first.
+    pub checks: Vec<CheckDoc>,
+    codes: BTreeMap<String, (usize, usize)>,
+}
+
+impl Catalog {
+    /// The embedded catalog. Panics only if the embedded files are malformed, which the test suite rules out.
+    pub fn get() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| {
+            Catalog::parse(files::FILES).expect("embedded catalog is valid (see tests)")
+        })
+    }
+
+    /// Parses catalog files given as (file name, contents).
+    pub fn parse(files: &[(&str, &str)]) -> Result<Catalog, String> {
+        let mut checks = Vec::new();
+        let mut codes = BTreeMap::new();
+        for (name, text) in files {
+            let doc: CheckDoc = toml::from_str(text).map_err(|e| format!("checks/{name}: {e}"))?;
+            let expected = name.trim_end_matches(".toml");
+            if doc.id != expected {
+                return Err(format!(
+                    "checks/{name}: id {:?} does not match the file name",
+                    doc.id
+                ));
+            }
+            for (j, c) in doc.codes.iter().enumerate() {
+                if codes.insert(c.code.clone(), (checks.len(), j)).is_some() {
+                    return Err(format!("checks/{name}: code {} is defined twice", c.code));
+                }
+            }
+            checks.push(doc);
+        }
+        Ok(Catalog { checks, codes })
+    }
+
+    /// The document of a check id.
+    pub fn check(&self, id: &str) -> Option<&CheckDoc> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// A code's document and the id of the check (or `_common`) that defines it.
+    pub fn code(&self, code: &str) -> Option<(&CheckDoc, &CodeDoc)> {
+        let (i, j) = *self.codes.get(&code.to_ascii_uppercase())?;
+        Some((&self.checks[i], &self.checks[i].codes[j]))
+    }
+
+    /// Every code, in code order.
+    pub fn codes(&self) -> impl Iterator<Item = (&CheckDoc, &CodeDoc)> {
+        self.codes
+            .values()
+            .map(|&(i, j)| (&self.checks[i], &self.checks[i].codes[j]))
+    }
+}

@@ -1,0 +1,75 @@
+//! `sky.config`: SkyPilot will not upload the local AWS credentials (`aws.remote_identity: NO_UPLOAD`).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::sky::SkyConfig;
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "sky.config",
+    deps: &[],
+    codes: &["SKY141", "SKY142", "SKY143", "SKY144"],
+    run: |ctx: Arc<Ctx>| {
+        let outcome = evaluate(&ctx.target.sky);
+        async move { outcome }.boxed()
+    },
+};
+
+/// Decides over the layered SkyPilot config.
+pub fn evaluate(cfg: &SkyConfig) -> Outcome {
+    let searched: Vec<String> = cfg
+        .searched
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if let Some(err) = cfg.errors.first() {
+        let file = err.file.display().to_string();
+        return Outcome::fail(
+            "SKY144",
+            format!(
+                "SkyPilot config {file} is not valid YAML (line {}, column {}): {}",
+                err.line, err.column, err.message
+            ),
+        )
+        .var("file", file)
+        .var("line", err.line.to_string())
+        .var("column", err.column.to_string())
+        .evidence(json!({ "errors": cfg.errors, "searched": searched }));
+    }
+    let Some((value, file, key)) = cfg.aws_remote_identity() else {
+        return Outcome::fail(
+            "SKY141",
+            format!(
+                "aws.remote_identity is not set in any SkyPilot config ({}), so SkyPilot uploads local AWS credentials",
+                if searched.is_empty() { "none found".into() } else { searched.join(", ") }
+            ),
+        )
+        .evidence(json!({ "searched": searched }));
+    };
+    let file = file.display().to_string();
+    let evidence = json!({ "key": key, "value": value, "file": file, "searched": searched });
+    match value {
+        Value::String(s) if s == "NO_UPLOAD" => {
+            Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local"))
+        }
+        Value::Array(_) => Outcome::fail(
+            "SKY142",
+            format!("{key} in {file} is a list; SkyPilot still uploads local credentials unless it is the plain string NO_UPLOAD"),
+        )
+        .var("sky_config_path", file.clone()),
+        other => {
+            let found = match other {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            Outcome::fail("SKY143", format!("{key} in {file} is {found}, not NO_UPLOAD: SkyPilot uploads local credentials"))
+                .var("sky_config_path", file.clone())
+                .var("found", found)
+        }
+    }
+    .evidence(evidence)
+}

@@ -1,0 +1,302 @@
+//! The engine: runs the registry's checks concurrently, in dependency order, each under a timeout, and turns
+//! their outcomes into report entries with the catalog's titles and filled-in remediations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::probe::{ErrorKind, Facts, ProbeError};
+use crate::report::{CheckReport, Remediation, Status};
+use crate::target::Resolved;
+use crate::template;
+
+/// What every check can see: the resolved target and the memoized facts.
+pub struct Ctx {
+    /// What is being checked.
+    pub target: Resolved,
+    /// The probe layer.
+    pub facts: Facts,
+}
+
+/// A check's entry point.
+pub type CheckFn = fn(Arc<Ctx>) -> BoxFuture<'static, Outcome>;
+
+/// A registered check.
+pub struct CheckSpec {
+    /// Stable id; must have a catalog file.
+    pub id: &'static str,
+    /// Checks that must pass (or warn) before this one runs; they come earlier in the registry.
+    pub deps: &'static [&'static str],
+    /// Every code the check itself can report (the engine adds the `_common` ones).
+    pub codes: &'static [&'static str],
+    /// The check.
+    pub run: CheckFn,
+}
+
+/// What a check decided.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Verdict.
+    pub status: Status,
+    /// Catalog code, for every non-pass verdict.
+    pub code: Option<&'static str>,
+    /// One sentence with the real names.
+    pub message: String,
+    /// Extra template values for the remediation (beyond the target's).
+    pub vars: BTreeMap<String, String>,
+    /// What the verdict rests on.
+    pub evidence: Value,
+}
+
+impl Outcome {
+    fn new(status: Status, code: Option<&'static str>, message: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            code,
+            message: message.into(),
+            vars: BTreeMap::new(),
+            evidence: Value::Null,
+        }
+    }
+    /// A pass.
+    pub fn pass(message: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Pass, None, message)
+    }
+    /// A failure with its code.
+    pub fn fail(code: &'static str, message: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Fail, Some(code), message)
+    }
+    /// A warning with its code.
+    pub fn warn(code: &'static str, message: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Warn, Some(code), message)
+    }
+    /// Could not decide.
+    pub fn inconclusive(code: &'static str, message: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Inconclusive, Some(code), message)
+    }
+    /// Adds a template value for the remediation.
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Outcome {
+        self.vars.insert(name.to_string(), value.into());
+        self
+    }
+    /// Sets the evidence.
+    pub fn evidence(mut self, evidence: Value) -> Outcome {
+        self.evidence = evidence;
+        self
+    }
+
+    /// The inconclusive outcome for a probe error the check has no specific verdict for.
+    pub fn from_error(err: &ProbeError) -> Outcome {
+        let (code, message) = match err.kind {
+            ErrorKind::AccessDenied => (
+                "SKY001",
+                format!(
+                    "access denied: the doctor's identity may not call {} ({})",
+                    err.op, err.message
+                ),
+            ),
+            ErrorKind::Timeout => ("SKY002", format!("{} timed out ({})", err.op, err.message)),
+            ErrorKind::Unreachable => (
+                "SKY003",
+                format!("{} could not reach its endpoint: {}", err.op, err.message),
+            ),
+            ErrorKind::Throttled => (
+                "SKY005",
+                format!("{} was throttled: {}", err.op, err.message),
+            ),
+            ErrorKind::NotFound
+            | ErrorKind::NoCredentials
+            | ErrorKind::CredentialsRejected
+            | ErrorKind::Other => ("SKY006", format!("{} failed: {}", err.op, err.message)),
+        };
+        Outcome::inconclusive(code, message).evidence(serde_json::json!({ "error": err }))
+    }
+}
+
+/// Limits of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Each check's own timeout.
+    pub check_timeout: Duration,
+    /// When the whole run must be over.
+    pub deadline: tokio::time::Instant,
+    /// The `--timeout` value, for messages.
+    pub run_timeout: Duration,
+}
+
+/// Runs `specs` and returns their reports in registry order.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    specs: &'static [CheckSpec],
+    limits: Limits,
+    on_done: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+) -> Vec<CheckReport> {
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = specs.len();
+    let mut handles: HashMap<&'static str, Shared<BoxFuture<'static, CheckReport>>> =
+        HashMap::new();
+    for spec in specs {
+        let deps: Vec<_> = spec
+            .deps
+            .iter()
+            .map(|d| {
+                handles
+                    .get(d)
+                    .unwrap_or_else(|| {
+                        panic!("{}: dependency {d} is not registered before it", spec.id)
+                    })
+                    .clone()
+            })
+            .collect();
+        let ctx = ctx.clone();
+        let done = done.clone();
+        let on_done = on_done.clone();
+        let fut = async move {
+            let blocked: Vec<String> = join_all(deps)
+                .await
+                .into_iter()
+                .filter(|r| !matches!(r.status, Status::Pass | Status::Warn))
+                .map(|r| r.id)
+                .collect();
+            let started = Instant::now();
+            let outcome = if blocked.is_empty() {
+                run_one(spec, ctx.clone(), limits).await
+            } else {
+                let mut o = Outcome::new(
+                    Status::Skip,
+                    Some("SKY007"),
+                    format!("not run: {} did not pass", blocked.join(", ")),
+                );
+                o.vars.insert("blocked_by".into(), blocked.join(","));
+                o
+            };
+            let report = finish(spec, &ctx, outcome, blocked, started.elapsed());
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(cb) = &on_done {
+                cb(n, total);
+            }
+            report
+        }
+        .boxed()
+        .shared();
+        handles.insert(spec.id, fut);
+    }
+    join_all(specs.iter().map(|s| handles[s.id].clone())).await
+}
+
+async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Outcome {
+    let now = tokio::time::Instant::now();
+    let remaining = limits.deadline.saturating_duration_since(now);
+    let (limit, what) = if remaining < limits.check_timeout {
+        (
+            remaining,
+            format!(
+                "the run's deadline (--timeout {}s)",
+                limits.run_timeout.as_secs()
+            ),
+        )
+    } else {
+        (
+            limits.check_timeout,
+            format!(
+                "its timeout of {}s (--check-timeout)",
+                limits.check_timeout.as_secs()
+            ),
+        )
+    };
+    let mut task = tokio::spawn((spec.run)(ctx));
+    match tokio::time::timeout(limit, &mut task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join_err)) => {
+            let why = if join_err.is_panic() {
+                let payload = join_err.into_panic();
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into())
+            } else {
+                "cancelled".into()
+            };
+            Outcome::inconclusive("SKY004", format!("check {} crashed: {why}", spec.id))
+        }
+        Err(_) => {
+            task.abort();
+            Outcome::inconclusive(
+                "SKY002",
+                format!("check {} did not finish within {what}", spec.id),
+            )
+        }
+    }
+}
+
+/// The template values every remediation can use.
+pub fn target_vars(t: &Resolved) -> BTreeMap<String, String> {
+    [
+        ("cluster", &t.cluster),
+        ("region", &t.region),
+        ("context", &t.context),
+        ("namespace", &t.namespace),
+        ("service_account", &t.service_account),
+        ("bucket", &t.bucket),
+        ("role_name", &t.role_name),
+        ("policy_name", &t.policy_name),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .chain([(
+        "sky_config_path".to_string(),
+        t.sky.user_file.display().to_string(),
+    )])
+    .collect()
+}
+
+fn finish(
+    spec: &'static CheckSpec,
+    ctx: &Ctx,
+    outcome: Outcome,
+    blocked_by: Vec<String>,
+    elapsed: Duration,
+) -> CheckReport {
+    let catalog = Catalog::get();
+    let title = catalog
+        .check(spec.id)
+        .map(|c| c.title.clone())
+        .unwrap_or_else(|| spec.id.to_string());
+    let remediation = match (outcome.status, outcome.code) {
+        (Status::Fail | Status::Warn, Some(code)) => {
+            let (_, doc) = catalog
+                .code(code)
+                .unwrap_or_else(|| panic!("{}: code {code} is not in the catalog", spec.id));
+            let mut vars = target_vars(&ctx.target);
+            vars.extend(outcome.vars.clone());
+            Some(Remediation {
+                summary: template::fill(&doc.summary, &vars, false),
+                commands: doc
+                    .commands
+                    .iter()
+                    .map(|c| template::fill(c, &vars, true))
+                    .collect(),
+                guide: doc.guide.clone(),
+            })
+        }
+        _ => None,
+    };
+    CheckReport {
+        id: spec.id.to_string(),
+        title,
+        status: outcome.status,
+        code: outcome.code.map(str::to_string),
+        message: outcome.message,
+        remediation,
+        blocked_by,
+        evidence: outcome.evidence,
+        duration_ms: elapsed.as_millis() as u64,
+    }
+}

@@ -1,0 +1,18 @@
+//! skys3: a read-only doctor for SkyPilot pods that reach S3 through an IAM role on EKS (Pod Identity or IRSA).
+//!
+//! The layers, from the outside in: [`cli`] (clap, exit codes) -> [`target`] (what to check) -> [`engine`]
+//! (concurrency, dependencies, timeouts) -> [`checks`] (small decisions over facts) -> [`probe`] (the only code
+//! that talks to AWS and Kubernetes, read-only, memoized). [`report`] is the one model every [`render`]er reads;
+//! [`catalog`] is `checks/*.toml`, embedded at build time.
+
+pub mod catalog;
+pub mod checks;
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod probe;
+pub mod render;
+pub mod report;
+pub mod sky;
+pub mod target;
+pub mod template;

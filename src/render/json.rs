@@ -1,0 +1,10 @@
+//! `-o json`: one JSON document, the schema_version 1 contract.
+
+use crate::report::Report;
+
+/// The report as pretty-printed JSON with a trailing newline.
+pub fn render(report: &Report) -> String {
+    let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
+    s.push('\n');
+    s
+}

@@ -1,0 +1,4 @@
+//! One renderer per output format, all over [`crate::report::Report`].
+
+pub mod json;
+pub mod table;

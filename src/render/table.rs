@@ -1,0 +1,101 @@
+//! `-o table`: a table for people at a terminal: status, check, message, and under each finding its fix.
+
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use owo_colors::OwoColorize;
+
+use crate::report::{Report, Status};
+
+fn status_color(s: Status) -> Color {
+    match s {
+        Status::Pass => Color::Green,
+        Status::Warn => Color::Yellow,
+        Status::Fail => Color::Red,
+        Status::Skip => Color::DarkGrey,
+        Status::Inconclusive => Color::Magenta,
+    }
+}
+
+/// The report as a table. Colour only when `color` (the caller decides: terminal, NO_COLOR, --color).
+pub fn render(report: &Report, color: bool) -> String {
+    let t = &report.target;
+    let mut out = String::new();
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "skys3 doctor: cluster {} ({}), context {}, {}/{}, role {}, bucket {}, mode {}\n\n",
+        dash(&t.cluster),
+        dash(&t.region),
+        dash(&t.context),
+        dash(&t.namespace),
+        dash(&t.service_account),
+        dash(&t.role_name),
+        dash(&t.bucket),
+        t.mode
+    ));
+
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    // Commands must stay copy-paste ready: never wrap them.
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    let header = ["STATUS", "CHECK", "RESULT"].map(|h| {
+        if color {
+            Cell::new(h).add_attribute(Attribute::Bold)
+        } else {
+            Cell::new(h)
+        }
+    });
+    table.set_header(header);
+    for c in &report.checks {
+        let mut status = c.status.as_str().to_uppercase();
+        if let Some(code) = &c.code {
+            status = format!("{status} {code}");
+        }
+        let status_cell = if color {
+            Cell::new(status).fg(status_color(c.status))
+        } else {
+            Cell::new(status)
+        };
+        let mut text = c.message.clone();
+        if let Some(r) = &c.remediation {
+            text.push_str(&format!("\nfix: {}", r.summary));
+            for cmd in &r.commands {
+                text.push_str(&format!("\n  $ {cmd}"));
+            }
+            if !r.guide.is_empty() {
+                text.push_str(&format!("\nguide: {}", r.guide));
+            }
+        }
+        table.add_row(vec![status_cell, Cell::new(&c.id), Cell::new(text)]);
+    }
+    for line in table.to_string().lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+
+    let count = |s: Status| report.checks.iter().filter(|c| c.status == s).count();
+    let summary = format!(
+        "\n{}: {} passed, {} warned, {} failed, {} inconclusive, {} skipped\n",
+        report.status.as_str().to_uppercase(),
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Inconclusive),
+        count(Status::Skip),
+    );
+    if color {
+        let styled = match report.status {
+            Status::Pass => summary.green().bold().to_string(),
+            Status::Warn => summary.yellow().bold().to_string(),
+            Status::Fail => summary.red().bold().to_string(),
+            _ => summary.magenta().bold().to_string(),
+        };
+        out.push_str(&styled);
+    } else {
+        out.push_str(&summary);
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! The one report model every renderer reads. Its JSON form is the `-o json` contract (schema_version 1).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON document's shape. Bump on any breaking change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The link in the chain is right.
+    Pass,
+    /// It works, but something deserves attention.
+    Warn,
+    /// The link is broken.
+    Fail,
+    /// The check did not run (not applicable, or a prerequisite did not pass).
+    Skip,
+    /// The check could not decide (access denied, timeout, unreachable, ...).
+    Inconclusive,
+}
+
+impl Status {
+    /// Lower-case name, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// What the doctor checked: the user's cluster, role, bucket, ... and where each value came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Target {
+    /// EKS cluster name.
+    pub cluster: Option<String>,
+    /// AWS region of the cluster.
+    pub region: Option<String>,
+    /// Kube context used for the cluster.
+    pub context: Option<String>,
+    /// Namespace SkyPilot's pods run in.
+    pub namespace: Option<String>,
+    /// Service account the role is wired to.
+    pub service_account: Option<String>,
+    /// S3 bucket the pods must reach.
+    pub bucket: Option<String>,
+    /// IAM role name.
+    pub role_name: Option<String>,
+    /// IAM policy name.
+    pub policy_name: Option<String>,
+    /// Wiring mode in force: `pod-identity` or `irsa` (forced or detected); `auto` while undetected.
+    pub mode: String,
+    /// Where each value came from: `flag --cluster`, `env EKS_CLUSTER_NAME`, `kube context`, `task`, `default`, ...
+    pub sources: BTreeMap<String, String>,
+}
+
+/// A fix: what to do, the exact commands, and the guide section it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remediation {
+    /// One sentence.
+    pub summary: String,
+    /// Copy-paste ready commands with the user's values filled in, shell-quoted.
+    pub commands: Vec<String>,
+    /// Section of the guide.
+    pub guide: String,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Stable check id.
+    pub id: String,
+    /// Title from the catalog.
+    pub title: String,
+    /// Verdict.
+    pub status: Status,
+    /// Catalog code; present for every non-pass result.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<String>,
+    /// One sentence with the real names.
+    pub message: String,
+    /// The fix, for fail and warn.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub remediation: Option<Remediation>,
+    /// Prerequisite checks that did not pass (for skip).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub blocked_by: Vec<String>,
+    /// What the verdict rests on.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
+    pub evidence: serde_json::Value,
+    /// Wall time of the check.
+    pub duration_ms: u64,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of skys3 that produced the report.
+    pub skys3_version: String,
+    /// What was checked.
+    pub target: Target,
+    /// Overall verdict: fail > inconclusive > warn > pass.
+    pub status: Status,
+    /// Results in catalog order.
+    pub checks: Vec<CheckReport>,
+}
+
+impl Report {
+    /// Builds a report and derives its overall status.
+    pub fn new(target: Target, checks: Vec<CheckReport>) -> Report {
+        let status = overall(checks.iter().map(|c| c.status));
+        Report {
+            schema_version: SCHEMA_VERSION,
+            skys3_version: env!("CARGO_PKG_VERSION").to_string(),
+            target,
+            status,
+            checks,
+        }
+    }
+
+    /// The process exit code for this report: 0 pass/warn, 1 any fail, 3 inconclusive without fail.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            Status::Fail => crate::exit::FAIL,
+            Status::Inconclusive => crate::exit::INCONCLUSIVE,
+            _ => crate::exit::OK,
+        }
+    }
+}
+
+/// The overall verdict of a set of check verdicts. Skips do not count.
+pub fn overall(statuses: impl Iterator<Item = Status>) -> Status {
+    let mut worst = Status::Pass;
+    for s in statuses {
+        worst = match (worst, s) {
+            (_, Status::Fail) | (Status::Fail, _) => Status::Fail,
+            (_, Status::Inconclusive) | (Status::Inconclusive, _) => Status::Inconclusive,
+            (_, Status::Warn) | (Status::Warn, _) => Status::Warn,
+            _ => Status::Pass,
+        };
+    }
+    worst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_is_worst_and_ignores_skip() {
+        use Status::*;
+        assert_eq!(overall([Pass, Skip].into_iter()), Pass);
+        assert_eq!(overall([Pass, Warn, Skip].into_iter()), Warn);
+        assert_eq!(overall([Warn, Inconclusive].into_iter()), Inconclusive);
+        assert_eq!(overall([Inconclusive, Fail, Warn].into_iter()), Fail);
+        assert_eq!(overall(std::iter::empty()), Pass);
+    }
+}

@@ -1,0 +1,287 @@
+//! SkyPilot's client-side configuration and task files, read the way SkyPilot reads them.
+//!
+//! Layering (SkyPilot 0.14, `sky/skypilot_config.py`): the user file (`$SKYPILOT_GLOBAL_CONFIG` or
+//! `~/.sky/config.yaml`), then the project file (`$SKYPILOT_PROJECT_CONFIG` or `./.sky.yaml`) on top. When
+//! `$SKYPILOT_CONFIG` (or `--sky-config`) names a file, only that file is read.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Where SkyPilot's config files are, given the environment.
+#[derive(Debug, Clone)]
+pub struct ConfigPaths {
+    /// Files in layering order (later wins), with their role.
+    pub files: Vec<(PathBuf, &'static str)>,
+    /// Where a missing setting should be added: the user file.
+    pub user_file: PathBuf,
+    /// Whether the single file was named explicitly (an unreadable one is then an input error).
+    pub explicit: bool,
+}
+
+impl ConfigPaths {
+    /// SkyPilot's own lookup, or only `explicit` when given.
+    pub fn discover(explicit: Option<&Path>, home: Option<&Path>, cwd: &Path) -> ConfigPaths {
+        let env_path = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(p) = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env_path("SKYPILOT_CONFIG"))
+        {
+            return ConfigPaths {
+                files: vec![(p.clone(), "explicit")],
+                user_file: p,
+                explicit: true,
+            };
+        }
+        let user = env_path("SKYPILOT_GLOBAL_CONFIG").unwrap_or_else(|| {
+            home.unwrap_or(Path::new("~"))
+                .join(".sky")
+                .join("config.yaml")
+        });
+        let project = env_path("SKYPILOT_PROJECT_CONFIG").unwrap_or_else(|| cwd.join(".sky.yaml"));
+        ConfigPaths {
+            files: vec![(user.clone(), "user"), (project, "project")],
+            user_file: user,
+            explicit: false,
+        }
+    }
+}
+
+/// A YAML file that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParseError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// The parser's message.
+    pub message: String,
+}
+
+/// One config file that was read.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The file.
+    pub path: PathBuf,
+    /// `user`, `project` or `explicit`.
+    pub role: &'static str,
+    /// Its contents.
+    pub value: Value,
+}
+
+/// The layered SkyPilot config.
+#[derive(Debug, Clone)]
+pub struct SkyConfig {
+    /// Files that exist and parsed, in layering order.
+    pub layers: Vec<Layer>,
+    /// Files that exist but did not parse.
+    pub errors: Vec<ParseError>,
+    /// Every file looked for.
+    pub searched: Vec<PathBuf>,
+    /// Where a new setting belongs.
+    pub user_file: PathBuf,
+}
+
+/// Parses YAML into JSON values; an empty document is `null`.
+pub fn parse_yaml(file: &Path, text: &str) -> Result<Value, ParseError> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_saphyr::from_str::<Value>(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .to_string();
+        ParseError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+impl SkyConfig {
+    /// Reads the files of `paths`. A missing file is skipped unless it was named explicitly (then: `Err`).
+    pub fn load(paths: &ConfigPaths) -> Result<SkyConfig, String> {
+        let mut cfg = SkyConfig {
+            layers: vec![],
+            errors: vec![],
+            searched: vec![],
+            user_file: paths.user_file.clone(),
+        };
+        for (path, role) in &paths.files {
+            cfg.searched.push(path.clone());
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !paths.explicit => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read SkyPilot config {}: {e}",
+                        path.display()
+                    ));
+                }
+            };
+            match parse_yaml(path, &text) {
+                Ok(value) => cfg.layers.push(Layer {
+                    path: path.clone(),
+                    role,
+                    value,
+                }),
+                Err(e) => cfg.errors.push(e),
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The value at `keys` after layering, and the file that set it.
+    pub fn get(&self, keys: &[&str]) -> Option<(&Value, &Path)> {
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| lookup(&l.value, keys).map(|v| (v, l.path.as_path())))
+    }
+
+    /// The active workspace (`active_workspace`, default `default`).
+    pub fn active_workspace(&self) -> String {
+        self.get(&["active_workspace"])
+            .and_then(|(v, _)| v.as_str())
+            .unwrap_or("default")
+            .to_string()
+    }
+
+    /// `aws.remote_identity` as SkyPilot resolves it: the active workspace's setting first, and the key path used.
+    pub fn aws_remote_identity(&self) -> Option<(&Value, &Path, String)> {
+        let ws = self.active_workspace();
+        if let Some((v, p)) = self.get(&["workspaces", &ws, "aws", "remote_identity"]) {
+            return Some((v, p, format!("workspaces.{ws}.aws.remote_identity")));
+        }
+        self.get(&["aws", "remote_identity"])
+            .map(|(v, p)| (v, p, "aws.remote_identity".to_string()))
+    }
+
+    /// `kubernetes.namespace`, if set to a string.
+    pub fn kubernetes_namespace(&self) -> Option<String> {
+        self.get(&["kubernetes", "namespace"])
+            .and_then(|(v, _)| v.as_str())
+            .map(str::to_string)
+    }
+}
+
+fn lookup<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    let mut cur = v;
+    for k in keys {
+        cur = cur.as_object()?.get(*k)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+/// The S3 buckets a SkyPilot task mounts (its `s3://` file_mounts sources), de-duplicated, in file order.
+pub fn task_buckets(file: &Path, text: &str) -> Result<Vec<String>, ParseError> {
+    let v = parse_yaml(file, text)?;
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        if let Some(rest) = s.trim().strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or("");
+            if !bucket.is_empty() && !out.iter().any(|b| b == bucket) {
+                out.push(bucket.to_string());
+            }
+        }
+    };
+    if let Some(mounts) = v.get("file_mounts").and_then(Value::as_object) {
+        for spec in mounts.values() {
+            match spec {
+                Value::String(s) => push(s),
+                Value::Object(o) => match o.get("source") {
+                    Some(Value::String(s)) => push(s),
+                    Some(Value::Array(items)) => {
+                        items.iter().filter_map(Value::as_str).for_each(&mut push)
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(layers: &[&str]) -> SkyConfig {
+        SkyConfig {
+            layers: layers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Layer {
+                    path: PathBuf::from(format!("/f{i}")),
+                    role: "user",
+                    value: parse_yaml(Path::new("x"), t).unwrap(),
+                })
+                .collect(),
+            errors: vec![],
+            searched: vec![],
+            user_file: PathBuf::from("/f0"),
+        }
+    }
+
+    #[test]
+    fn project_layer_wins_and_workspace_first() {
+        let c = cfg(&[
+            "aws:\n  remote_identity: LOCAL_CREDENTIALS\n",
+            "aws:\n  remote_identity: NO_UPLOAD\n",
+        ]);
+        let (v, p, key) = c.aws_remote_identity().unwrap();
+        assert_eq!(
+            (v.as_str(), p, key.as_str()),
+            (Some("NO_UPLOAD"), Path::new("/f1"), "aws.remote_identity")
+        );
+
+        let c = cfg(&[
+            "active_workspace: team\naws:\n  remote_identity: NO_UPLOAD\nworkspaces:\n  team:\n    aws:\n      remote_identity: LOCAL_CREDENTIALS\n",
+        ]);
+        let (v, _, key) = c.aws_remote_identity().unwrap();
+        assert_eq!(
+            (v.as_str(), key.as_str()),
+            (
+                Some("LOCAL_CREDENTIALS"),
+                "workspaces.team.aws.remote_identity"
+            )
+        );
+    }
+
+    #[test]
+    fn parse_error_has_location() {
+        let e = parse_yaml(Path::new("/c.yaml"), "aws:\n  remote_identity: [\n").unwrap_err();
+        assert!(e.line >= 2, "{e:?}");
+        assert!(e.column >= 1, "{e:?}");
+    }
+
+    #[test]
+    fn task_buckets_from_file_mounts() {
+        let t = "file_mounts:\n  /s3/data:\n    source: s3://my-bucket/\n    mode: MOUNT_CACHED\n  /x: s3://other/path\n  /y: gs://nope\n  /z:\n    source: [s3://my-bucket/a, s3://third]\n";
+        assert_eq!(
+            task_buckets(Path::new("t"), t).unwrap(),
+            vec!["my-bucket", "other", "third"]
+        );
+        assert!(
+            task_buckets(Path::new("t"), "run: echo")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

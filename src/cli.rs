@@ -33,9 +33,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Walk the chain (EKS, IAM, Kubernetes, SkyPilot config) with read-only probes and report what is broken.
-    Doctor(DoctorArgs),
+    Doctor(Box<DoctorArgs>),
     /// List every check: id, title, and its codes.
-    Checks,
+    Checks {
+        /// Print the catalog as Markdown (the README's check list is this output).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Explain a code: what it means and its remediation template.
     Explain {
         /// A code such as SKY121.
@@ -201,8 +205,15 @@ where
                 }
             }
         }
-        Command::Checks => {
-            print!("{}", list_checks());
+        Command::Checks { markdown } => {
+            print!(
+                "{}",
+                if markdown {
+                    checks_markdown()
+                } else {
+                    list_checks()
+                }
+            );
             exit::OK
         }
         Command::Explain { code } => match explain(&code) {
@@ -316,6 +327,41 @@ pub fn list_checks() -> String {
                 c.title
             ));
         }
+    }
+    out
+}
+
+/// `skys3 checks --markdown`: the catalog as Markdown, in report order. The README embeds it verbatim (tested).
+pub fn checks_markdown() -> String {
+    let catalog = Catalog::get();
+    let cell = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
+    let mut out = String::new();
+    let ids = REGISTRY.iter().map(|s| s.id).chain([COMMON_ID]);
+    for id in ids {
+        let doc = catalog.check(id).expect("catalog entry (tested)");
+        if id == COMMON_ID {
+            out.push_str("#### Codes any check can carry\n\n");
+        } else {
+            out.push_str(&format!("#### `{id}`: {}\n\n", doc.title));
+        }
+        out.push_str(&format!("{}\n\n", cell(&doc.verifies)));
+        out.push_str("| code | status | meaning | fix | guide section |\n|---|---|---|---|---|\n");
+        for c in &doc.codes {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.code,
+                c.status.as_str(),
+                cell(&c.title),
+                cell(&c.summary),
+                cell(&c.guide)
+            ));
+        }
+        out.push('\n');
     }
     out
 }

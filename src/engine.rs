@@ -168,13 +168,11 @@ pub async fn run(
             let outcome = if blocked.is_empty() {
                 run_one(spec, ctx.clone(), limits).await
             } else {
-                let mut o = Outcome::new(
+                Outcome::new(
                     Status::Skip,
                     Some("SKY007"),
                     format!("not run: {} did not pass", blocked.join(", ")),
-                );
-                o.vars.insert("blocked_by".into(), blocked.join(","));
-                o
+                )
             };
             let report = finish(spec, &ctx, outcome, blocked, started.elapsed());
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -298,5 +296,151 @@ fn finish(
         blocked_by,
         evidence: outcome.evidence,
         duration_ms: elapsed.as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::kubeconfig::{ContextInfo, LoadedKubeconfig};
+    use crate::sky::SkyConfig;
+
+    fn ctx() -> Arc<Ctx> {
+        let target = Resolved {
+            cluster: "c".into(),
+            region: "r".into(),
+            context: "ctx".into(),
+            context_info: ContextInfo {
+                name: "ctx".into(),
+                server: None,
+                namespace: None,
+                eks_cluster: None,
+                eks_region: None,
+            },
+            kubeconfig: LoadedKubeconfig::empty(),
+            namespace: "ns".into(),
+            service_account: "sa".into(),
+            bucket: "b".into(),
+            role_name: "role".into(),
+            policy_name: "pol".into(),
+            mode: crate::cli::Mode::Auto,
+            sky: SkyConfig {
+                layers: vec![],
+                errors: vec![],
+                searched: vec![],
+                user_file: "/cfg".into(),
+            },
+            sources: Default::default(),
+        };
+        Arc::new(Ctx {
+            target,
+            facts: Facts::new(None, None),
+        })
+    }
+
+    fn limits(check: u64, run: u64) -> Limits {
+        Limits {
+            check_timeout: Duration::from_millis(check),
+            deadline: tokio::time::Instant::now() + Duration::from_millis(run),
+            run_timeout: Duration::from_millis(run),
+        }
+    }
+
+    static SPECS: &[CheckSpec] = &[
+        CheckSpec {
+            id: "a.ok",
+            deps: &[],
+            codes: &[],
+            run: |_| async { Outcome::pass("fine") }.boxed(),
+        },
+        CheckSpec {
+            id: "b.panics",
+            deps: &[],
+            codes: &[],
+            run: |_| async { panic!("boom") }.boxed(),
+        },
+        CheckSpec {
+            id: "c.hangs",
+            deps: &[],
+            codes: &[],
+            run: |_| {
+                async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Outcome::pass("never")
+                }
+                .boxed()
+            },
+        },
+        CheckSpec {
+            id: "d.after-ok",
+            deps: &["a.ok"],
+            codes: &[],
+            run: |_| async { Outcome::pass("ran") }.boxed(),
+        },
+        CheckSpec {
+            id: "e.after-panic",
+            deps: &["a.ok", "b.panics"],
+            codes: &[],
+            run: |_| async { Outcome::pass("must not run") }.boxed(),
+        },
+        CheckSpec {
+            id: "f.fails",
+            deps: &[],
+            codes: &["SKY111"],
+            run: |_| async { Outcome::fail("SKY111", "cluster c missing") }.boxed(),
+        },
+    ];
+
+    #[tokio::test]
+    async fn crash_timeout_dependencies_and_remediation() {
+        let started = std::time::Instant::now();
+        let reports = run(ctx(), SPECS, limits(300, 10_000), None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the hanging check is cut at its timeout"
+        );
+        let by_id = |id: &str| reports.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(
+            reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            SPECS.iter().map(|s| s.id).collect::<Vec<_>>()
+        );
+
+        assert_eq!(by_id("a.ok").status, Status::Pass);
+        let p = by_id("b.panics");
+        assert_eq!(
+            (p.status, p.code.as_deref()),
+            (Status::Inconclusive, Some("SKY004"))
+        );
+        assert!(p.message.contains("boom"));
+        let h = by_id("c.hangs");
+        assert_eq!(
+            (h.status, h.code.as_deref()),
+            (Status::Inconclusive, Some("SKY002"))
+        );
+        assert!(h.message.contains("--check-timeout"), "{}", h.message);
+        assert_eq!(by_id("d.after-ok").status, Status::Pass);
+        let e = by_id("e.after-panic");
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (Status::Skip, Some("SKY007"))
+        );
+        assert_eq!(e.blocked_by, vec!["b.panics".to_string()]);
+        let f = by_id("f.fails");
+        let r = f.remediation.as_ref().unwrap();
+        assert_eq!(
+            r.commands,
+            vec!["aws eks list-clusters --region r".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn run_deadline_wins_over_check_timeout() {
+        let reports = run(ctx(), &SPECS[2..3], limits(60_000, 200), None).await;
+        assert_eq!(reports[0].code.as_deref(), Some("SKY002"));
+        assert!(
+            reports[0].message.contains("--timeout"),
+            "{}",
+            reports[0].message
+        );
     }
 }

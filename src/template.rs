@@ -49,10 +49,10 @@ pub fn placeholders(template: &str) -> Vec<String> {
         let after = &rest[start + 1..];
         if let Some(n) =
             after.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            && n > 0
+            && after[n..].starts_with('}')
         {
-            if n > 0 && after[n..].starts_with('}') {
-                names.push(after[..n].to_string());
-            }
+            names.push(after[..n].to_string());
         }
         rest = after;
     }

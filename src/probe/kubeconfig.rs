@@ -43,6 +43,13 @@ impl LoadedKubeconfig {
             .map_err(|e| format!("cannot read {}: {}", path.display(), describe(&e)))
     }
 
+    /// A kubeconfig with nothing in it.
+    pub fn empty() -> LoadedKubeconfig {
+        LoadedKubeconfig {
+            raw: Kubeconfig::default(),
+        }
+    }
+
     /// The parsed kubeconfig.
     pub fn raw(&self) -> &Kubeconfig {
         &self.raw

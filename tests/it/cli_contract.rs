@@ -1,0 +1,230 @@
+//! The CLI contract users and CI scripts depend on: inputs and their sources, exit code 2 for bad input,
+//! `checks`, `explain`, and the table's fixes.
+
+use crate::doctor_checks::check;
+use crate::lab::{Lab, Scenario};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 2 cases need no AWS: but they run against a lab so that nothing of the host leaks in.
+fn lab() -> Lab {
+    Lab::start(Scenario::healthy_pod_identity())
+}
+
+#[test]
+fn exit_2_on_usage_and_input_errors() {
+    let lab = lab();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["doctor", "--bogus"], "--bogus"),
+        (vec!["doctor", "-o", "yaml"], "yaml"),
+        (
+            vec!["doctor", "--context", "nope"],
+            "unknown kube context \"nope\"",
+        ),
+        (
+            vec!["doctor", "--sky-config", "/nonexistent/config.yaml"],
+            "/nonexistent/config.yaml",
+        ),
+        (
+            vec!["doctor", "--task", "/nonexistent/task.yaml", "--bucket", ""],
+            "/nonexistent/task.yaml",
+        ),
+        (vec!["doctor", "--timeout", "0"], "--timeout"),
+    ];
+    for (args, needle) in cases {
+        let out = lab.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{args:?}: stderr should mention {needle}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn missing_inputs_name_their_flags_and_env_vars() {
+    let s = Scenario::healthy_pod_identity()
+        .env("S3_BUCKET", None)
+        .env("EKS_CLUSTER_NAME", None);
+    let lab = Lab::start(s);
+    let out = lab.run(&["doctor", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    for needle in ["--bucket", "S3_BUCKET", "--cluster", "EKS_CLUSTER_NAME"] {
+        assert!(err.contains(needle), "{needle} in {err}");
+    }
+}
+
+#[test]
+fn cluster_and_region_inferred_from_an_eks_context() {
+    let s = Scenario::healthy_pod_identity()
+        .with(|s| s.context_name = "arn:aws:eks:us-west-2:123456789012:cluster/lab-cluster".into())
+        .env("EKS_CLUSTER_NAME", None)
+        .env("AWS_REGION", None);
+    let lab = Lab::start(s);
+    let (code, doc) = lab.doctor_json(&[]);
+    assert_eq!(doc["target"]["cluster"], "lab-cluster");
+    assert_eq!(doc["target"]["region"], "us-west-2");
+    assert_eq!(doc["target"]["sources"]["cluster"], "kube context");
+    assert_eq!(doc["target"]["sources"]["region"], "kube context");
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+#[test]
+fn flags_win_over_env_and_sources_say_so() {
+    let lab = lab();
+    let (_, doc) = lab.doctor_json(&["--service-account", "custom-sa", "--role-name", "MyRole"]);
+    let t = &doc["target"];
+    assert_eq!(t["service_account"], "custom-sa");
+    assert_eq!(t["sources"]["service_account"], "flag --service-account");
+    assert_eq!(t["role_name"], "MyRole");
+    assert_eq!(t["sources"]["role_name"], "flag --role-name");
+    assert_eq!(t["sources"]["bucket"], "env S3_BUCKET");
+    // The custom account does not exist in the lab.
+    assert_eq!(check(&doc, "kube.service-account")["code"], "SKY131");
+}
+
+#[test]
+fn bucket_from_the_task_file() {
+    let task = "resources:\n  infra: kubernetes\nfile_mounts:\n  /s3/data:\n    source: s3://task-bucket/\n    mode: MOUNT_CACHED\nrun: |\n  ls -la /s3/data\n";
+    let two = "file_mounts:\n  /a: s3://one/x\n  /b:\n    source: s3://two/\n";
+    let s = Scenario::healthy_pod_identity()
+        .with(|s| {
+            s.files.insert("work/task.yaml".into(), task.into());
+            s.files.insert("work/two.yaml".into(), two.into());
+        })
+        .env("S3_BUCKET", None);
+    let lab = Lab::start(s);
+    let (_, doc) = lab.doctor_json(&["--task", "task.yaml"]);
+    assert_eq!(doc["target"]["bucket"], "task-bucket");
+    assert_eq!(doc["target"]["sources"]["bucket"], "task task.yaml");
+    assert_eq!(doc["target"]["role_name"], "SkyPilotS3Role-task-bucket");
+
+    let out = lab.run(&["doctor", "--task", "two.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("one, two") && stderr(&out).contains("--bucket"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, doc) = lab.doctor_json(&["--task", "two.yaml", "--bucket", "two"]);
+    assert_eq!(doc["target"]["bucket"], "two");
+}
+
+#[test]
+fn namespace_from_skypilot_config_then_context() {
+    let s = Scenario::healthy_pod_identity()
+        .env("K8S_NAMESPACE", None)
+        .with(|s| s.context_namespace = Some("from-context".into()));
+    let lab = Lab::start(s);
+    let (_, doc) = lab.doctor_json(&[]);
+    assert_eq!(doc["target"]["namespace"], "from-context");
+    assert_eq!(doc["target"]["sources"]["namespace"], "kube context");
+
+    let s = Scenario::healthy_pod_identity()
+        .env("K8S_NAMESPACE", None)
+        .with(|s| {
+            s.context_namespace = Some("from-context".into());
+            s.sky_user_config = Some(
+                "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  namespace: from-sky\n".into(),
+            );
+        });
+    let lab = Lab::start(s);
+    let (_, doc) = lab.doctor_json(&[]);
+    assert_eq!(doc["target"]["namespace"], "from-sky");
+}
+
+#[test]
+fn sky_config_flag_reads_only_that_file() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.files.insert(
+            "work/alt.yaml".into(),
+            "aws:\n  remote_identity: LOCAL_CREDENTIALS\n".into(),
+        );
+    });
+    let lab = Lab::start(s);
+    let (code, doc) = lab.doctor_json(&["--sky-config", "alt.yaml"]);
+    assert_eq!(check(&doc, "sky.config")["code"], "SKY143");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn table_shows_fixes_with_real_values_and_no_colour_when_piped() {
+    let s = Scenario::healthy_pod_identity().with(|s| s.eks = None);
+    let lab = Lab::start(s);
+    let out = lab.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(text.contains("FAIL SKY111"), "{text}");
+    assert!(
+        text.contains("$ aws eks list-clusters --region us-west-2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no ANSI codes when piped / NO_COLOR: {text}"
+    );
+    assert!(
+        stderr(&out).is_empty(),
+        "no progress line when stderr is not a terminal: {}",
+        stderr(&out)
+    );
+
+    let out = lab.run(&["doctor", "--color", "always"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains('\x1b'));
+}
+
+#[test]
+fn checks_lists_every_check_and_code() {
+    let lab = lab();
+    let out = lab.run(&["checks"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for spec in skys3::checks::REGISTRY {
+        assert!(text.contains(spec.id), "{}", spec.id);
+        for code in spec.codes {
+            assert!(text.contains(code), "{code}");
+        }
+    }
+}
+
+#[test]
+fn explain_prints_the_template_and_rejects_unknown_codes() {
+    let lab = lab();
+    let out = lab.run(&["explain", "sky121"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("SKY121: "), "{text}");
+    assert!(
+        text.contains("aws eks update-kubeconfig --name {cluster} --region {region}"),
+        "{text}"
+    );
+    assert!(text.contains("Prerequisites"), "{text}");
+
+    let out = lab.run(&["explain", "SKY999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("SKY999"));
+}
+
+#[test]
+fn the_doctor_only_reads() {
+    let lab = lab();
+    let _ = lab.doctor_json(&[]);
+    let reqs = lab.requests();
+    assert!(!reqs.is_empty());
+    for r in reqs {
+        let read_only = match r.service.as_str() {
+            "kube" => r.method == "GET" && (r.op.starts_with("get ") || r.op.starts_with("list ")),
+            _ => ["Get", "List", "Describe", "Head"]
+                .iter()
+                .any(|p| r.op.starts_with(p)),
+        };
+        assert!(read_only, "not a read-only request: {r:?}");
+    }
+}

@@ -1,0 +1,442 @@
+//! Every check against the lab: the healthy setups pass, and each failure code has a broken setup that produces
+//! exactly that code on exactly that check, with nothing else failing.
+
+use serde_json::Value;
+
+use crate::lab::{Endpoint, FaultKind, Lab, Scenario, free_port};
+
+/// The check with `id` in a report.
+pub fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .expect("checks is an array")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+}
+
+/// Asserts that `id` has `status` and `code`, and that every other check passed or was skipped because of it.
+pub fn assert_only(doc: &Value, id: &str, status: &str, code: &str) {
+    let c = check(doc, id);
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some(status), Some(code)),
+        "{id} in {doc:#}"
+    );
+    assert!(
+        c["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{id} has a message"
+    );
+    if status == "fail" || status == "warn" {
+        let r = &c["remediation"];
+        assert!(
+            r["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{id} has a fix: {c:#}"
+        );
+        assert!(
+            r["guide"].as_str().is_some_and(|s| !s.is_empty()),
+            "{id} cites the guide: {c:#}"
+        );
+    }
+    for other in doc["checks"].as_array().unwrap() {
+        if other["id"] == id {
+            continue;
+        }
+        match other["status"].as_str().unwrap() {
+            "pass" => {}
+            "skip" => assert!(
+                other["blocked_by"]
+                    .as_array()
+                    .is_some_and(|b| !b.is_empty()),
+                "{} skipped without a blocker: {other:#}",
+                other["id"]
+            ),
+            s => panic!(
+                "{} is {s}, but only {id} should be off: {doc:#}",
+                other["id"]
+            ),
+        }
+    }
+    assert_no_unfilled_placeholders(doc);
+}
+
+/// No remediation may carry a `{placeholder}` the doctor failed to fill.
+pub fn assert_no_unfilled_placeholders(doc: &Value) {
+    for c in doc["checks"].as_array().unwrap() {
+        let r = &c["remediation"];
+        let mut texts = vec![r["summary"].as_str().unwrap_or("").to_string()];
+        texts.extend(
+            r["commands"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+        for t in texts {
+            assert!(
+                skys3::template::placeholders(&t).is_empty(),
+                "unfilled placeholder in {}: {t}",
+                c["id"]
+            );
+        }
+    }
+}
+
+fn run(s: Scenario) -> (i32, Value, Lab) {
+    let lab = Lab::start(s);
+    let (code, doc) = lab.doctor_json(&[]);
+    (code, doc, lab)
+}
+
+const FIRST_FIVE: [&str; 5] = [
+    "aws.identity",
+    "eks.cluster",
+    "kube.context",
+    "kube.service-account",
+    "sky.config",
+];
+
+#[test]
+fn healthy_pod_identity_passes() {
+    let (code, doc, lab) = run(Scenario::healthy_pod_identity());
+    for id in FIRST_FIVE {
+        assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
+    }
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["status"], "pass");
+    assert_eq!(code, 0);
+    let t = &doc["target"];
+    assert_eq!(t["cluster"], "lab-cluster");
+    assert_eq!(t["region"], "us-west-2");
+    assert_eq!(t["context"], "lab");
+    assert_eq!(t["namespace"], "default");
+    assert_eq!(t["service_account"], "skypilot-service-account");
+    assert_eq!(t["bucket"], "lab-bucket");
+    assert_eq!(t["role_name"], "SkyPilotS3Role-lab-bucket");
+    assert_eq!(t["policy_name"], "SkyPilotS3Access-lab-bucket");
+    assert_eq!(t["sources"]["cluster"], "env EKS_CLUSTER_NAME");
+    assert_eq!(t["sources"]["context"], "kubeconfig current-context");
+    assert_eq!(
+        t["sources"]["role_name"],
+        "default (SkyPilotS3Role-<bucket>)"
+    );
+    assert_eq!(
+        check(&doc, "aws.identity")["evidence"]["account"],
+        "123456789012"
+    );
+    assert_eq!(check(&doc, "aws.identity")["evidence"]["partition"], "aws");
+
+    // Memoized facts: no request is made twice in one run.
+    let reqs = lab.requests();
+    let mut seen = std::collections::HashSet::new();
+    for r in &reqs {
+        assert!(
+            seen.insert((r.service.clone(), r.op.clone(), r.path.clone())),
+            "repeated request {r:?} in {reqs:#?}"
+        );
+    }
+}
+
+#[test]
+fn healthy_irsa_passes() {
+    let (code, doc, _lab) = run(Scenario::healthy_irsa());
+    for id in FIRST_FIVE {
+        assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
+    }
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky101_no_aws_credentials() {
+    let s = Scenario::healthy_pod_identity()
+        .env("AWS_ACCESS_KEY_ID", None)
+        .env("AWS_SECRET_ACCESS_KEY", None);
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "aws.identity", "fail", "SKY101");
+    assert_eq!(check(&doc, "eks.cluster")["status"], "skip");
+    assert_eq!(check(&doc, "eks.cluster")["code"], "SKY007");
+    assert_eq!(
+        check(&doc, "eks.cluster")["blocked_by"],
+        serde_json::json!(["aws.identity"])
+    );
+    assert_eq!(
+        check(&doc, "kube.service-account")["blocked_by"],
+        serde_json::json!(["kube.context"])
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky102_credentials_rejected() {
+    let s = Scenario::healthy_pod_identity().fault(
+        "sts",
+        Some("GetCallerIdentity"),
+        FaultKind::Code(403, "InvalidClientTokenId".into()),
+    );
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "aws.identity", "fail", "SKY102");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky111_cluster_not_found() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.eks = None));
+    assert_only(&doc, "eks.cluster", "fail", "SKY111");
+    let fix = &check(&doc, "eks.cluster")["remediation"]["commands"][0];
+    assert_eq!(fix, "aws eks list-clusters --region us-west-2");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky112_cluster_not_active() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
+        .with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()));
+    assert_only(&doc, "eks.cluster", "fail", "SKY112");
+    assert!(
+        check(&doc, "eks.cluster")["message"]
+            .as_str()
+            .unwrap()
+            .contains("CREATING")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky113_cluster_updating_is_a_warning() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
+        .with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()));
+    assert_only(&doc, "eks.cluster", "warn", "SKY113");
+    // A warning does not block the checks after it, and does not fail the run.
+    assert_eq!(check(&doc, "kube.context")["status"], "pass");
+    assert_eq!(doc["status"], "warn");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky121_context_points_at_another_cluster() {
+    let other = "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com";
+    let (code, doc, lab) = run(Scenario::healthy_pod_identity()
+        .with(|s| s.eks.as_mut().unwrap().endpoint = Endpoint::Other(other.into())));
+    assert_only(&doc, "kube.context", "fail", "SKY121");
+    let c = check(&doc, "kube.context");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains(other) && msg.contains(&lab.kube_url),
+        "names both servers: {msg}"
+    );
+    assert_eq!(
+        c["remediation"]["commands"][0],
+        "aws eks update-kubeconfig --name lab-cluster --region us-west-2"
+    );
+    assert_eq!(check(&doc, "kube.service-account")["status"], "skip");
+    // The wrong cluster is never contacted.
+    assert!(
+        lab.requests().iter().all(|r| r.service != "kube"),
+        "{:?}",
+        lab.requests()
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky122_kube_credentials_rejected() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.kube_token_valid = false));
+    assert_only(&doc, "kube.context", "fail", "SKY122");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky131_service_account_missing() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.service_accounts.clear()));
+    assert_only(&doc, "kube.service-account", "fail", "SKY131");
+    let c = check(&doc, "kube.service-account");
+    assert!(
+        c["remediation"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("sky launch")
+    );
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("skypilot-service-account")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky132_namespace_missing() {
+    let s = Scenario::healthy_pod_identity().env("K8S_NAMESPACE", Some("team-a"));
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "kube.service-account", "fail", "SKY132");
+    assert_eq!(doc["target"]["namespace"], "team-a");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky141_remote_identity_not_set() {
+    let (code, doc, lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = None));
+    assert_only(&doc, "sky.config", "fail", "SKY141");
+    let summary = check(&doc, "sky.config")["remediation"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        summary.contains(&lab.home().join(".sky/config.yaml").display().to_string()),
+        "{summary}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky142_list_form_still_uploads() {
+    let cfg = "aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n";
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    assert_only(&doc, "sky.config", "fail", "SKY142");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky143_other_value() {
+    let cfg = "aws:\n  remote_identity: LOCAL_CREDENTIALS\n";
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    assert_only(&doc, "sky.config", "fail", "SKY143");
+    assert!(
+        check(&doc, "sky.config")["message"]
+            .as_str()
+            .unwrap()
+            .contains("LOCAL_CREDENTIALS")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky143_project_file_overrides_user_file() {
+    let s = Scenario::healthy_pod_identity()
+        .with(|s| s.sky_project_config = Some("aws:\n  remote_identity: SERVICE_ACCOUNT\n".into()));
+    let (_, doc, _lab) = run(s);
+    assert_only(&doc, "sky.config", "fail", "SKY143");
+    assert!(
+        check(&doc, "sky.config")["evidence"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".sky.yaml")
+    );
+}
+
+#[test]
+fn sky144_invalid_yaml_names_file_line_column() {
+    let cfg = "aws:\n  remote_identity: NO_UPLOAD\n kubernetes: [\n";
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    assert_only(&doc, "sky.config", "fail", "SKY144");
+    let msg = check(&doc, "sky.config")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("config.yaml") && msg.contains("line ") && msg.contains("column "),
+        "{msg}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky001_access_denied_is_inconclusive() {
+    let s = Scenario::healthy_pod_identity().fault(
+        "eks",
+        Some("DescribeCluster"),
+        FaultKind::AccessDenied,
+    );
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "eks.cluster", "inconclusive", "SKY001");
+    assert!(
+        check(&doc, "eks.cluster")["message"]
+            .as_str()
+            .unwrap()
+            .contains("eks:DescribeCluster")
+    );
+    assert_eq!(doc["status"], "inconclusive");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky001_kube_forbidden_names_the_verb() {
+    let s = Scenario::healthy_pod_identity().fault(
+        "kube",
+        Some("serviceaccounts"),
+        FaultKind::AccessDenied,
+    );
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "kube.service-account", "inconclusive", "SKY001");
+    assert!(
+        check(&doc, "kube.service-account")["message"]
+            .as_str()
+            .unwrap()
+            .contains("get serviceaccounts")
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky002_hang_past_the_check_timeout() {
+    let s =
+        Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Hang(30));
+    let lab = Lab::start(s);
+    let started = std::time::Instant::now();
+    let (code, doc) = lab.doctor_json(&["--check-timeout", "2"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the run ends soon after the timeout"
+    );
+    assert_only(&doc, "eks.cluster", "inconclusive", "SKY002");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky002_run_deadline_bounds_everything() {
+    let s = Scenario::healthy_pod_identity().fault("kube", None, FaultKind::Hang(30));
+    let lab = Lab::start(s);
+    let started = std::time::Instant::now();
+    let (code, doc) = lab.doctor_json(&["--timeout", "3"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "--timeout bounds the run"
+    );
+    assert_only(&doc, "kube.context", "inconclusive", "SKY002");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky003_unreachable_endpoint() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let s = Scenario::healthy_pod_identity().env("AWS_ENDPOINT_URL_EKS", Some(&closed));
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "eks.cluster", "inconclusive", "SKY003");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky005_throttled() {
+    let s =
+        Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Throttle);
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "eks.cluster", "inconclusive", "SKY005");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn sky006_server_error_and_malformed_body() {
+    for kind in [FaultKind::ServerError, FaultKind::Malformed] {
+        let s =
+            Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), kind.clone());
+        let (code, doc, _lab) = run(s);
+        assert_only(&doc, "eks.cluster", "inconclusive", "SKY006");
+        assert_eq!(code, 3, "{kind:?}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, the real `skys3` executable against the lab.
+
+#[path = "../lab/mod.rs"]
+mod lab;
+
+mod catalog_sync;
+mod cli_contract;
+mod doctor_checks;
+mod lab_selftest;

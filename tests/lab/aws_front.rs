@@ -1,0 +1,335 @@
+//! The AWS front: one endpoint for every AWS service the doctor calls. It tells services apart by the SigV4
+//! credential scope, records each request, applies injected faults, serves the EKS APIs itself (moto lacks
+//! add-ons and Pod Identity) and forwards STS, IAM and S3 to moto.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+use super::scenario::{ACCOUNT, Endpoint, FaultKind};
+use super::{LabState, Recorded};
+
+#[derive(Clone)]
+struct Front {
+    state: Arc<LabState>,
+    moto: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+/// Starts the front on a free loopback port; returns its URL.
+pub async fn serve(state: Arc<LabState>, moto: String) -> String {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let front = Front {
+        state,
+        moto,
+        client,
+    };
+    let app = Router::new().fallback(handle).with_state(front);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// The service in `Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/SERVICE/aws4_request, ...`.
+fn service_of(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split(',').next())
+        .and_then(|scope| scope.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// The operation: the query protocol's `Action`, EKS's REST route, S3's method and shape.
+fn operation(service: &str, method: &Method, path: &str, query: &str, body: &[u8]) -> String {
+    match service {
+        "sts" | "iam" => form_value(std::str::from_utf8(body).unwrap_or(""), "Action")
+            .or_else(|| form_value(query, "Action"))
+            .unwrap_or_else(|| "Unknown".into()),
+        "eks" => eks_route(method, path).0.to_string(),
+        "s3" => {
+            let bucket_level = path.trim_matches('/').split('/').count() <= 1;
+            match (method.as_str(), bucket_level) {
+                ("GET", true) if query.contains("location") => "GetBucketLocation".into(),
+                ("GET", true) if query.contains("list-type=2") => "ListObjectsV2".into(),
+                ("GET", true) => "ListObjects".into(),
+                ("HEAD", true) => "HeadBucket".into(),
+                ("GET", false) => "GetObject".into(),
+                ("HEAD", false) => "HeadObject".into(),
+                (m, _) => format!("{m} {path}"),
+            }
+        }
+        _ => format!("{method} {path}"),
+    }
+}
+
+fn form_value(form: &str, key: &str) -> Option<String> {
+    form.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+/// EKS REST routes: (operation, path parameters).
+fn eks_route<'a>(method: &Method, path: &'a str) -> (&'static str, Vec<&'a str>) {
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method != Method::GET {
+        return ("Mutating", seg);
+    }
+    match seg.as_slice() {
+        ["clusters", c] => ("DescribeCluster", vec![c]),
+        ["clusters", c, "addons"] => ("ListAddons", vec![c]),
+        ["clusters", c, "addons", a] => ("DescribeAddon", vec![c, a]),
+        ["clusters", c, "pod-identity-associations"] => ("ListPodIdentityAssociations", vec![c]),
+        ["clusters", c, "pod-identity-associations", id] => {
+            ("DescribePodIdentityAssociation", vec![c, id])
+        }
+        _ => ("Unknown", seg),
+    }
+}
+
+async fn handle(State(front): State<Front>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let service = service_of(&parts.headers);
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let op = operation(&service, &parts.method, &path, &query, &body);
+    front.state.record(Recorded {
+        service: service.clone(),
+        method: parts.method.to_string(),
+        op: op.clone(),
+        path: if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        },
+    });
+
+    if let Some(fault) = front.state.fault(&service, &op) {
+        if let FaultKind::Hang(secs) = fault {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        } else {
+            return fault_response(&service, &fault);
+        }
+    }
+    if service == "eks" {
+        return eks(&front.state, &parts.method, &path, &query);
+    }
+    forward(&front, parts, body).await
+}
+
+fn fault_response(service: &str, fault: &FaultKind) -> Response {
+    let (status, code, msg) = match fault {
+        FaultKind::Code(status, code) => (*status, code.as_str(), "injected error"),
+        FaultKind::ServerError => (500, "InternalFailure", "injected server error"),
+        FaultKind::Throttle => (400, "Throttling", "Rate exceeded"),
+        FaultKind::AccessDenied => (
+            403,
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/lab is not authorized",
+        ),
+        FaultKind::Malformed => {
+            let ct = if service == "eks" {
+                "application/json"
+            } else {
+                "text/xml"
+            };
+            return (
+                StatusCode::OK,
+                [("content-type", ct)],
+                "{<<not a valid body",
+            )
+                .into_response();
+        }
+        FaultKind::Hang(_) => unreachable!("hangs are delays"),
+    };
+    let status = StatusCode::from_u16(status).unwrap();
+    match service {
+        "eks" => {
+            let errtype = match fault {
+                FaultKind::Code(_, c) => c.as_str(),
+                FaultKind::AccessDenied => "AccessDeniedException",
+                FaultKind::Throttle => "ThrottlingException",
+                _ => "ServerException",
+            };
+            (status, [("x-amzn-errortype", errtype), ("content-type", "application/json")], json!({"message": msg}).to_string())
+                .into_response()
+        }
+        "s3" => (
+            status,
+            [("content-type", "application/xml")],
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>LAB</RequestId></Error>"),
+        )
+            .into_response(),
+        _ => (
+            status,
+            [("content-type", "text/xml")],
+            format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>lab-request</RequestId></ErrorResponse>"),
+        )
+            .into_response(),
+    }
+}
+
+async fn forward(front: &Front, parts: http::request::Parts, body: Bytes) -> Response {
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri: http::Uri = format!("{}{}", front.moto, pq).parse().unwrap();
+    let mut builder = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri);
+    for (k, v) in parts.headers.iter() {
+        if k != "host" {
+            builder = builder.header(k, v);
+        }
+    }
+    let req = builder.body(Full::new(body)).unwrap();
+    match front.client.request(req).await {
+        Ok(resp) => {
+            let (p, b) = resp.into_parts();
+            let bytes = b.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            Response::from_parts(p, Body::from(bytes))
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("moto unreachable: {e}")).into_response(),
+    }
+}
+
+fn eks_error(status: u16, errtype: &str, msg: String) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [
+            ("x-amzn-errortype", errtype.to_string()),
+            ("content-type", "application/json".to_string()),
+        ],
+        json!({ "message": msg }).to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(v: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+/// The EKS APIs, shaped like the EKS API reference so that aws-sdk-eks parses them unchanged.
+fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
+    let s = state.scenario.lock().unwrap().clone();
+    let (op, params) = eks_route(method, path);
+    let cluster_name = params.first().copied().unwrap_or("");
+    let Some(cluster) = s.eks.as_ref().filter(|_| cluster_name == s.cluster) else {
+        return eks_error(
+            404,
+            "ResourceNotFoundException",
+            format!("No cluster found for name: {cluster_name}."),
+        );
+    };
+    let arn = format!("arn:aws:eks:{}:{ACCOUNT}:cluster/{}", s.region, s.cluster);
+    match op {
+        "DescribeCluster" => {
+            let endpoint = match &cluster.endpoint {
+                Endpoint::Lab => state.kube_url.lock().unwrap().clone(),
+                Endpoint::Other(u) => u.clone(),
+            };
+            ok_json(json!({ "cluster": {
+                "name": s.cluster, "arn": arn, "createdAt": 1_690_000_000.0, "version": "1.31",
+                "endpoint": endpoint, "status": cluster.status, "platformVersion": "eks.9",
+                "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster-role"),
+                "identity": { "oidc": { "issuer": format!("https://oidc.eks.{}.amazonaws.com/id/{}", s.region, cluster.oidc_id) } },
+                "computeConfig": { "enabled": cluster.auto_mode },
+                "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" }
+            }}))
+        }
+        "ListAddons" => ok_json(
+            json!({ "addons": s.addons.iter().map(|a| a.name.clone()).collect::<Vec<_>>() }),
+        ),
+        "DescribeAddon" => {
+            let name = params[1];
+            match s.addons.iter().find(|a| a.name == name) {
+                Some(a) => ok_json(json!({ "addon": {
+                    "addonName": a.name, "clusterName": s.cluster, "status": a.status,
+                    "addonVersion": "v1.3.4-eksbuild.1", "health": { "issues": [] },
+                    "addonArn": format!("arn:aws:eks:{}:{ACCOUNT}:addon/{}/{}/0", s.region, s.cluster, a.name),
+                    "createdAt": 1_700_000_000.5, "modifiedAt": 1_700_000_000.5
+                }})),
+                None => eks_error(
+                    404,
+                    "ResourceNotFoundException",
+                    format!("No addon: {name} found in cluster: {}", s.cluster),
+                ),
+            }
+        }
+        "ListPodIdentityAssociations" => {
+            let ns = form_value(query, "namespace");
+            let sa = form_value(query, "serviceAccount");
+            let items: Vec<_> = s
+                .associations
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| ns.as_deref().is_none_or(|n| n == a.namespace))
+                .filter(|(_, a)| sa.as_deref().is_none_or(|n| n == a.service_account))
+                .map(|(i, a)| {
+                    let id = format!("a-{i:017}");
+                    json!({ "clusterName": s.cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
+                            "associationId": id,
+                            "associationArn": format!("arn:aws:eks:{}:{ACCOUNT}:podidentityassociation/{}/{id}", s.region, s.cluster) })
+                })
+                .collect();
+            ok_json(json!({ "associations": items }))
+        }
+        "DescribePodIdentityAssociation" => {
+            let id = params[1];
+            let found = s
+                .associations
+                .iter()
+                .enumerate()
+                .find(|(i, _)| format!("a-{i:017}") == id);
+            match found {
+                Some((_, a)) => ok_json(json!({ "association": {
+                    "clusterName": s.cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
+                    "roleArn": a.role_arn, "associationId": id,
+                    "associationArn": format!("arn:aws:eks:{}:{ACCOUNT}:podidentityassociation/{}/{id}", s.region, s.cluster),
+                    "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": false
+                }})),
+                None => eks_error(
+                    404,
+                    "ResourceNotFoundException",
+                    format!("Association {id} not found"),
+                ),
+            }
+        }
+        "Mutating" => eks_error(
+            405,
+            "InvalidRequestException",
+            "the lab serves read-only EKS calls only".into(),
+        ),
+        _ => eks_error(
+            404,
+            "ResourceNotFoundException",
+            format!("unknown EKS route {path}"),
+        ),
+    }
+}

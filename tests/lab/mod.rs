@@ -1,0 +1,395 @@
+//! The lab: moto for STS/IAM/S3, our own fakes for the EKS APIs moto lacks and for the Kubernetes API, and a
+//! sealed environment to run the real `skys3` binary in. Everything listens on 127.0.0.1 only.
+//!
+//! Layout of a lab:
+//! - an "AWS front" server: every AWS request of the doctor goes there (`AWS_ENDPOINT_URL`). It reads the
+//!   SigV4 credential scope to tell the service, records the request, applies injected faults, answers EKS
+//!   itself and forwards the rest to moto;
+//! - a fake Kubernetes API server (GET only; exec over WebSocket);
+//! - a temporary directory with HOME, kubeconfig, SkyPilot config and a working directory.
+
+#![allow(dead_code)]
+
+pub mod aws_front;
+pub mod kube_fake;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use scenario::*;
+
+/// One request the doctor made, as the lab saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// `sts`, `iam`, `s3`, `eks`, `kube`.
+    pub service: String,
+    /// HTTP method.
+    pub method: String,
+    /// AWS action (`GetCallerIdentity`, `DescribeCluster`, ...) or Kubernetes `verb resource`.
+    pub op: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// State shared by the fake servers.
+pub struct LabState {
+    /// The scenario being served.
+    pub scenario: Mutex<Scenario>,
+    /// Every request received, in order.
+    pub requests: Mutex<Vec<Recorded>>,
+    /// Base URL of the fake API server.
+    pub kube_url: Mutex<String>,
+    /// The lab's temporary directory (pods' homes live under `pods/`).
+    pub root: PathBuf,
+}
+
+impl LabState {
+    fn record(&self, r: Recorded) {
+        self.requests.lock().unwrap().push(r);
+    }
+
+    /// The first fault that matches a request.
+    pub fn fault(&self, service: &str, op: &str) -> Option<FaultKind> {
+        let s = self.scenario.lock().unwrap();
+        s.faults
+            .iter()
+            .find(|f| f.service == service && f.op.as_deref().is_none_or(|o| o == op))
+            .map(|f| f.kind.clone())
+    }
+}
+
+/// Where the lab's Python venv is: `$SKYS3_LAB_VENV`, else `.lab-venv` in the repository.
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("SKYS3_LAB_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".lab-venv"))
+}
+
+/// A moto server process, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free loopback port and waits until it answers.
+    pub fn start() -> Moto {
+        let bin = venv_dir().join("bin").join("moto_server");
+        assert!(
+            bin.exists(),
+            "moto_server not found at {}: run the README's test command (scripts/test), which installs the lab venv",
+            bin.display()
+        );
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut moto = Moto { child, url };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http_get_ok(port, "/moto-api/")
+            {
+                break;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not become ready in 30s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+/// The `skys3` binary: cargo's for integration tests; next to the example for `scripts/lab`.
+pub fn skys3_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_skys3") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/examples/lab -> target/<profile>/skys3
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("skys3"))
+        .expect("skys3 next to the examples folder")
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running lab for one scenario.
+pub struct Lab {
+    rt: tokio::runtime::Runtime,
+    _moto: Moto,
+    /// Temporary directory (HOME, kubeconfig, work dir).
+    pub dir: tempfile::TempDir,
+    /// Shared state of the fakes.
+    pub state: Arc<LabState>,
+    /// AWS front URL.
+    pub aws_url: String,
+    /// Fake API server URL.
+    pub kube_url: String,
+    /// moto URL (for seeding and inspection only; the doctor never talks to it directly).
+    pub moto_url: String,
+}
+
+impl Lab {
+    /// Starts moto and the fakes, seeds the scenario and writes the doctor's files.
+    pub fn start(scenario: Scenario) -> Lab {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let moto = Moto::start();
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(LabState {
+            scenario: Mutex::new(scenario.clone()),
+            requests: Mutex::new(vec![]),
+            kube_url: Mutex::new(String::new()),
+            root: dir.path().to_path_buf(),
+        });
+        let kube_url = rt.block_on(kube_fake::serve(state.clone()));
+        *state.kube_url.lock().unwrap() = kube_url.clone();
+        let aws_url = rt.block_on(aws_front::serve(state.clone(), moto.url.clone()));
+        rt.block_on(seed(&moto.url, &scenario));
+        let lab = Lab {
+            rt,
+            moto_url: moto.url.clone(),
+            _moto: moto,
+            dir,
+            state,
+            aws_url,
+            kube_url,
+        };
+        lab.write_files(&scenario);
+        lab
+    }
+
+    /// The lab's HOME.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The doctor's working directory.
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// The kubeconfig path.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn write_files(&self, s: &Scenario) {
+        std::fs::create_dir_all(self.home().join(".sky")).unwrap();
+        std::fs::create_dir_all(self.work()).unwrap();
+        if let Some(c) = &s.sky_user_config {
+            std::fs::write(self.home().join(".sky/config.yaml"), c).unwrap();
+        }
+        if let Some(c) = &s.sky_project_config {
+            std::fs::write(self.work().join(".sky.yaml"), c).unwrap();
+        }
+        for (rel, text) in &s.files {
+            let p = self.dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let token = if s.kube_token_valid {
+            kube_fake::TOKEN
+        } else {
+            "expired-token"
+        };
+        let ns = s
+            .context_namespace
+            .as_ref()
+            .map(|n| format!("\n    namespace: {n}"))
+            .unwrap_or_default();
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\ncurrent-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
+            self.kube_url, s.context_name, s.context_name
+        );
+        std::fs::write(self.kubeconfig(), kubeconfig).unwrap();
+    }
+
+    /// The `skys3` binary with a sealed environment: dummy credentials, the lab's endpoints, its own HOME and
+    /// kubeconfig, nothing of the host's `~/.aws`, `~/.kube` or `~/.sky`.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(skys3_bin());
+        cmd.env_clear()
+            .current_dir(self.work())
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.home())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_ENDPOINT_URL", &self.aws_url)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        for (k, v) in &self.state.scenario.lock().unwrap().env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
+    /// Runs the doctor with `args` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("skys3 runs")
+    }
+
+    /// Runs `skys3 doctor -o json` (plus `args`) and parses the document; asserts stdout is one JSON document.
+    pub fn doctor_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut all = vec!["doctor", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().expect("exited"), doc)
+    }
+
+    /// Every request the doctor made so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Runs a future on the lab's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+/// Creates the scenario's IAM and S3 resources in moto with the real SDK.
+async fn seed(moto_url: &str, s: &Scenario) {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "lab"))
+        .region(Region::new(s.region.clone()))
+        .endpoint_url(moto_url)
+        .load()
+        .await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+
+    for p in &s.policies {
+        iam.create_policy()
+            .policy_name(&p.name)
+            .policy_document(&p.document)
+            .send()
+            .await
+            .expect("create policy");
+    }
+    if let Some(role) = &s.role {
+        iam.create_role()
+            .role_name(&role.name)
+            .assume_role_policy_document(&role.trust_policy)
+            .send()
+            .await
+            .expect("create role");
+        for p in s.policies.iter().filter(|p| p.attached) {
+            iam.attach_role_policy()
+                .role_name(&role.name)
+                .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/{}", p.name))
+                .send()
+                .await
+                .expect("attach policy");
+        }
+        for (name, doc) in &role.inline {
+            iam.put_role_policy()
+                .role_name(&role.name)
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    if let (Some(clients), Some(eks)) = (&s.oidc_provider, &s.eks) {
+        let mut req = iam
+            .create_open_id_connect_provider()
+            .url(format!(
+                "https://oidc.eks.{}.amazonaws.com/id/{}",
+                s.region, eks.oidc_id
+            ))
+            .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280");
+        for c in clients {
+            req = req.client_id_list(c);
+        }
+        req.send().await.expect("create OIDC provider");
+    }
+    for (bucket, region) in &s.buckets {
+        let mut req = s3.create_bucket().bucket(bucket);
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        req.send().await.expect("create bucket");
+    }
+}

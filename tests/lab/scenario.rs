@@ -1,0 +1,417 @@
+//! Scenarios: a whole setup (AWS, cluster, SkyPilot config) described as data, so a test reads like
+//! "healthy Pod Identity setup, but the cluster is CREATING".
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+/// The lab's AWS account (moto's default).
+pub const ACCOUNT: &str = "123456789012";
+
+/// Where the EKS cluster's endpoint points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// The lab's fake API server (healthy).
+    Lab,
+    /// Some other server.
+    Other(String),
+}
+
+/// The EKS cluster as DescribeCluster reports it.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Status: ACTIVE, CREATING, ...
+    pub status: String,
+    /// Endpoint.
+    pub endpoint: Endpoint,
+    /// OIDC issuer id (the part after `/id/`).
+    pub oidc_id: String,
+    /// Auto Mode (computeConfig.enabled).
+    pub auto_mode: bool,
+}
+
+/// A Kubernetes service account.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountSpec {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A pod.
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Service account.
+    pub service_account: String,
+    /// Container env of `ray-node`.
+    pub env: BTreeMap<String, String>,
+    /// creationTimestamp (RFC 3339).
+    pub created_at: String,
+    /// hostNetwork.
+    pub host_network: bool,
+    /// Phase.
+    pub phase: String,
+}
+
+/// An IAM managed policy.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    /// Name.
+    pub name: String,
+    /// Document (JSON).
+    pub document: String,
+    /// Attached to the role.
+    pub attached: bool,
+}
+
+/// The IAM role.
+#[derive(Debug, Clone)]
+pub struct RoleSpec {
+    /// Name.
+    pub name: String,
+    /// Trust policy (JSON).
+    pub trust_policy: String,
+    /// Inline policies: name -> document.
+    pub inline: BTreeMap<String, String>,
+}
+
+/// A Pod Identity association.
+#[derive(Debug, Clone)]
+pub struct AssociationSpec {
+    /// Namespace.
+    pub namespace: String,
+    /// Service account.
+    pub service_account: String,
+    /// Role ARN.
+    pub role_arn: String,
+    /// createdAt (epoch seconds).
+    pub created_at: f64,
+}
+
+/// An EKS add-on.
+#[derive(Debug, Clone)]
+pub struct AddonSpec {
+    /// Name.
+    pub name: String,
+    /// Status.
+    pub status: String,
+}
+
+/// What goes wrong with a request, injected by the lab.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Answer after this many seconds (a hang past the timeout).
+    Hang(u64),
+    /// HTTP 500.
+    ServerError,
+    /// Throttling error.
+    Throttle,
+    /// AccessDenied / 403.
+    AccessDenied,
+    /// A body that does not parse.
+    Malformed,
+    /// An error with this HTTP status and AWS error code (or Kubernetes reason).
+    Code(u16, String),
+}
+
+/// A fault on the requests of one service (and optionally one operation).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// `sts`, `iam`, `s3`, `eks` or `kube`.
+    pub service: String,
+    /// Operation (AWS action, or for kube the resource like `serviceaccounts`); `None` = every request.
+    pub op: Option<String>,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// A whole lab setup.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// EKS cluster name.
+    pub cluster: String,
+    /// Region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Namespace SkyPilot uses.
+    pub namespace: String,
+    /// Service account the role is wired to.
+    pub service_account: String,
+    /// The EKS cluster; `None` = it does not exist.
+    pub eks: Option<ClusterSpec>,
+    /// Add-ons.
+    pub addons: Vec<AddonSpec>,
+    /// Pod Identity associations.
+    pub associations: Vec<AssociationSpec>,
+    /// The IAM role; `None` = missing.
+    pub role: Option<RoleSpec>,
+    /// Managed policies.
+    pub policies: Vec<PolicySpec>,
+    /// Register the cluster's OIDC provider in IAM (client ids).
+    pub oidc_provider: Option<Vec<String>>,
+    /// Buckets to create: (name, region).
+    pub buckets: Vec<(String, String)>,
+    /// Namespaces in the cluster.
+    pub namespaces: Vec<String>,
+    /// Service accounts.
+    pub service_accounts: Vec<ServiceAccountSpec>,
+    /// Pods.
+    pub pods: Vec<PodSpec>,
+    /// The kube context's name.
+    pub context_name: String,
+    /// The kube context's namespace.
+    pub context_namespace: Option<String>,
+    /// The kubeconfig's token is the one the fake API server accepts.
+    pub kube_token_valid: bool,
+    /// `~/.sky/config.yaml`; `None` = absent.
+    pub sky_user_config: Option<String>,
+    /// `./.sky.yaml`; `None` = absent.
+    pub sky_project_config: Option<String>,
+    /// Extra files to write under the lab dir: relative path -> contents.
+    pub files: BTreeMap<String, String>,
+    /// Environment of the doctor beyond the sealing (the guide's exports). A `None` value removes it.
+    pub env: BTreeMap<String, Option<String>>,
+    /// Injected faults.
+    pub faults: Vec<Fault>,
+}
+
+/// The S3 policy of the guide's Step 2/3, for `bucket`.
+pub fn guide_s3_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
+        }]
+    })
+    .to_string()
+}
+
+/// The Pod Identity trust policy of the guide's Step 3.
+pub fn pod_identity_trust() -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"]
+        }]
+    })
+    .to_string()
+}
+
+/// The IRSA trust policy of the guide's IRSA Step 4.
+pub fn irsa_trust(region: &str, oidc_id: &str, namespace: &str, sa: &str) -> String {
+    let provider = format!("oidc.eks.{region}.amazonaws.com/id/{oidc_id}");
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{sa}"),
+                format!("{provider}:aud"): "sts.amazonaws.com"
+            }}
+        }]
+    })
+    .to_string()
+}
+
+impl Scenario {
+    fn base() -> Scenario {
+        let cluster = "lab-cluster".to_string();
+        let region = "us-west-2".to_string();
+        let bucket = "lab-bucket".to_string();
+        let namespace = "default".to_string();
+        let sa = "skypilot-service-account".to_string();
+        let env = [
+            ("EKS_CLUSTER_NAME", Some(cluster.clone())),
+            ("AWS_REGION", Some(region.clone())),
+            ("S3_BUCKET", Some(bucket.clone())),
+            ("K8S_NAMESPACE", Some(namespace.clone())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Scenario {
+            eks: Some(ClusterSpec {
+                status: "ACTIVE".into(),
+                endpoint: Endpoint::Lab,
+                oidc_id: "EXAMPLED539D4633E53DE1B71EXAMPLE".into(),
+                auto_mode: false,
+            }),
+            addons: vec![],
+            associations: vec![],
+            role: None,
+            policies: vec![PolicySpec {
+                name: format!("SkyPilotS3Access-{bucket}"),
+                document: guide_s3_policy(&bucket),
+                attached: true,
+            }],
+            oidc_provider: None,
+            buckets: vec![(bucket.clone(), region.clone())],
+            namespaces: vec!["default".into(), "kube-system".into()],
+            service_accounts: vec![ServiceAccountSpec {
+                namespace: namespace.clone(),
+                name: sa.clone(),
+                annotations: BTreeMap::new(),
+            }],
+            pods: vec![],
+            context_name: "lab".into(),
+            context_namespace: None,
+            kube_token_valid: true,
+            sky_user_config: Some("aws:\n  remote_identity: NO_UPLOAD\n".into()),
+            sky_project_config: None,
+            files: BTreeMap::new(),
+            env,
+            faults: vec![],
+            cluster,
+            region,
+            bucket,
+            namespace,
+            service_account: sa,
+        }
+    }
+
+    /// The role ARN of the scenario's role name.
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:role/SkyPilotS3Role-{}", self.bucket)
+    }
+
+    /// A healthy setup wired with EKS Pod Identity, as the guide's Option 1 leaves it.
+    pub fn healthy_pod_identity() -> Scenario {
+        let mut s = Scenario::base();
+        s.addons = vec![
+            AddonSpec {
+                name: "vpc-cni".into(),
+                status: "ACTIVE".into(),
+            },
+            AddonSpec {
+                name: "eks-pod-identity-agent".into(),
+                status: "ACTIVE".into(),
+            },
+        ];
+        s.role = Some(RoleSpec {
+            name: format!("SkyPilotS3Role-{}", s.bucket),
+            trust_policy: pod_identity_trust(),
+            inline: BTreeMap::new(),
+        });
+        s.associations = vec![AssociationSpec {
+            namespace: s.namespace.clone(),
+            service_account: s.service_account.clone(),
+            role_arn: s.role_arn(),
+            created_at: 1_700_000_000.0,
+        }];
+        s
+    }
+
+    /// A healthy setup wired with IRSA, as the guide's Option 2 leaves it.
+    pub fn healthy_irsa() -> Scenario {
+        let mut s = Scenario::base();
+        let oidc_id = s.eks.as_ref().unwrap().oidc_id.clone();
+        s.oidc_provider = Some(vec!["sts.amazonaws.com".into()]);
+        s.role = Some(RoleSpec {
+            name: format!("SkyPilotS3Role-{}", s.bucket),
+            trust_policy: irsa_trust(&s.region, &oidc_id, &s.namespace, &s.service_account),
+            inline: BTreeMap::new(),
+        });
+        let arn = s.role_arn();
+        s.service_accounts[0]
+            .annotations
+            .insert("eks.amazonaws.com/role-arn".into(), arn);
+        s
+    }
+
+    /// Sets (or with `None` removes) an environment variable of the doctor.
+    pub fn env(mut self, key: &str, value: Option<&str>) -> Scenario {
+        self.env.insert(key.to_string(), value.map(str::to_string));
+        self
+    }
+
+    /// Adds a fault.
+    pub fn fault(mut self, service: &str, op: Option<&str>, kind: FaultKind) -> Scenario {
+        self.faults.push(Fault {
+            service: service.into(),
+            op: op.map(str::to_string),
+            kind,
+        });
+        self
+    }
+
+    /// Applies an edit.
+    pub fn with(mut self, f: impl FnOnce(&mut Scenario)) -> Scenario {
+        f(&mut self);
+        self
+    }
+}
+
+/// Scenarios by name, for `scripts/lab NAME`: (name, what it shows, scenario).
+pub fn named() -> Vec<(&'static str, &'static str, Scenario)> {
+    vec![
+        (
+            "healthy-pod-identity",
+            "the guide's Option 1, done right",
+            Scenario::healthy_pod_identity(),
+        ),
+        (
+            "healthy-irsa",
+            "the guide's Option 2, done right",
+            Scenario::healthy_irsa(),
+        ),
+        (
+            "cluster-missing",
+            "EKS_CLUSTER_NAME names no cluster in the region",
+            Scenario::healthy_pod_identity().with(|s| s.eks = None),
+        ),
+        (
+            "context-other-cluster",
+            "the kube context points at another cluster",
+            Scenario::healthy_pod_identity().with(|s| {
+                s.eks.as_mut().unwrap().endpoint = Endpoint::Other(
+                    "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com".into(),
+                )
+            }),
+        ),
+        (
+            "service-account-missing",
+            "sky launch has not created the service account yet",
+            Scenario::healthy_pod_identity().with(|s| s.service_accounts.clear()),
+        ),
+        (
+            "no-upload-missing",
+            "~/.sky/config.yaml does not set aws.remote_identity",
+            Scenario::healthy_pod_identity().with(|s| s.sky_user_config = None),
+        ),
+        (
+            "no-upload-list-form",
+            "aws.remote_identity uses the list form, which still uploads",
+            Scenario::healthy_pod_identity().with(|s| {
+                s.sky_user_config =
+                    Some("aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n".into())
+            }),
+        ),
+        (
+            "eks-access-denied",
+            "the doctor may not call eks:DescribeCluster (inconclusive)",
+            Scenario::healthy_pod_identity().fault(
+                "eks",
+                Some("DescribeCluster"),
+                FaultKind::AccessDenied,
+            ),
+        ),
+    ]
+}

@@ -68,9 +68,7 @@ impl Catalog {
     /// The embedded catalog. Panics only if the embedded files are malformed, which the test suite rules out.
     pub fn get() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
-        CATALOG.get_or_init(|| {
-            Catalog::parse(files::FILES).expect("embedded catalog is valid (see tests)")
-        })
+        CATALOG.get_or_init(|| Catalog::parse(files::FILES).expect("embedded catalog is valid (see tests)"))
     }
 
     /// Parses catalog files given as (file name, contents).
@@ -81,10 +79,7 @@ impl Catalog {
             let doc: CheckDoc = toml::from_str(text).map_err(|e| format!("checks/{name}: {e}"))?;
             let expected = name.trim_end_matches(".toml");
             if doc.id != expected {
-                return Err(format!(
-                    "checks/{name}: id {:?} does not match the file name",
-                    doc.id
-                ));
+                return Err(format!("checks/{name}: id {:?} does not match the file name", doc.id));
             }
             for (j, c) in doc.codes.iter().enumerate() {
                 if codes.insert(c.code.clone(), (checks.len(), j)).is_some() {

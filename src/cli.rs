@@ -168,11 +168,7 @@ where
         Ok(m) => m,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
     };
     let cli = match Cli::from_arg_matches(&matches) {
@@ -184,9 +180,7 @@ where
     };
     match cli.command {
         Command::Doctor(args) => {
-            let sub = matches
-                .subcommand_matches("doctor")
-                .expect("doctor matches");
+            let sub = matches.subcommand_matches("doctor").expect("doctor matches");
             let inputs = Inputs {
                 cluster: input(sub, "cluster"),
                 region: input(sub, "region"),
@@ -206,14 +200,7 @@ where
             }
         }
         Command::Checks { markdown } => {
-            print!(
-                "{}",
-                if markdown {
-                    checks_markdown()
-                } else {
-                    list_checks()
-                }
-            );
+            print!("{}", if markdown { checks_markdown() } else { list_checks() });
             exit::OK
         }
         Command::Explain { code } => match explain(&code) {
@@ -275,6 +262,14 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
         run_timeout,
     };
     let checks = engine::run(ctx, REGISTRY, limits, progress).await;
+    let mut target = target;
+    if let Some(mode) = checks
+        .iter()
+        .find(|c| c.id == "mode")
+        .and_then(crate::checks::mode::in_force_from)
+    {
+        target.mode = mode;
+    }
     let report = Report::new(target, checks);
 
     let out = match args.output {
@@ -293,8 +288,7 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stdout().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
         }
     }
 }
@@ -309,23 +303,13 @@ pub fn list_checks() -> String {
             .expect("every registered check has a catalog entry (tested)");
         out.push_str(&format!("{:<24} {}\n", doc.id, doc.title));
         for c in &doc.codes {
-            out.push_str(&format!(
-                "    {:<8} {:<13} {}\n",
-                c.code,
-                c.status.as_str(),
-                c.title
-            ));
+            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
         }
     }
     if let Some(common) = catalog.check(COMMON_ID) {
         out.push_str(&format!("{:<24} {}\n", "(any check)", common.title));
         for c in &common.codes {
-            out.push_str(&format!(
-                "    {:<8} {:<13} {}\n",
-                c.code,
-                c.status.as_str(),
-                c.title
-            ));
+            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
         }
     }
     out
@@ -334,12 +318,7 @@ pub fn list_checks() -> String {
 /// `skys3 checks --markdown`: the catalog as Markdown, in report order. The README embeds it verbatim (tested).
 pub fn checks_markdown() -> String {
     let catalog = Catalog::get();
-    let cell = |s: &str| {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .replace('|', "\\|")
-    };
+    let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
     let mut out = String::new();
     let ids = REGISTRY.iter().map(|s| s.id).chain([COMMON_ID]);
     for id in ids {
@@ -375,10 +354,7 @@ pub fn explain(code: &str) -> Option<String> {
     } else {
         format!("{} ({})", check.id, check.title)
     };
-    out.push_str(&format!(
-        "check:  {check_name}\nstatus: {}\n\n",
-        doc.status.as_str()
-    ));
+    out.push_str(&format!("check:  {check_name}\nstatus: {}\n\n", doc.status.as_str()));
     out.push_str(doc.explanation.trim());
     out.push_str("\n\nFix:\n  ");
     out.push_str(&doc.summary);

@@ -76,6 +76,10 @@ impl Outcome {
     pub fn warn(code: &'static str, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Warn, Some(code), message)
     }
+    /// Did not run, with the reason's code.
+    pub fn skip(code: &'static str, message: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Skip, Some(code), message)
+    }
     /// Could not decide.
     pub fn inconclusive(code: &'static str, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Inconclusive, Some(code), message)
@@ -106,14 +110,10 @@ impl Outcome {
                 "SKY003",
                 format!("{} could not reach its endpoint: {}", err.op, err.message),
             ),
-            ErrorKind::Throttled => (
-                "SKY005",
-                format!("{} was throttled: {}", err.op, err.message),
-            ),
-            ErrorKind::NotFound
-            | ErrorKind::NoCredentials
-            | ErrorKind::CredentialsRejected
-            | ErrorKind::Other => ("SKY006", format!("{} failed: {}", err.op, err.message)),
+            ErrorKind::Throttled => ("SKY005", format!("{} was throttled: {}", err.op, err.message)),
+            ErrorKind::NotFound | ErrorKind::NoCredentials | ErrorKind::CredentialsRejected | ErrorKind::Other => {
+                ("SKY006", format!("{} failed: {}", err.op, err.message))
+            }
         };
         Outcome::inconclusive(code, message).evidence(serde_json::json!({ "error": err }))
     }
@@ -139,8 +139,7 @@ pub async fn run(
 ) -> Vec<CheckReport> {
     let done = Arc::new(AtomicUsize::new(0));
     let total = specs.len();
-    let mut handles: HashMap<&'static str, Shared<BoxFuture<'static, CheckReport>>> =
-        HashMap::new();
+    let mut handles: HashMap<&'static str, Shared<BoxFuture<'static, CheckReport>>> = HashMap::new();
     for spec in specs {
         let deps: Vec<_> = spec
             .deps
@@ -148,9 +147,7 @@ pub async fn run(
             .map(|d| {
                 handles
                     .get(d)
-                    .unwrap_or_else(|| {
-                        panic!("{}: dependency {d} is not registered before it", spec.id)
-                    })
+                    .unwrap_or_else(|| panic!("{}: dependency {d} is not registered before it", spec.id))
                     .clone()
             })
             .collect();
@@ -194,18 +191,12 @@ async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Out
     let (limit, what) = if remaining < limits.check_timeout {
         (
             remaining,
-            format!(
-                "the run's deadline (--timeout {}s)",
-                limits.run_timeout.as_secs()
-            ),
+            format!("the run's deadline (--timeout {}s)", limits.run_timeout.as_secs()),
         )
     } else {
         (
             limits.check_timeout,
-            format!(
-                "its timeout of {}s (--check-timeout)",
-                limits.check_timeout.as_secs()
-            ),
+            format!("its timeout of {}s (--check-timeout)", limits.check_timeout.as_secs()),
         )
     };
     let mut task = tokio::spawn((spec.run)(ctx));
@@ -226,10 +217,7 @@ async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Out
         }
         Err(_) => {
             task.abort();
-            Outcome::inconclusive(
-                "SKY002",
-                format!("check {} did not finish within {what}", spec.id),
-            )
+            Outcome::inconclusive("SKY002", format!("check {} did not finish within {what}", spec.id))
         }
     }
 }
@@ -248,10 +236,7 @@ pub fn target_vars(t: &Resolved) -> BTreeMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.clone()))
-    .chain([(
-        "sky_config_path".to_string(),
-        t.sky.user_file.display().to_string(),
-    )])
+    .chain([("sky_config_path".to_string(), t.sky.user_file.display().to_string())])
     .collect()
 }
 
@@ -273,14 +258,22 @@ fn finish(
                 .code(code)
                 .unwrap_or_else(|| panic!("{}: code {code} is not in the catalog", spec.id));
             let mut vars = target_vars(&ctx.target);
+            if let Some(id) = ctx.facts.caller_identity_if_known() {
+                vars.insert("account_id".into(), id.account.clone());
+                vars.insert("partition".into(), id.partition().to_string());
+                vars.insert(
+                    "role_arn".into(),
+                    crate::checks::common::role_arn(&id, &ctx.target.role_name),
+                );
+                vars.insert(
+                    "policy_arn".into(),
+                    crate::checks::common::policy_arn(&id, &ctx.target.policy_name),
+                );
+            }
             vars.extend(outcome.vars.clone());
             Some(Remediation {
                 summary: template::fill(&doc.summary, &vars, false),
-                commands: doc
-                    .commands
-                    .iter()
-                    .map(|c| template::fill(c, &vars, true))
-                    .collect(),
+                commands: doc.commands.iter().map(|c| template::fill(c, &vars, true)).collect(),
                 guide: doc.guide.clone(),
             })
         }
@@ -407,40 +400,24 @@ mod tests {
 
         assert_eq!(by_id("a.ok").status, Status::Pass);
         let p = by_id("b.panics");
-        assert_eq!(
-            (p.status, p.code.as_deref()),
-            (Status::Inconclusive, Some("SKY004"))
-        );
+        assert_eq!((p.status, p.code.as_deref()), (Status::Inconclusive, Some("SKY004")));
         assert!(p.message.contains("boom"));
         let h = by_id("c.hangs");
-        assert_eq!(
-            (h.status, h.code.as_deref()),
-            (Status::Inconclusive, Some("SKY002"))
-        );
+        assert_eq!((h.status, h.code.as_deref()), (Status::Inconclusive, Some("SKY002")));
         assert!(h.message.contains("--check-timeout"), "{}", h.message);
         assert_eq!(by_id("d.after-ok").status, Status::Pass);
         let e = by_id("e.after-panic");
-        assert_eq!(
-            (e.status, e.code.as_deref()),
-            (Status::Skip, Some("SKY007"))
-        );
+        assert_eq!((e.status, e.code.as_deref()), (Status::Skip, Some("SKY007")));
         assert_eq!(e.blocked_by, vec!["b.panics".to_string()]);
         let f = by_id("f.fails");
         let r = f.remediation.as_ref().unwrap();
-        assert_eq!(
-            r.commands,
-            vec!["aws eks list-clusters --region r".to_string()]
-        );
+        assert_eq!(r.commands, vec!["aws eks list-clusters --region r".to_string()]);
     }
 
     #[tokio::test]
     async fn run_deadline_wins_over_check_timeout() {
         let reports = run(ctx(), &SPECS[2..3], limits(60_000, 200), None).await;
         assert_eq!(reports[0].code.as_deref(), Some("SKY002"));
-        assert!(
-            reports[0].message.contains("--timeout"),
-            "{}",
-            reports[0].message
-        );
+        assert!(reports[0].message.contains("--timeout"), "{}", reports[0].message);
     }
 }

@@ -10,6 +10,7 @@ pub mod checks;
 pub mod cli;
 pub mod engine;
 pub mod exit;
+pub mod policy;
 pub mod probe;
 pub mod render;
 pub mod report;

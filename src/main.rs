@@ -1,10 +1,7 @@
 //! The `skys3` binary: parse, run, exit with the documented code.
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("skys3: cannot start the async runtime: {e}");

@@ -22,26 +22,16 @@ pub struct ConfigPaths {
 impl ConfigPaths {
     /// SkyPilot's own lookup, or only `explicit` when given.
     pub fn discover(explicit: Option<&Path>, home: Option<&Path>, cwd: &Path) -> ConfigPaths {
-        let env_path = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        if let Some(p) = explicit
-            .map(Path::to_path_buf)
-            .or_else(|| env_path("SKYPILOT_CONFIG"))
-        {
+        let env_path = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if let Some(p) = explicit.map(Path::to_path_buf).or_else(|| env_path("SKYPILOT_CONFIG")) {
             return ConfigPaths {
                 files: vec![(p.clone(), "explicit")],
                 user_file: p,
                 explicit: true,
             };
         }
-        let user = env_path("SKYPILOT_GLOBAL_CONFIG").unwrap_or_else(|| {
-            home.unwrap_or(Path::new("~"))
-                .join(".sky")
-                .join("config.yaml")
-        });
+        let user = env_path("SKYPILOT_GLOBAL_CONFIG")
+            .unwrap_or_else(|| home.unwrap_or(Path::new("~")).join(".sky").join("config.yaml"));
         let project = env_path("SKYPILOT_PROJECT_CONFIG").unwrap_or_else(|| cwd.join(".sky.yaml"));
         ConfigPaths {
             files: vec![(user.clone(), "user"), (project, "project")],
@@ -94,16 +84,8 @@ pub fn parse_yaml(file: &Path, text: &str) -> Result<Value, ParseError> {
         return Ok(Value::Null);
     }
     serde_saphyr::from_str::<Value>(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let message = e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .to_string();
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let message = e.to_string().lines().next().unwrap_or("invalid YAML").to_string();
         ParseError {
             file: file.to_path_buf(),
             line,
@@ -128,10 +110,7 @@ impl SkyConfig {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !paths.explicit => continue,
                 Err(e) => {
-                    return Err(format!(
-                        "cannot read SkyPilot config {}: {e}",
-                        path.display()
-                    ));
+                    return Err(format!("cannot read SkyPilot config {}: {e}", path.display()));
                 }
             };
             match parse_yaml(path, &text) {
@@ -206,9 +185,7 @@ pub fn task_buckets(file: &Path, text: &str) -> Result<Vec<String>, ParseError> 
                 Value::String(s) => push(s),
                 Value::Object(o) => match o.get("source") {
                     Some(Value::String(s)) => push(s),
-                    Some(Value::Array(items)) => {
-                        items.iter().filter_map(Value::as_str).for_each(&mut push)
-                    }
+                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut push),
                     _ => {}
                 },
                 _ => {}
@@ -257,10 +234,7 @@ mod tests {
         let (v, _, key) = c.aws_remote_identity().unwrap();
         assert_eq!(
             (v.as_str(), key.as_str()),
-            (
-                Some("LOCAL_CREDENTIALS"),
-                "workspaces.team.aws.remote_identity"
-            )
+            (Some("LOCAL_CREDENTIALS"), "workspaces.team.aws.remote_identity")
         );
     }
 
@@ -278,10 +252,6 @@ mod tests {
             task_buckets(Path::new("t"), t).unwrap(),
             vec!["my-bucket", "other", "third"]
         );
-        assert!(
-            task_buckets(Path::new("t"), "run: echo")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(task_buckets(Path::new("t"), "run: echo").unwrap().is_empty());
     }
 }

@@ -94,11 +94,7 @@ fn flag_source(name: &str, env: &str, given: Given) -> String {
 }
 
 /// Resolves the target. `profile_region` is consulted only when nothing else names the region.
-pub async fn resolve<F, Fut>(
-    args: &DoctorArgs,
-    inputs: &Inputs,
-    profile_region: F,
-) -> Result<Resolved, InputError>
+pub async fn resolve<F, Fut>(args: &DoctorArgs, inputs: &Inputs, profile_region: F) -> Result<Resolved, InputError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Option<String>>,
@@ -123,12 +119,7 @@ where
         &inputs.service_account,
     );
     let role_name = take("role_name", "role-name", "IAM_ROLE_NAME", &inputs.role_name);
-    let policy_name = take(
-        "policy_name",
-        "policy-name",
-        "IAM_POLICY_NAME",
-        &inputs.policy_name,
-    );
+    let policy_name = take("policy_name", "policy-name", "IAM_POLICY_NAME", &inputs.policy_name);
 
     // Kube context: flag/env, else the kubeconfig's current context.
     let kubeconfig = LoadedKubeconfig::load().map_err(InputError)?;
@@ -218,10 +209,7 @@ where
     let namespace = namespace
         .or_else(|| {
             sky.kubernetes_namespace().inspect(|_| {
-                sources.insert(
-                    "namespace".into(),
-                    "skypilot config kubernetes.namespace".into(),
-                );
+                sources.insert("namespace".into(), "skypilot config kubernetes.namespace".into());
             })
         })
         .or_else(|| {
@@ -251,17 +239,11 @@ where
         return Err(InputError(format!("missing input: {}", missing.join("; "))));
     };
     let role_name = role_name.unwrap_or_else(|| {
-        sources.insert(
-            "role_name".into(),
-            "default (SkyPilotS3Role-<bucket>)".into(),
-        );
+        sources.insert("role_name".into(), "default (SkyPilotS3Role-<bucket>)".into());
         format!("SkyPilotS3Role-{bucket}")
     });
     let policy_name = policy_name.unwrap_or_else(|| {
-        sources.insert(
-            "policy_name".into(),
-            "default (SkyPilotS3Access-<bucket>)".into(),
-        );
+        sources.insert("policy_name".into(), "default (SkyPilotS3Access-<bucket>)".into());
         format!("SkyPilotS3Access-{bucket}")
     });
     sources.insert(

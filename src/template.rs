@@ -10,8 +10,7 @@ pub fn fill(template: &str, vars: &BTreeMap<String, String>, quote: bool) -> Str
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
-        let name_len =
-            after.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        let name_len = after.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
         match name_len {
             Some(n) if n > 0 && after[n..].starts_with('}') => {
                 let name = &after[..n];
@@ -47,8 +46,7 @@ pub fn placeholders(template: &str) -> Vec<String> {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
-        if let Some(n) =
-            after.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        if let Some(n) = after.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
             && n > 0
             && after[n..].starts_with('}')
         {
@@ -78,24 +76,17 @@ mod tests {
             ),
             "aws eks describe-cluster --name 'my cluster' --region us-west-2"
         );
-        assert_eq!(
-            fill("cluster {cluster}", &vars, false),
-            "cluster my cluster"
-        );
+        assert_eq!(fill("cluster {cluster}", &vars, false), "cluster my cluster");
         assert_eq!(
             fill("{unknown} and `aws: {remote_identity: X}`", &vars, true),
             "{unknown} and `aws: {remote_identity: X}`"
         );
-        assert_eq!(
-            placeholders("a {cluster} {x: y} {b_2}"),
-            vec!["cluster", "b_2"]
-        );
+        assert_eq!(placeholders("a {cluster} {x: y} {b_2}"), vec!["cluster", "b_2"]);
     }
 
     #[test]
     fn quoting_defuses_shell_metacharacters() {
-        let vars: BTreeMap<String, String> =
-            [("bucket".to_string(), "x; rm -rf / `id` $(id)".to_string())].into();
+        let vars: BTreeMap<String, String> = [("bucket".to_string(), "x; rm -rf / `id` $(id)".to_string())].into();
         let cmd = fill("aws s3 ls s3://{bucket}", &vars, true);
         assert_eq!(cmd, "aws s3 ls s3://'x; rm -rf / `id` $(id)'");
     }

@@ -27,8 +27,7 @@ pub fn evaluate(identity: Result<CallerIdentity, ProbeError>) -> Outcome {
         ))
         .evidence(json!({ "account": id.account, "arn": id.arn, "partition": id.partition() })),
         Err(e) if e.kind == ErrorKind::NoCredentials => {
-            Outcome::fail("SKY101", format!("no AWS credentials found: {}", e.message))
-                .evidence(json!({ "error": e }))
+            Outcome::fail("SKY101", format!("no AWS credentials found: {}", e.message)).evidence(json!({ "error": e }))
         }
         Err(e) if e.kind == ErrorKind::CredentialsRejected => Outcome::fail(
             "SKY102",

@@ -27,11 +27,8 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
     let c = match cluster {
         Ok(c) => c,
         Err(e) if e.is_not_found() => {
-            return Outcome::fail(
-                "SKY111",
-                format!("EKS cluster {name} was not found in region {region}"),
-            )
-            .evidence(json!({ "error": e }));
+            return Outcome::fail("SKY111", format!("EKS cluster {name} was not found in region {region}"))
+                .evidence(json!({ "error": e }));
         }
         Err(e) => return Outcome::from_error(&e),
     };
@@ -41,10 +38,7 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
             "EKS cluster {name} in {region} is ACTIVE (Kubernetes {})",
             c.version.as_deref().unwrap_or("unknown")
         )),
-        "UPDATING" => Outcome::warn(
-            "SKY113",
-            format!("EKS cluster {name} in {region} is UPDATING"),
-        ),
+        "UPDATING" => Outcome::warn("SKY113", format!("EKS cluster {name} in {region} is UPDATING")),
         other => Outcome::fail(
             "SKY112",
             format!("EKS cluster {name} in {region} is {other}, not ACTIVE"),

@@ -32,13 +32,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                 );
             }
             let version = ctx.facts.server_version().await;
-            evaluate(
-                &t.context,
-                &t.cluster,
-                server.as_deref(),
-                endpoint.as_deref(),
-                version,
-            )
+            evaluate(&t.context, &t.cluster, server.as_deref(), endpoint.as_deref(), version)
         }
         .boxed()
     },
@@ -65,11 +59,16 @@ pub fn evaluate(
         .evidence(evidence);
     }
     match version {
-        Ok(v) => Outcome::pass(format!("kube context {context} reaches EKS cluster {cluster} (Kubernetes {v})"))
-            .evidence(evidence),
+        Ok(v) => Outcome::pass(format!(
+            "kube context {context} reaches EKS cluster {cluster} (Kubernetes {v})"
+        ))
+        .evidence(evidence),
         Err(e) if e.kind == ErrorKind::CredentialsRejected || e.kind == ErrorKind::NoCredentials => Outcome::fail(
             "SKY122",
-            format!("the API server of cluster {cluster} rejected kube context {context}'s credentials: {}", e.message),
+            format!(
+                "the API server of cluster {cluster} rejected kube context {context}'s credentials: {}",
+                e.message
+            ),
         )
         .evidence(json!({ "context": context, "server": server, "error": e })),
         Err(e) => Outcome::from_error(&e),
@@ -117,22 +116,10 @@ mod tests {
     #[test]
     fn server_comparison() {
         let e = Some("https://ABC.gr7.us-west-2.eks.amazonaws.com");
-        assert!(same_server(
-            Some("https://abc.gr7.us-west-2.eks.amazonaws.com/"),
-            e
-        ));
-        assert!(same_server(
-            Some("https://abc.gr7.us-west-2.eks.amazonaws.com:443"),
-            e
-        ));
-        assert!(!same_server(
-            Some("https://def.gr7.us-west-2.eks.amazonaws.com"),
-            e
-        ));
-        assert!(!same_server(
-            Some("http://abc.gr7.us-west-2.eks.amazonaws.com"),
-            e
-        ));
+        assert!(same_server(Some("https://abc.gr7.us-west-2.eks.amazonaws.com/"), e));
+        assert!(same_server(Some("https://abc.gr7.us-west-2.eks.amazonaws.com:443"), e));
+        assert!(!same_server(Some("https://def.gr7.us-west-2.eks.amazonaws.com"), e));
+        assert!(!same_server(Some("http://abc.gr7.us-west-2.eks.amazonaws.com"), e));
         assert!(same_server(
             Some("http://127.0.0.1:8080"),
             Some("http://127.0.0.1:8080/")

@@ -16,10 +16,7 @@ pub const SPEC: CheckSpec = CheckSpec {
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
-            let sa = ctx
-                .facts
-                .service_account(&t.namespace, &t.service_account)
-                .await;
+            let sa = ctx.facts.service_account(&t.namespace, &t.service_account).await;
             // Only a missing account raises the question whether the namespace itself is missing.
             let namespace = match &sa {
                 Err(e) if e.is_not_found() => Some(ctx.facts.namespace(&t.namespace).await),
@@ -44,9 +41,7 @@ pub fn evaluate(
         Err(e) if e.is_not_found() => match namespace_lookup {
             Some(Err(ns)) if ns.is_not_found() => Outcome::fail(
                 "SKY132",
-                format!(
-                    "namespace {namespace} does not exist, so neither does service account {name}"
-                ),
+                format!("namespace {namespace} does not exist, so neither does service account {name}"),
             )
             .evidence(json!({ "error": ns })),
             other => {

@@ -2,9 +2,18 @@
 //! [`crate::probe::Facts`] for what it needs and decides in a pure function over those facts.
 
 pub mod aws_identity;
+pub mod common;
 pub mod eks_cluster;
+pub mod iam_role;
+pub mod iam_s3_permissions;
+pub mod iam_trust_policy;
+pub mod irsa_oidc_provider;
 pub mod kube_context;
 pub mod kube_service_account;
+pub mod mode;
+pub mod pod_identity_addon;
+pub mod pod_identity_association;
+pub mod s3_bucket;
 pub mod sky_config;
 
 use crate::engine::CheckSpec;
@@ -15,5 +24,13 @@ pub static REGISTRY: &[CheckSpec] = &[
     eks_cluster::SPEC,
     kube_context::SPEC,
     kube_service_account::SPEC,
+    mode::SPEC,
+    pod_identity_addon::SPEC,
+    pod_identity_association::SPEC,
+    irsa_oidc_provider::SPEC,
+    iam_role::SPEC,
+    iam_trust_policy::SPEC,
+    iam_s3_permissions::SPEC,
+    s3_bucket::SPEC,
     sky_config::SPEC,
 ];

@@ -21,11 +21,7 @@ pub const SPEC: CheckSpec = CheckSpec {
 
 /// Decides over the layered SkyPilot config.
 pub fn evaluate(cfg: &SkyConfig) -> Outcome {
-    let searched: Vec<String> = cfg
-        .searched
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let searched: Vec<String> = cfg.searched.iter().map(|p| p.display().to_string()).collect();
     if let Some(err) = cfg.errors.first() {
         let file = err.file.display().to_string();
         return Outcome::fail(
@@ -45,7 +41,11 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
             "SKY141",
             format!(
                 "aws.remote_identity is not set in any SkyPilot config ({}), so SkyPilot uploads local AWS credentials",
-                if searched.is_empty() { "none found".into() } else { searched.join(", ") }
+                if searched.is_empty() {
+                    "none found".into()
+                } else {
+                    searched.join(", ")
+                }
             ),
         )
         .evidence(json!({ "searched": searched }));

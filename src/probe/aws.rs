@@ -10,12 +10,25 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::{AwsApi, CallerIdentity, ClusterInfo, ErrorKind, ProbeError};
+use super::{
+    AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, ErrorKind, OidcProviderInfo,
+    PolicyInfo, ProbeError, RoleInfo, SimulationResult,
+};
 
 /// AWS clients for one region.
 pub struct AwsClients {
     sts: aws_sdk_sts::Client,
     eks: aws_sdk_eks::Client,
+    iam: aws_sdk_iam::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+/// Whether a custom endpoint applies to S3 (then path-style addressing: `bucket.localhost` or a VPC endpoint
+/// host name would not resolve).
+fn s3_custom_endpoint() -> bool {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
 /// The region of the active AWS profile (or `AWS_DEFAULT_REGION`), if any: the last resort for `--region`.
@@ -40,9 +53,14 @@ impl AwsClients {
             )
             .load()
             .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(s3_custom_endpoint())
+            .build();
         AwsClients {
             sts: aws_sdk_sts::Client::new(&sdk),
             eks: aws_sdk_eks::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
         }
     }
 }
@@ -66,9 +84,7 @@ where
             };
             ProbeError::new(op, kind, Some(code), message)
         }
-        SdkError::TimeoutError(_) => {
-            ProbeError::new(op, ErrorKind::Timeout, None, "the request timed out")
-        }
+        SdkError::TimeoutError(_) => ProbeError::new(op, ErrorKind::Timeout, None, "the request timed out"),
         SdkError::ResponseError(_) => ProbeError::new(
             op,
             ErrorKind::Other,
@@ -78,12 +94,7 @@ where
         SdkError::DispatchFailure(d) => {
             let text = DisplayErrorContext(&err).to_string();
             if looks_like_missing_credentials(&text) {
-                ProbeError::new(
-                    op,
-                    ErrorKind::NoCredentials,
-                    None,
-                    credentials_message(&text),
-                )
+                ProbeError::new(op, ErrorKind::NoCredentials, None, credentials_message(&text))
             } else if d.is_timeout() {
                 ProbeError::new(op, ErrorKind::Timeout, None, "the request timed out")
             } else if d.is_io() {
@@ -100,12 +111,7 @@ where
         _ => {
             let text = DisplayErrorContext(&err).to_string();
             if looks_like_missing_credentials(&text) {
-                ProbeError::new(
-                    op,
-                    ErrorKind::NoCredentials,
-                    None,
-                    credentials_message(&text),
-                )
+                ProbeError::new(op, ErrorKind::NoCredentials, None, credentials_message(&text))
             } else {
                 ProbeError::new(op, ErrorKind::Other, None, last_cause(&err))
             }
@@ -116,15 +122,10 @@ where
 /// Classifies an AWS error code.
 pub fn classify_code(code: &str) -> ErrorKind {
     match code {
-        "AccessDenied"
-        | "AccessDeniedException"
-        | "UnauthorizedOperation"
-        | "UnauthorizedAccess" => ErrorKind::AccessDenied,
-        "ResourceNotFoundException"
-        | "NoSuchEntity"
-        | "NoSuchBucket"
-        | "NotFound"
-        | "NoSuchKey" => ErrorKind::NotFound,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" => {
+            ErrorKind::AccessDenied
+        }
+        "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchBucket" | "NotFound" | "NoSuchKey" => ErrorKind::NotFound,
         "ExpiredToken"
         | "ExpiredTokenException"
         | "InvalidClientTokenId"
@@ -145,9 +146,7 @@ pub fn classify_code(code: &str) -> ErrorKind {
 
 fn looks_like_missing_credentials(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    t.contains("no credentials")
-        || t.contains("credentials provider")
-        || t.contains("failed to load credentials")
+    t.contains("no credentials") || t.contains("credentials provider") || t.contains("failed to load credentials")
 }
 
 fn credentials_message(text: &str) -> String {
@@ -191,14 +190,9 @@ impl AwsApi for AwsClients {
             .send()
             .await
             .map_err(|e| map_err(OP, e))?;
-        let c = out.cluster().ok_or_else(|| {
-            ProbeError::new(
-                OP,
-                ErrorKind::Other,
-                None,
-                "DescribeCluster returned no cluster",
-            )
-        })?;
+        let c = out
+            .cluster()
+            .ok_or_else(|| ProbeError::new(OP, ErrorKind::Other, None, "DescribeCluster returned no cluster"))?;
         Ok(ClusterInfo {
             name: c.name().unwrap_or(name).to_string(),
             arn: c.arn().map(str::to_string),
@@ -213,6 +207,266 @@ impl AwsApi for AwsClients {
                 .and_then(|o| o.issuer())
                 .map(str::to_string),
             version: c.version().map(str::to_string),
+            auto_mode: c.compute_config().and_then(|cc| cc.enabled()).unwrap_or(false),
         })
     }
+
+    async fn describe_addon(&self, cluster: &str, addon: &str) -> Result<AddonInfo, ProbeError> {
+        const OP: &str = "eks:DescribeAddon";
+        let out = self
+            .eks
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(addon)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let a = need(OP, out.addon(), "addon")?;
+        Ok(AddonInfo {
+            name: a.addon_name().unwrap_or(addon).to_string(),
+            version: a.addon_version().map(str::to_string),
+            status: a
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "UNKNOWN".into()),
+            health_issues: a
+                .health()
+                .map(|h| {
+                    h.issues()
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "{}: {}",
+                                i.code().map(|c| c.as_str()).unwrap_or("Unknown"),
+                                i.message().unwrap_or("")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn list_pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: Option<&str>,
+        service_account: Option<&str>,
+    ) -> Result<Vec<AssociationSummary>, ProbeError> {
+        const OP: &str = "eks:ListPodIdentityAssociations";
+        let items = self
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .set_namespace(namespace.map(str::to_string))
+            .set_service_account(service_account.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(items
+            .into_iter()
+            .map(|a| AssociationSummary {
+                namespace: a.namespace().unwrap_or_default().to_string(),
+                service_account: a.service_account().unwrap_or_default().to_string(),
+                id: a.association_id().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn describe_pod_identity_association(&self, cluster: &str, id: &str) -> Result<AssociationInfo, ProbeError> {
+        const OP: &str = "eks:DescribePodIdentityAssociation";
+        let out = self
+            .eks
+            .describe_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(id)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let a = need(OP, out.association(), "association")?;
+        Ok(AssociationInfo {
+            namespace: a.namespace().unwrap_or_default().to_string(),
+            service_account: a.service_account().unwrap_or_default().to_string(),
+            id: a.association_id().unwrap_or(id).to_string(),
+            role_arn: a.role_arn().unwrap_or_default().to_string(),
+            created_at: a.created_at().map(|t| t.as_secs_f64()),
+        })
+    }
+
+    async fn get_role(&self, name: &str) -> Result<RoleInfo, ProbeError> {
+        const OP: &str = "iam:GetRole";
+        let out = self
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let r = need(OP, out.role(), "role")?;
+        Ok(RoleInfo {
+            arn: r.arn().to_string(),
+            trust_policy: r.assume_role_policy_document().unwrap_or_default().to_string(),
+            boundary_arn: r
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
+        })
+    }
+
+    async fn list_attached_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError> {
+        const OP: &str = "iam:ListAttachedRolePolicies";
+        let items = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(items
+            .into_iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect())
+    }
+
+    async fn list_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError> {
+        const OP: &str = "iam:ListRolePolicies";
+        self.iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_err(OP, e))
+    }
+
+    async fn get_role_policy(&self, role: &str, name: &str) -> Result<String, ProbeError> {
+        const OP: &str = "iam:GetRolePolicy";
+        let out = self
+            .iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(out.policy_document().to_string())
+    }
+
+    async fn get_policy(&self, arn: &str) -> Result<PolicyInfo, ProbeError> {
+        const OP: &str = "iam:GetPolicy";
+        let out = self
+            .iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let p = need(OP, out.policy(), "policy")?;
+        Ok(PolicyInfo {
+            arn: p.arn().unwrap_or(arn).to_string(),
+            default_version: p.default_version_id().unwrap_or("v1").to_string(),
+            attachment_count: p.attachment_count(),
+        })
+    }
+
+    async fn get_policy_version(&self, arn: &str, version: &str) -> Result<String, ProbeError> {
+        const OP: &str = "iam:GetPolicyVersion";
+        let out = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let v = need(OP, out.policy_version(), "policy version")?;
+        Ok(v.document().unwrap_or_default().to_string())
+    }
+
+    async fn list_oidc_providers(&self) -> Result<Vec<String>, ProbeError> {
+        const OP: &str = "iam:ListOpenIDConnectProviders";
+        let out = self
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(out
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_string))
+            .collect())
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProviderInfo, ProbeError> {
+        const OP: &str = "iam:GetOpenIDConnectProvider";
+        let out = self
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(OidcProviderInfo {
+            arn: arn.to_string(),
+            url: out.url().unwrap_or_default().trim_start_matches("https://").to_string(),
+            client_ids: out.client_id_list().to_vec(),
+        })
+    }
+
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        resources: &[String],
+    ) -> Result<Vec<SimulationResult>, ProbeError> {
+        const OP: &str = "iam:SimulatePrincipalPolicy";
+        let out = self
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(principal_arn)
+            .set_action_names(Some(actions.to_vec()))
+            .set_resource_arns(Some(resources.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(out
+            .evaluation_results()
+            .iter()
+            .map(|r| SimulationResult {
+                action: r.eval_action_name().to_string(),
+                resource: r.eval_resource_name().unwrap_or("*").to_string(),
+                decision: r.eval_decision().as_str().to_string(),
+            })
+            .collect())
+    }
+
+    async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError> {
+        const OP: &str = "s3:GetBucketLocation";
+        let out = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        // S3 reports us-east-1 as an empty constraint and eu-west-1 by its legacy name.
+        Ok(match out.location_constraint().map(|c| c.as_str()).unwrap_or("") {
+            "" => "us-east-1".to_string(),
+            "EU" => "eu-west-1".to_string(),
+            other => other.to_string(),
+        })
+    }
+}
+
+fn need<T>(op: &str, v: Option<T>, what: &str) -> Result<T, ProbeError> {
+    v.ok_or_else(|| ProbeError::new(op, ErrorKind::Other, None, format!("the response carries no {what}")))
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use super::{
-    AwsApi, CallerIdentity, ClusterInfo, ErrorKind, KubeApi, ProbeError, ServiceAccountInfo,
+    AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
+    KubeApi, OidcProviderInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
 };
 
 type Cell<V> = Arc<OnceCell<Result<V, ProbeError>>>;
@@ -50,6 +51,31 @@ pub struct Facts {
     version: Memo<(), String>,
     namespaces: Memo<String, ()>,
     service_accounts: Memo<(String, String), ServiceAccountInfo>,
+    daemonsets: Memo<(String, String), DaemonSetInfo>,
+    addons: Memo<(String, String), AddonInfo>,
+    associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
+    association: Memo<(String, String), AssociationInfo>,
+    roles: Memo<String, RoleInfo>,
+    attached: Memo<String, Vec<String>>,
+    inline_names: Memo<String, Vec<String>>,
+    inline_docs: Memo<(String, String), String>,
+    policies: Memo<String, PolicyInfo>,
+    policy_versions: Memo<(String, String), String>,
+    oidc_list: Memo<(), Vec<String>>,
+    oidc: Memo<String, OidcProviderInfo>,
+    simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
+    bucket_locations: Memo<String, String>,
+}
+
+/// Declares a memoized accessor over one probe call.
+macro_rules! memo_call {
+    ($(#[$doc:meta])* $name:ident, $side:ident, $op:literal, $memo:ident, ($($arg:ident: $ty:ty),*) -> $out:ty, $key:expr, $call:ident) => {
+        $(#[$doc])*
+        pub async fn $name(&self, $($arg: $ty),*) -> Result<$out, ProbeError> {
+            let api = self.$side($op)?;
+            self.$memo.get($key, || api.$call($($arg),*)).await
+        }
+    };
 }
 
 impl Facts {
@@ -63,6 +89,20 @@ impl Facts {
             version: Memo::default(),
             namespaces: Memo::default(),
             service_accounts: Memo::default(),
+            daemonsets: Memo::default(),
+            addons: Memo::default(),
+            associations: Memo::default(),
+            association: Memo::default(),
+            roles: Memo::default(),
+            attached: Memo::default(),
+            inline_names: Memo::default(),
+            inline_docs: Memo::default(),
+            policies: Memo::default(),
+            policy_versions: Memo::default(),
+            oidc_list: Memo::default(),
+            oidc: Memo::default(),
+            simulations: Memo::default(),
+            bucket_locations: Memo::default(),
         }
     }
 
@@ -78,14 +118,9 @@ impl Facts {
     }
 
     fn kube(&self, op: &str) -> Result<&Arc<dyn KubeApi>, ProbeError> {
-        self.kube.as_ref().ok_or_else(|| {
-            ProbeError::new(
-                op,
-                ErrorKind::Unreachable,
-                None,
-                "no kube context is configured",
-            )
-        })
+        self.kube
+            .as_ref()
+            .ok_or_else(|| ProbeError::new(op, ErrorKind::Unreachable, None, "no kube context is configured"))
     }
 
     /// STS caller identity.
@@ -97,9 +132,7 @@ impl Facts {
     /// EKS DescribeCluster.
     pub async fn cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError> {
         let aws = self.aws("eks:DescribeCluster")?;
-        self.clusters
-            .get(name.to_string(), || aws.describe_cluster(name))
-            .await
+        self.clusters.get(name.to_string(), || aws.describe_cluster(name)).await
     }
 
     /// Kubernetes server version.
@@ -111,17 +144,11 @@ impl Facts {
     /// Namespace existence.
     pub async fn namespace(&self, name: &str) -> Result<(), ProbeError> {
         let kube = self.kube("get namespaces")?;
-        self.namespaces
-            .get(name.to_string(), || kube.get_namespace(name))
-            .await
+        self.namespaces.get(name.to_string(), || kube.get_namespace(name)).await
     }
 
     /// A service account.
-    pub async fn service_account(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<ServiceAccountInfo, ProbeError> {
+    pub async fn service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
         let kube = self.kube("get serviceaccounts")?;
         self.service_accounts
             .get((namespace.to_string(), name.to_string()), || {
@@ -129,4 +156,57 @@ impl Facts {
             })
             .await
     }
+
+    /// The caller identity, if it was already fetched (never makes a call).
+    pub fn caller_identity_if_known(&self) -> Option<CallerIdentity> {
+        let cells = self.identity.cells.lock().unwrap_or_else(|p| p.into_inner());
+        cells
+            .get(&())
+            .and_then(|c| c.get())
+            .and_then(|r| r.as_ref().ok())
+            .cloned()
+    }
+
+    memo_call!(/// A DaemonSet's rollout state.
+        daemonset, kube, "get daemonsets", daemonsets, (namespace: &str, name: &str) -> DaemonSetInfo,
+        (namespace.to_string(), name.to_string()), get_daemonset);
+    memo_call!(/// EKS DescribeAddon.
+        addon, aws, "eks:DescribeAddon", addons, (cluster: &str, addon: &str) -> AddonInfo,
+        (cluster.to_string(), addon.to_string()), describe_addon);
+    memo_call!(/// EKS ListPodIdentityAssociations.
+        associations, aws, "eks:ListPodIdentityAssociations", associations,
+        (cluster: &str, namespace: Option<&str>, service_account: Option<&str>) -> Vec<AssociationSummary>,
+        (cluster.to_string(), namespace.map(str::to_string), service_account.map(str::to_string)),
+        list_pod_identity_associations);
+    memo_call!(/// EKS DescribePodIdentityAssociation.
+        association, aws, "eks:DescribePodIdentityAssociation", association, (cluster: &str, id: &str) -> AssociationInfo,
+        (cluster.to_string(), id.to_string()), describe_pod_identity_association);
+    memo_call!(/// IAM GetRole.
+        role, aws, "iam:GetRole", roles, (name: &str) -> RoleInfo, name.to_string(), get_role);
+    memo_call!(/// IAM ListAttachedRolePolicies.
+        attached_policies, aws, "iam:ListAttachedRolePolicies", attached, (role: &str) -> Vec<String>,
+        role.to_string(), list_attached_role_policies);
+    memo_call!(/// IAM ListRolePolicies.
+        inline_policy_names, aws, "iam:ListRolePolicies", inline_names, (role: &str) -> Vec<String>,
+        role.to_string(), list_role_policies);
+    memo_call!(/// IAM GetRolePolicy.
+        inline_policy, aws, "iam:GetRolePolicy", inline_docs, (role: &str, name: &str) -> String,
+        (role.to_string(), name.to_string()), get_role_policy);
+    memo_call!(/// IAM GetPolicy.
+        policy, aws, "iam:GetPolicy", policies, (arn: &str) -> PolicyInfo, arn.to_string(), get_policy);
+    memo_call!(/// IAM GetPolicyVersion.
+        policy_version, aws, "iam:GetPolicyVersion", policy_versions, (arn: &str, version: &str) -> String,
+        (arn.to_string(), version.to_string()), get_policy_version);
+    memo_call!(/// IAM ListOpenIDConnectProviders.
+        oidc_providers, aws, "iam:ListOpenIDConnectProviders", oidc_list, () -> Vec<String>, (), list_oidc_providers);
+    memo_call!(/// IAM GetOpenIDConnectProvider.
+        oidc_provider, aws, "iam:GetOpenIDConnectProvider", oidc, (arn: &str) -> OidcProviderInfo,
+        arn.to_string(), get_oidc_provider);
+    memo_call!(/// IAM SimulatePrincipalPolicy.
+        simulate, aws, "iam:SimulatePrincipalPolicy", simulations,
+        (principal: &str, actions: &[String], resources: &[String]) -> Vec<SimulationResult>,
+        (principal.to_string(), actions.to_vec(), resources.to_vec()), simulate_principal_policy);
+    memo_call!(/// S3 GetBucketLocation.
+        bucket_location, aws, "s3:GetBucketLocation", bucket_locations, (bucket: &str) -> String,
+        bucket.to_string(), get_bucket_location);
 }

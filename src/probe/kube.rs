@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
-use super::{ErrorKind, KubeApi, ProbeError, ServiceAccountInfo};
+use super::{DaemonSetInfo, ErrorKind, KubeApi, ProbeError, ServiceAccountInfo};
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
 pub struct KubeClient {
@@ -37,17 +38,16 @@ impl KubeClient {
                     cluster: None,
                     user: None,
                 };
-                let mut config =
-                    Config::from_custom_kubeconfig(self.kubeconfig.raw().clone(), &opts)
-                        .await
-                        .map_err(|e| {
-                            ProbeError::new(
-                                "kubeconfig",
-                                ErrorKind::NoCredentials,
-                                None,
-                                format!("cannot load kube context {}: {e}", self.context),
-                            )
-                        })?;
+                let mut config = Config::from_custom_kubeconfig(self.kubeconfig.raw().clone(), &opts)
+                    .await
+                    .map_err(|e| {
+                        ProbeError::new(
+                            "kubeconfig",
+                            ErrorKind::NoCredentials,
+                            None,
+                            format!("cannot load kube context {}: {e}", self.context),
+                        )
+                    })?;
                 config.connect_timeout = Some(self.timeout.min(Duration::from_secs(5)));
                 config.read_timeout = Some(self.timeout);
                 config.write_timeout = Some(self.timeout);
@@ -79,12 +79,7 @@ fn map_err(op: &str, err: kube::Error) -> ProbeError {
             } else {
                 status.reason.clone()
             };
-            ProbeError::new(
-                op,
-                kind,
-                Some(reason.clone()),
-                format!("{reason}: {}", status.message),
-            )
+            ProbeError::new(op, kind, Some(reason.clone()), format!("{reason}: {}", status.message))
         }
         kube::Error::Auth(e) => ProbeError::new(
             op,
@@ -95,10 +90,7 @@ fn map_err(op: &str, err: kube::Error) -> ProbeError {
         other => {
             let text = chain(&other);
             let lower = text.to_ascii_lowercase();
-            let kind = if lower.contains("timed out")
-                || lower.contains("elapsed")
-                || lower.contains("timeout")
-            {
+            let kind = if lower.contains("timed out") || lower.contains("elapsed") || lower.contains("timeout") {
                 ErrorKind::Timeout
             } else if matches!(other, kube::Error::HyperError(_) | kube::Error::Service(_)) {
                 ErrorKind::Unreachable
@@ -128,10 +120,7 @@ impl KubeApi for KubeClient {
     async fn server_version(&self) -> Result<String, ProbeError> {
         const OP: &str = "get /version";
         let client = self.client(OP).await?;
-        let info = client
-            .apiserver_version()
-            .await
-            .map_err(|e| map_err(OP, e))?;
+        let info = client.apiserver_version().await.map_err(|e| map_err(OP, e))?;
         Ok(info.git_version)
     }
 
@@ -145,11 +134,7 @@ impl KubeApi for KubeClient {
         Ok(())
     }
 
-    async fn get_service_account(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<ServiceAccountInfo, ProbeError> {
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
         const OP: &str = "get serviceaccounts";
         let client = self.client(OP).await?;
         let sa = Api::<ServiceAccount>::namespaced(client, namespace)
@@ -159,12 +144,21 @@ impl KubeApi for KubeClient {
         Ok(ServiceAccountInfo {
             namespace: namespace.to_string(),
             name: name.to_string(),
-            annotations: sa
-                .metadata
-                .annotations
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
+            annotations: sa.metadata.annotations.unwrap_or_default().into_iter().collect(),
+        })
+    }
+
+    async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
+        const OP: &str = "get daemonsets";
+        let client = self.client(OP).await?;
+        let ds = Api::<DaemonSet>::namespaced(client, namespace)
+            .get(name)
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let status = ds.status.unwrap_or_default();
+        Ok(DaemonSetInfo {
+            desired: status.desired_number_scheduled,
+            ready: status.number_ready,
         })
     }
 }

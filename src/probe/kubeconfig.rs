@@ -57,10 +57,7 @@ impl LoadedKubeconfig {
 
     /// The current-context, if set.
     pub fn current_context(&self) -> Option<&str> {
-        self.raw
-            .current_context
-            .as_deref()
-            .filter(|c| !c.is_empty())
+        self.raw.current_context.as_deref().filter(|c| !c.is_empty())
     }
 
     /// Names of all contexts.
@@ -92,9 +89,7 @@ impl LoadedKubeconfig {
         Some(ContextInfo {
             name: name.to_string(),
             server,
-            namespace: inner
-                .and_then(|c| c.namespace.clone())
-                .filter(|n| !n.is_empty()),
+            namespace: inner.and_then(|c| c.namespace.clone()).filter(|n| !n.is_empty()),
             eks_cluster: arg_cluster.or_else(|| from_arn.as_ref().map(|a| a.1.clone())),
             eks_region: arg_region.or_else(|| from_arn.map(|a| a.0)),
         })
@@ -186,18 +181,10 @@ mod tests {
             (Some("c1".into()), Some("eu-west-1".into()))
         );
         assert_eq!(
-            parse_exec_args(&v(&[
-                "eks",
-                "get-token",
-                "--cluster-name=c2",
-                "--region=us-east-2"
-            ])),
+            parse_exec_args(&v(&["eks", "get-token", "--cluster-name=c2", "--region=us-east-2"])),
             (Some("c2".into()), Some("us-east-2".into()))
         );
-        assert_eq!(
-            parse_exec_args(&v(&["token", "-i", "c3"])),
-            (Some("c3".into()), None)
-        );
+        assert_eq!(parse_exec_args(&v(&["token", "-i", "c3"])), (Some("c3".into()), None));
         assert_eq!(parse_exec_args(&v(&["--cluster-name"])), (None, None));
     }
 }

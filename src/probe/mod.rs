@@ -53,12 +53,7 @@ pub struct ProbeError {
 
 impl ProbeError {
     /// Builds an error.
-    pub fn new(
-        op: impl Into<String>,
-        kind: ErrorKind,
-        code: Option<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(op: impl Into<String>, kind: ErrorKind, code: Option<String>, message: impl Into<String>) -> Self {
         ProbeError {
             op: op.into(),
             kind,
@@ -85,11 +80,7 @@ pub struct CallerIdentity {
 impl CallerIdentity {
     /// The ARN partition (`aws`, `aws-cn`, `aws-us-gov`), read from the caller's ARN.
     pub fn partition(&self) -> &str {
-        self.arn
-            .split(':')
-            .nth(1)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
+        self.arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
     }
 }
 
@@ -108,6 +99,8 @@ pub struct ClusterInfo {
     pub oidc_issuer: Option<String>,
     /// Kubernetes version.
     pub version: Option<String>,
+    /// EKS Auto Mode (computeConfig.enabled): the Pod Identity agent is built in.
+    pub auto_mode: bool,
 }
 
 /// A Kubernetes service account.
@@ -121,13 +114,142 @@ pub struct ServiceAccountInfo {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Read-only AWS calls the doctor makes.
+/// EKS DescribeAddon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddonInfo {
+    /// Add-on name.
+    pub name: String,
+    /// Version.
+    pub version: Option<String>,
+    /// CREATING, ACTIVE, CREATE_FAILED, UPDATING, DELETING, DELETE_FAILED, DEGRADED, UPDATE_FAILED.
+    pub status: String,
+    /// Health issues, as `code: message`.
+    pub health_issues: Vec<String>,
+}
+
+/// An entry of EKS ListPodIdentityAssociations (which carries no role).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssociationSummary {
+    /// Namespace.
+    pub namespace: String,
+    /// Service account.
+    pub service_account: String,
+    /// Association id.
+    pub id: String,
+}
+
+/// EKS DescribePodIdentityAssociation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssociationInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Service account.
+    pub service_account: String,
+    /// Association id.
+    pub id: String,
+    /// The role pods get.
+    pub role_arn: String,
+    /// Creation time, epoch seconds.
+    pub created_at: Option<f64>,
+}
+
+/// IAM GetRole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleInfo {
+    /// Role ARN (with its path).
+    pub arn: String,
+    /// Trust policy document, as IAM returns it (URL-encoded by real AWS).
+    pub trust_policy: String,
+    /// ARN of the permissions boundary, if any.
+    pub boundary_arn: Option<String>,
+}
+
+/// IAM GetPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyInfo {
+    /// Policy ARN.
+    pub arn: String,
+    /// Default version id.
+    pub default_version: String,
+    /// How many identities it is attached to.
+    pub attachment_count: Option<i32>,
+}
+
+/// IAM GetOpenIDConnectProvider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OidcProviderInfo {
+    /// Provider ARN.
+    pub arn: String,
+    /// Issuer URL without `https://`.
+    pub url: String,
+    /// Audiences (client ids).
+    pub client_ids: Vec<String>,
+}
+
+/// One result of IAM SimulatePrincipalPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimulationResult {
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// allowed, explicitDeny or implicitDeny.
+    pub decision: String,
+}
+
+/// A Kubernetes DaemonSet's rollout state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaemonSetInfo {
+    /// Pods that should run.
+    pub desired: i32,
+    /// Pods that are ready.
+    pub ready: i32,
+}
+
+/// Read-only AWS calls the doctor makes. The IAM action of each is in its doc comment; `skys3`'s own
+/// permissions are exactly these.
 #[async_trait]
 pub trait AwsApi: Send + Sync {
     /// `sts:GetCallerIdentity`.
     async fn get_caller_identity(&self) -> Result<CallerIdentity, ProbeError>;
     /// `eks:DescribeCluster`.
     async fn describe_cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError>;
+    /// `eks:DescribeAddon`.
+    async fn describe_addon(&self, cluster: &str, addon: &str) -> Result<AddonInfo, ProbeError>;
+    /// `eks:ListPodIdentityAssociations`, optionally filtered.
+    async fn list_pod_identity_associations(
+        &self,
+        cluster: &str,
+        namespace: Option<&str>,
+        service_account: Option<&str>,
+    ) -> Result<Vec<AssociationSummary>, ProbeError>;
+    /// `eks:DescribePodIdentityAssociation`.
+    async fn describe_pod_identity_association(&self, cluster: &str, id: &str) -> Result<AssociationInfo, ProbeError>;
+    /// `iam:GetRole`.
+    async fn get_role(&self, name: &str) -> Result<RoleInfo, ProbeError>;
+    /// `iam:ListAttachedRolePolicies`: ARNs.
+    async fn list_attached_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError>;
+    /// `iam:ListRolePolicies`: inline policy names.
+    async fn list_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError>;
+    /// `iam:GetRolePolicy`: the inline document.
+    async fn get_role_policy(&self, role: &str, name: &str) -> Result<String, ProbeError>;
+    /// `iam:GetPolicy`.
+    async fn get_policy(&self, arn: &str) -> Result<PolicyInfo, ProbeError>;
+    /// `iam:GetPolicyVersion`: the document.
+    async fn get_policy_version(&self, arn: &str, version: &str) -> Result<String, ProbeError>;
+    /// `iam:ListOpenIDConnectProviders`: ARNs.
+    async fn list_oidc_providers(&self) -> Result<Vec<String>, ProbeError>;
+    /// `iam:GetOpenIDConnectProvider`.
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProviderInfo, ProbeError>;
+    /// `iam:SimulatePrincipalPolicy` (read-only: it evaluates, it changes nothing).
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        resources: &[String],
+    ) -> Result<Vec<SimulationResult>, ProbeError>;
+    /// `s3:GetBucketLocation`: the bucket's region.
+    async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError>;
 }
 
 /// Read-only Kubernetes calls the doctor makes.
@@ -138,9 +260,7 @@ pub trait KubeApi: Send + Sync {
     /// `get namespaces`; Ok when it exists.
     async fn get_namespace(&self, name: &str) -> Result<(), ProbeError>;
     /// `get serviceaccounts`.
-    async fn get_service_account(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<ServiceAccountInfo, ProbeError>;
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError>;
+    /// `get daemonsets` (apps/v1).
+    async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError>;
 }

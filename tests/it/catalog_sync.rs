@@ -39,8 +39,7 @@ fn each_check_declares_exactly_its_catalog_codes() {
 #[test]
 fn codes_are_well_formed_and_cite_the_guide() {
     let guide = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/skypilot-s3-iam-roles-on-eks.txt"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/skypilot-s3-iam-roles-on-eks.txt"),
     )
     .ok();
     for (check, code) in Catalog::get().codes() {
@@ -49,10 +48,7 @@ fn codes_are_well_formed_and_cite_the_guide() {
             c.len() == 6 && c.starts_with("SKY") && c[3..].chars().all(|d| d.is_ascii_digit()),
             "{c}"
         );
-        assert!(
-            !code.summary.is_empty() && !code.explanation.trim().is_empty(),
-            "{c}"
-        );
+        assert!(!code.summary.is_empty() && !code.explanation.trim().is_empty(), "{c}");
         assert!(!code.guide.is_empty(), "{c} cites a guide section");
         if let Some(guide) = &guide {
             for part in code.guide.split(" / ") {
@@ -83,6 +79,16 @@ fn templates_use_only_known_placeholders() {
         "file",
         "line",
         "column",
+        "account_id",
+        "partition",
+        "role_arn",
+        "policy_arn",
+        "mode",
+        "trust_policy_json",
+        "s3_policy_json",
+        "oidc_provider",
+        "oidc_provider_arn",
+        "association_id",
     ]
     .into();
     for (_, code) in Catalog::get().codes() {
@@ -103,18 +109,11 @@ fn readme_embeds_the_generated_catalog() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let (begin, end) = ("<!-- checks:begin -->\n", "<!-- checks:end -->");
-    let start = readme
-        .find(begin)
-        .expect("README has the checks:begin marker")
-        + begin.len();
+    let start = readme.find(begin).expect("README has the checks:begin marker") + begin.len();
     let stop = readme.find(end).expect("README has the checks:end marker");
     let generated = skys3::cli::checks_markdown();
     if std::env::var_os("SKYS3_BLESS").is_some() {
-        std::fs::write(
-            &path,
-            format!("{}{generated}{}", &readme[..start], &readme[stop..]),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("{}{generated}{}", &readme[..start], &readme[stop..])).unwrap();
         return;
     }
     assert!(
@@ -129,10 +128,6 @@ fn readme_embeds_the_generated_catalog() {
         );
     }
     for (_, code) in Catalog::get().codes() {
-        assert!(
-            readme.contains(&code.code),
-            "README documents {}",
-            code.code
-        );
+        assert!(readme.contains(&code.code), "README documents {}", code.code);
     }
 }

@@ -19,10 +19,7 @@ fn exit_2_on_usage_and_input_errors() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["doctor", "--bogus"], "--bogus"),
         (vec!["doctor", "-o", "yaml"], "yaml"),
-        (
-            vec!["doctor", "--context", "nope"],
-            "unknown kube context \"nope\"",
-        ),
+        (vec!["doctor", "--context", "nope"], "unknown kube context \"nope\""),
         (
             vec!["doctor", "--sky-config", "/nonexistent/config.yaml"],
             "/nonexistent/config.yaml",
@@ -127,14 +124,10 @@ fn namespace_from_skypilot_config_then_context() {
     assert_eq!(doc["target"]["namespace"], "from-context");
     assert_eq!(doc["target"]["sources"]["namespace"], "kube context");
 
-    let s = Scenario::healthy_pod_identity()
-        .env("K8S_NAMESPACE", None)
-        .with(|s| {
-            s.context_namespace = Some("from-context".into());
-            s.sky_user_config = Some(
-                "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  namespace: from-sky\n".into(),
-            );
-        });
+    let s = Scenario::healthy_pod_identity().env("K8S_NAMESPACE", None).with(|s| {
+        s.context_namespace = Some("from-context".into());
+        s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  namespace: from-sky\n".into());
+    });
     let lab = Lab::start(s);
     let (_, doc) = lab.doctor_json(&[]);
     assert_eq!(doc["target"]["namespace"], "from-sky");
@@ -162,14 +155,8 @@ fn table_shows_fixes_with_real_values_and_no_colour_when_piped() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(text.contains("FAIL SKY111"), "{text}");
-    assert!(
-        text.contains("$ aws eks list-clusters --region us-west-2"),
-        "{text}"
-    );
-    assert!(
-        !text.contains('\x1b'),
-        "no ANSI codes when piped / NO_COLOR: {text}"
-    );
+    assert!(text.contains("$ aws eks list-clusters --region us-west-2"), "{text}");
+    assert!(!text.contains('\x1b'), "no ANSI codes when piped / NO_COLOR: {text}");
     assert!(
         stderr(&out).is_empty(),
         "no progress line when stderr is not a terminal: {}",
@@ -221,9 +208,11 @@ fn the_doctor_only_reads() {
     for r in reqs {
         let read_only = match r.service.as_str() {
             "kube" => r.method == "GET" && (r.op.starts_with("get ") || r.op.starts_with("list ")),
-            _ => ["Get", "List", "Describe", "Head"]
-                .iter()
-                .any(|p| r.op.starts_with(p)),
+            // The simulator evaluates policies; it reads and changes nothing.
+            _ => {
+                ["Get", "List", "Describe", "Head"].iter().any(|p| r.op.starts_with(p))
+                    || r.op == "SimulatePrincipalPolicy"
+            }
         };
         assert!(read_only, "not a read-only request: {r:?}");
     }

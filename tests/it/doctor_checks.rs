@@ -44,17 +44,13 @@ pub fn assert_only(doc: &Value, id: &str, status: &str, code: &str) {
         }
         match other["status"].as_str().unwrap() {
             "pass" => {}
+            "skip" if other["code"] == "SKY008" => {}
             "skip" => assert!(
-                other["blocked_by"]
-                    .as_array()
-                    .is_some_and(|b| !b.is_empty()),
+                other["blocked_by"].as_array().is_some_and(|b| !b.is_empty()),
                 "{} skipped without a blocker: {other:#}",
                 other["id"]
             ),
-            s => panic!(
-                "{} is {s}, but only {id} should be off: {doc:#}",
-                other["id"]
-            ),
+            s => panic!("{} is {s}, but only {id} should be off: {doc:#}", other["id"]),
         }
     }
     assert_no_unfilled_placeholders(doc);
@@ -88,20 +84,33 @@ fn run(s: Scenario) -> (i32, Value, Lab) {
     (code, doc, lab)
 }
 
-const FIRST_FIVE: [&str; 5] = [
-    "aws.identity",
-    "eks.cluster",
-    "kube.context",
-    "kube.service-account",
-    "sky.config",
-];
+/// Asserts that every check passed, except the other mode's, which are skipped as not applicable.
+pub fn assert_healthy(doc: &Value, other_mode: &[&str]) {
+    for c in doc["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        if other_mode.contains(&id) {
+            assert_eq!(
+                (c["status"].as_str(), c["code"].as_str()),
+                (Some("skip"), Some("SKY008")),
+                "{id}: {c:#}"
+            );
+        } else {
+            assert_eq!(c["status"], "pass", "{id}: {doc:#}");
+        }
+    }
+    assert_eq!(doc["status"], "pass");
+}
+
+/// The checks that only apply to Pod Identity.
+pub const POD_IDENTITY_ONLY: &[&str] = &["pod-identity.addon", "pod-identity.association"];
+/// The checks that only apply to IRSA.
+pub const IRSA_ONLY: &[&str] = &["irsa.oidc-provider"];
 
 #[test]
 fn healthy_pod_identity_passes() {
     let (code, doc, lab) = run(Scenario::healthy_pod_identity());
-    for id in FIRST_FIVE {
-        assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
-    }
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(doc["target"]["mode"], "pod-identity");
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["status"], "pass");
     assert_eq!(code, 0);
@@ -116,14 +125,8 @@ fn healthy_pod_identity_passes() {
     assert_eq!(t["policy_name"], "SkyPilotS3Access-lab-bucket");
     assert_eq!(t["sources"]["cluster"], "env EKS_CLUSTER_NAME");
     assert_eq!(t["sources"]["context"], "kubeconfig current-context");
-    assert_eq!(
-        t["sources"]["role_name"],
-        "default (SkyPilotS3Role-<bucket>)"
-    );
-    assert_eq!(
-        check(&doc, "aws.identity")["evidence"]["account"],
-        "123456789012"
-    );
+    assert_eq!(t["sources"]["role_name"], "default (SkyPilotS3Role-<bucket>)");
+    assert_eq!(check(&doc, "aws.identity")["evidence"]["account"], "123456789012");
     assert_eq!(check(&doc, "aws.identity")["evidence"]["partition"], "aws");
 
     // Memoized facts: no request is made twice in one run.
@@ -140,9 +143,8 @@ fn healthy_pod_identity_passes() {
 #[test]
 fn healthy_irsa_passes() {
     let (code, doc, _lab) = run(Scenario::healthy_irsa());
-    for id in FIRST_FIVE {
-        assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
-    }
+    assert_healthy(&doc, POD_IDENTITY_ONLY);
+    assert_eq!(doc["target"]["mode"], "irsa");
     assert_eq!(code, 0);
 }
 
@@ -189,8 +191,8 @@ fn sky111_cluster_not_found() {
 
 #[test]
 fn sky112_cluster_not_active() {
-    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
-        .with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()));
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()));
     assert_only(&doc, "eks.cluster", "fail", "SKY112");
     assert!(
         check(&doc, "eks.cluster")["message"]
@@ -203,8 +205,8 @@ fn sky112_cluster_not_active() {
 
 #[test]
 fn sky113_cluster_updating_is_a_warning() {
-    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
-        .with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()));
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()));
     assert_only(&doc, "eks.cluster", "warn", "SKY113");
     // A warning does not block the checks after it, and does not fail the run.
     assert_eq!(check(&doc, "kube.context")["status"], "pass");
@@ -215,8 +217,9 @@ fn sky113_cluster_updating_is_a_warning() {
 #[test]
 fn sky121_context_points_at_another_cluster() {
     let other = "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com";
-    let (code, doc, lab) = run(Scenario::healthy_pod_identity()
-        .with(|s| s.eks.as_mut().unwrap().endpoint = Endpoint::Other(other.into())));
+    let (code, doc, lab) = run(
+        Scenario::healthy_pod_identity().with(|s| s.eks.as_mut().unwrap().endpoint = Endpoint::Other(other.into()))
+    );
     assert_only(&doc, "kube.context", "fail", "SKY121");
     let c = check(&doc, "kube.context");
     let msg = c["message"].as_str().unwrap();
@@ -240,36 +243,27 @@ fn sky121_context_points_at_another_cluster() {
 
 #[test]
 fn sky122_kube_credentials_rejected() {
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| s.kube_token_valid = false));
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.kube_token_valid = false));
     assert_only(&doc, "kube.context", "fail", "SKY122");
     assert_eq!(code, 1);
 }
 
 #[test]
 fn sky131_service_account_missing() {
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| s.service_accounts.clear()));
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.service_accounts.clear()));
     assert_only(&doc, "kube.service-account", "fail", "SKY131");
     let c = check(&doc, "kube.service-account");
-    assert!(
-        c["remediation"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("sky launch")
-    );
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("skypilot-service-account")
-    );
+    assert!(c["remediation"]["summary"].as_str().unwrap().contains("sky launch"));
+    assert!(c["message"].as_str().unwrap().contains("skypilot-service-account"));
     assert_eq!(code, 1);
 }
 
 #[test]
 fn sky132_namespace_missing() {
-    let s = Scenario::healthy_pod_identity().env("K8S_NAMESPACE", Some("team-a"));
+        // The association may well exist before its namespace does.
+    let s = Scenario::healthy_pod_identity()
+        .env("K8S_NAMESPACE", Some("team-a"))
+        .with(|s| s.associations[0].namespace = "team-a".into());
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "kube.service-account", "fail", "SKY132");
     assert_eq!(doc["target"]["namespace"], "team-a");
@@ -294,8 +288,7 @@ fn sky141_remote_identity_not_set() {
 #[test]
 fn sky142_list_form_still_uploads() {
     let cfg = "aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n";
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
     assert_only(&doc, "sky.config", "fail", "SKY142");
     assert_eq!(code, 1);
 }
@@ -303,8 +296,7 @@ fn sky142_list_form_still_uploads() {
 #[test]
 fn sky143_other_value() {
     let cfg = "aws:\n  remote_identity: LOCAL_CREDENTIALS\n";
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
     assert_only(&doc, "sky.config", "fail", "SKY143");
     assert!(
         check(&doc, "sky.config")["message"]
@@ -332,13 +324,9 @@ fn sky143_project_file_overrides_user_file() {
 #[test]
 fn sky144_invalid_yaml_names_file_line_column() {
     let cfg = "aws:\n  remote_identity: NO_UPLOAD\n kubernetes: [\n";
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
     assert_only(&doc, "sky.config", "fail", "SKY144");
-    let msg = check(&doc, "sky.config")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let msg = check(&doc, "sky.config")["message"].as_str().unwrap().to_string();
     assert!(
         msg.contains("config.yaml") && msg.contains("line ") && msg.contains("column "),
         "{msg}"
@@ -348,11 +336,7 @@ fn sky144_invalid_yaml_names_file_line_column() {
 
 #[test]
 fn sky001_access_denied_is_inconclusive() {
-    let s = Scenario::healthy_pod_identity().fault(
-        "eks",
-        Some("DescribeCluster"),
-        FaultKind::AccessDenied,
-    );
+    let s = Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::AccessDenied);
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "eks.cluster", "inconclusive", "SKY001");
     assert!(
@@ -367,11 +351,7 @@ fn sky001_access_denied_is_inconclusive() {
 
 #[test]
 fn sky001_kube_forbidden_names_the_verb() {
-    let s = Scenario::healthy_pod_identity().fault(
-        "kube",
-        Some("serviceaccounts"),
-        FaultKind::AccessDenied,
-    );
+    let s = Scenario::healthy_pod_identity().fault("kube", Some("serviceaccounts"), FaultKind::AccessDenied);
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "kube.service-account", "inconclusive", "SKY001");
     assert!(
@@ -385,8 +365,7 @@ fn sky001_kube_forbidden_names_the_verb() {
 
 #[test]
 fn sky002_hang_past_the_check_timeout() {
-    let s =
-        Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Hang(30));
+    let s = Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Hang(30));
     let lab = Lab::start(s);
     let started = std::time::Instant::now();
     let (code, doc) = lab.doctor_json(&["--check-timeout", "2"]);
@@ -423,8 +402,7 @@ fn sky003_unreachable_endpoint() {
 
 #[test]
 fn sky005_throttled() {
-    let s =
-        Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Throttle);
+    let s = Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::Throttle);
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "eks.cluster", "inconclusive", "SKY005");
     assert_eq!(code, 3);
@@ -433,8 +411,7 @@ fn sky005_throttled() {
 #[test]
 fn sky006_server_error_and_malformed_body() {
     for kind in [FaultKind::ServerError, FaultKind::Malformed] {
-        let s =
-            Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), kind.clone());
+        let s = Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), kind.clone());
         let (code, doc, _lab) = run(s);
         assert_only(&doc, "eks.cluster", "inconclusive", "SKY006");
         assert_eq!(code, 3, "{kind:?}");

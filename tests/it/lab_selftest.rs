@@ -45,10 +45,7 @@ fn kube_rs_exec_over_websocket_with_exit_codes() {
             .unwrap();
         assert!(none.items.is_empty());
 
-        let params = AttachParams::default()
-            .container("ray-node")
-            .stdout(true)
-            .stderr(true);
+        let params = AttachParams::default().container("ray-node").stdout(true).stderr(true);
         let mut proc = pods
             .exec(
                 "t-1234abcd-head",
@@ -58,17 +55,9 @@ fn kube_rs_exec_over_websocket_with_exit_codes() {
             .await
             .unwrap();
         let mut out = String::new();
-        proc.stdout()
-            .unwrap()
-            .read_to_string(&mut out)
-            .await
-            .unwrap();
+        proc.stdout().unwrap().read_to_string(&mut out).await.unwrap();
         let mut err = String::new();
-        proc.stderr()
-            .unwrap()
-            .read_to_string(&mut err)
-            .await
-            .unwrap();
+        proc.stderr().unwrap().read_to_string(&mut err).await.unwrap();
         let status = proc.take_status().unwrap().await.unwrap();
         assert_eq!(out, "hello from the pod\n");
         assert_eq!(err, "oops\n");
@@ -80,14 +69,7 @@ fn kube_rs_exec_over_websocket_with_exit_codes() {
             .unwrap();
         let status = proc.take_status().unwrap().await.unwrap();
         assert_eq!(status.status.as_deref(), Some("Failure"));
-        let cause = status
-            .details
-            .unwrap()
-            .causes
-            .unwrap()
-            .into_iter()
-            .next()
-            .unwrap();
+        let cause = status.details.unwrap().causes.unwrap().into_iter().next().unwrap();
         assert_eq!(
             (cause.reason.as_deref(), cause.message.as_deref()),
             (Some("ExitCode"), Some("3"))
@@ -112,17 +94,8 @@ fn aws_sdk_parses_the_fake_eks_answers() {
             .load()
             .await;
         let eks = aws_sdk_eks::Client::new(&conf);
-        let addons = eks
-            .list_addons()
-            .cluster_name("lab-cluster")
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            addons
-                .addons()
-                .contains(&"eks-pod-identity-agent".to_string())
-        );
+        let addons = eks.list_addons().cluster_name("lab-cluster").send().await.unwrap();
+        assert!(addons.addons().contains(&"eks-pod-identity-agent".to_string()));
         let addon = eks
             .describe_addon()
             .cluster_name("lab-cluster")
@@ -151,16 +124,7 @@ fn aws_sdk_parses_the_fake_eks_answers() {
             a.association().unwrap().role_arn(),
             Some("arn:aws:iam::123456789012:role/SkyPilotS3Role-lab-bucket")
         );
-        let missing = eks
-            .describe_cluster()
-            .name("nope")
-            .send()
-            .await
-            .unwrap_err();
-        assert!(
-            missing
-                .into_service_error()
-                .is_resource_not_found_exception()
-        );
+        let missing = eks.describe_cluster().name("nope").send().await.unwrap_err();
+        assert!(missing.into_service_error().is_resource_not_found_exception());
     });
 }

@@ -29,11 +29,7 @@ struct Front {
 /// Starts the front on a free loopback port; returns its URL.
 pub async fn serve(state: Arc<LabState>, moto: String) -> String {
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let front = Front {
-        state,
-        moto,
-        client,
-    };
+    let front = Front { state, moto, client };
     let app = Router::new().fallback(handle).with_state(front);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -94,20 +90,14 @@ fn eks_route<'a>(method: &Method, path: &'a str) -> (&'static str, Vec<&'a str>)
         ["clusters", c, "addons"] => ("ListAddons", vec![c]),
         ["clusters", c, "addons", a] => ("DescribeAddon", vec![c, a]),
         ["clusters", c, "pod-identity-associations"] => ("ListPodIdentityAssociations", vec![c]),
-        ["clusters", c, "pod-identity-associations", id] => {
-            ("DescribePodIdentityAssociation", vec![c, id])
-        }
+        ["clusters", c, "pod-identity-associations", id] => ("DescribePodIdentityAssociation", vec![c, id]),
         _ => ("Unknown", seg),
     }
 }
 
 async fn handle(State(front): State<Front>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let service = service_of(&parts.headers);
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
@@ -133,6 +123,12 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
     if service == "eks" {
         return eks(&front.state, &parts.method, &path, &query);
     }
+    if op == "SimulatePrincipalPolicy" {
+        let answers = front.state.scenario.lock().unwrap().simulator.clone();
+        if let Some(answers) = answers {
+            return simulate(&answers, std::str::from_utf8(&body).unwrap_or(""));
+        }
+    }
     forward(&front, parts, body).await
 }
 
@@ -152,12 +148,7 @@ fn fault_response(service: &str, fault: &FaultKind) -> Response {
             } else {
                 "text/xml"
             };
-            return (
-                StatusCode::OK,
-                [("content-type", ct)],
-                "{<<not a valid body",
-            )
-                .into_response();
+            return (StatusCode::OK, [("content-type", ct)], "{<<not a valid body").into_response();
         }
         FaultKind::Hang(_) => unreachable!("hangs are delays"),
     };
@@ -189,15 +180,9 @@ fn fault_response(service: &str, fault: &FaultKind) -> Response {
 }
 
 async fn forward(front: &Front, parts: http::request::Parts, body: Bytes) -> Response {
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let uri: http::Uri = format!("{}{}", front.moto, pq).parse().unwrap();
-    let mut builder = http::Request::builder()
-        .method(parts.method.clone())
-        .uri(uri);
+    let mut builder = http::Request::builder().method(parts.method.clone()).uri(uri);
     for (k, v) in parts.headers.iter() {
         if k != "host" {
             builder = builder.header(k, v);
@@ -214,6 +199,31 @@ async fn forward(front: &Front, parts: http::request::Parts, body: Bytes) -> Res
     }
 }
 
+/// SimulatePrincipalPolicy from the scenario's table (moto has no simulator).
+fn simulate(answers: &std::collections::BTreeMap<String, String>, form: &str) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    let values = |prefix: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut members = String::new();
+    for action in values("ActionNames.member.") {
+        for resource in values("ResourceArns.member.") {
+            let decision = answers.get(&action).map(String::as_str).unwrap_or("implicitDeny");
+            members.push_str(&format!(
+                "<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>"
+            ));
+        }
+    }
+    let body = format!(
+        "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>lab-sim</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+    );
+    (StatusCode::OK, [("content-type", "text/xml")], body).into_response()
+}
+
 fn eks_error(status: u16, errtype: &str, msg: String) -> Response {
     (
         StatusCode::from_u16(status).unwrap(),
@@ -227,12 +237,7 @@ fn eks_error(status: u16, errtype: &str, msg: String) -> Response {
 }
 
 fn ok_json(v: serde_json::Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        v.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [("content-type", "application/json")], v.to_string()).into_response()
 }
 
 /// The EKS APIs, shaped like the EKS API reference so that aws-sdk-eks parses them unchanged.
@@ -263,9 +268,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" }
             }}))
         }
-        "ListAddons" => ok_json(
-            json!({ "addons": s.addons.iter().map(|a| a.name.clone()).collect::<Vec<_>>() }),
-        ),
+        "ListAddons" => ok_json(json!({ "addons": s.addons.iter().map(|a| a.name.clone()).collect::<Vec<_>>() })),
         "DescribeAddon" => {
             let name = params[1];
             match s.addons.iter().find(|a| a.name == name) {
@@ -314,11 +317,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                     "associationArn": format!("arn:aws:eks:{}:{ACCOUNT}:podidentityassociation/{}/{id}", s.region, s.cluster),
                     "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": false
                 }})),
-                None => eks_error(
-                    404,
-                    "ResourceNotFoundException",
-                    format!("Association {id} not found"),
-                ),
+                None => eks_error(404, "ResourceNotFoundException", format!("Association {id} not found")),
             }
         }
         "Mutating" => eks_error(
@@ -326,10 +325,6 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
             "InvalidRequestException",
             "the lab serves read-only EKS calls only".into(),
         ),
-        _ => eks_error(
-            404,
-            "ResourceNotFoundException",
-            format!("unknown EKS route {path}"),
-        ),
+        _ => eks_error(404, "ResourceNotFoundException", format!("unknown EKS route {path}")),
     }
 }

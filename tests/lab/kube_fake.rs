@@ -42,12 +42,7 @@ fn status(code: u16, reason: &str, message: String) -> Response {
 }
 
 fn ok(v: Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        v.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [("content-type", "application/json")], v.to_string()).into_response()
 }
 
 fn query_pairs(q: &str) -> Vec<(String, String)> {
@@ -127,30 +122,19 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 return status(
                     403,
                     "Forbidden",
-                    format!(
-                        "{resource} is forbidden: User \"lab\" cannot {verb} resource \"{resource}\""
-                    ),
+                    format!("{resource} is forbidden: User \"lab\" cannot {verb} resource \"{resource}\""),
                 );
             }
             FaultKind::Code(code, reason) => {
                 return status(code, &reason, format!("injected {reason}"));
             }
             FaultKind::Malformed => {
-                return (
-                    StatusCode::OK,
-                    [("content-type", "application/json")],
-                    "{not json",
-                )
-                    .into_response();
+                return (StatusCode::OK, [("content-type", "application/json")], "{not json").into_response();
             }
         }
     }
     if parts.method != axum::http::Method::GET {
-        return status(
-            405,
-            "MethodNotAllowed",
-            "the lab's API server is read-only".into(),
-        );
+        return status(405, "MethodNotAllowed", "the lab's API server is read-only".into());
     }
 
     let s = state.scenario.lock().unwrap().clone();
@@ -180,13 +164,33 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                     "metadata": {"name": sa.name, "namespace": sa.namespace, "annotations": sa.annotations,
                                  "uid": "00000000-0000-0000-0000-000000000001", "creationTimestamp": "2026-01-01T00:00:00Z"}
                 })),
-                None => status(
-                    404,
-                    "NotFound",
-                    format!("serviceaccounts \"{name}\" not found"),
-                ),
+                None => status(404, "NotFound", format!("serviceaccounts \"{name}\" not found")),
             }
         }
+        [
+            "apis",
+            "apps",
+            "v1",
+            "namespaces",
+            "kube-system",
+            "daemonsets",
+            "eks-pod-identity-agent",
+        ] => match s.agent_daemonset {
+            Some((desired, ready)) => ok(json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "eks-pod-identity-agent", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "eks-pod-identity-agent"}},
+                         "template": {"metadata": {"labels": {"app.kubernetes.io/name": "eks-pod-identity-agent"}},
+                                      "spec": {"containers": [{"name": "eks-pod-identity-agent"}]}}},
+                "status": {"currentNumberScheduled": desired, "desiredNumberScheduled": desired,
+                           "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready}
+            })),
+            None => status(
+                404,
+                "NotFound",
+                "daemonsets.apps \"eks-pod-identity-agent\" not found".into(),
+            ),
+        },
         ["api", "v1", "namespaces", ns, "pods"] => {
             let selector: BTreeMap<String, String> = query_pairs(&query)
                 .into_iter()
@@ -207,27 +211,16 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
                 .map(pod_json)
                 .collect();
-            ok(
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items}),
-            )
+            ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items}))
         }
         ["api", "v1", "namespaces", ns, "pods", name] => {
-            match s
-                .pods
-                .iter()
-                .find(|p| p.namespace == *ns && p.name == *name)
-            {
+            match s.pods.iter().find(|p| p.namespace == *ns && p.name == *name) {
                 Some(p) => ok(pod_json(p)),
                 None => status(404, "NotFound", format!("pods \"{name}\" not found")),
             }
         }
         ["api", "v1", "namespaces", ns, "pods", name, "exec"] => {
-            let Some(pod) = s
-                .pods
-                .iter()
-                .find(|p| p.namespace == *ns && p.name == *name)
-                .cloned()
-            else {
+            let Some(pod) = s.pods.iter().find(|p| p.namespace == *ns && p.name == *name).cloned() else {
                 return status(404, "NotFound", format!("pods \"{name}\" not found"));
             };
             let command: Vec<String> = query_pairs(&query)
@@ -252,11 +245,7 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
 }
 
 fn pod_json(p: &PodSpec) -> Value {
-    let env: Vec<Value> = p
-        .env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
+    let env: Vec<Value> = p.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": p.name, "namespace": p.namespace, "labels": p.labels, "annotations": p.annotations,

@@ -99,18 +99,13 @@ impl Moto {
         let mut moto = Moto { child, url };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http_get_ok(port, "/moto-api/")
-            {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && http_get_ok(port, "/moto-api/") {
                 break;
             }
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!("moto_server exited early: {status}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not become ready in 30s"
-            );
+            assert!(Instant::now() < deadline, "moto_server did not become ready in 30s");
             std::thread::sleep(Duration::from_millis(50));
         }
         moto
@@ -327,11 +322,7 @@ async fn seed(moto_url: &str, s: &Scenario) {
         .load()
         .await;
     let iam = aws_sdk_iam::Client::new(&conf);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
 
     for p in &s.policies {
         iam.create_policy()
@@ -384,9 +375,7 @@ async fn seed(moto_url: &str, s: &Scenario) {
         if region != "us-east-1" {
             req = req.create_bucket_configuration(
                 aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                        region.as_str(),
-                    ))
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region.as_str()))
                     .build(),
             );
         }

@@ -185,6 +185,10 @@ pub struct Scenario {
     pub env: BTreeMap<String, Option<String>>,
     /// Injected faults.
     pub faults: Vec<Fault>,
+    /// The Pod Identity agent DaemonSet in kube-system: (desired, ready); `None` = absent.
+    pub agent_daemonset: Option<(i32, i32)>,
+    /// IAM SimulatePrincipalPolicy answers: action -> decision. `None`: moto's own answer (it has none: HTTP 500).
+    pub simulator: Option<BTreeMap<String, String>>,
 }
 
 /// The S3 policy of the guide's Step 2/3, for `bucket`.
@@ -279,6 +283,8 @@ impl Scenario {
             files: BTreeMap::new(),
             env,
             faults: vec![],
+            agent_daemonset: None,
+            simulator: None,
             cluster,
             region,
             bucket,
@@ -305,6 +311,7 @@ impl Scenario {
                 status: "ACTIVE".into(),
             },
         ];
+        s.agent_daemonset = Some((3, 3));
         s.role = Some(RoleSpec {
             name: format!("SkyPilotS3Role-{}", s.bucket),
             trust_policy: pod_identity_trust(),
@@ -381,9 +388,8 @@ pub fn named() -> Vec<(&'static str, &'static str, Scenario)> {
             "context-other-cluster",
             "the kube context points at another cluster",
             Scenario::healthy_pod_identity().with(|s| {
-                s.eks.as_mut().unwrap().endpoint = Endpoint::Other(
-                    "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com".into(),
-                )
+                s.eks.as_mut().unwrap().endpoint =
+                    Endpoint::Other("https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com".into())
             }),
         ),
         (
@@ -399,19 +405,13 @@ pub fn named() -> Vec<(&'static str, &'static str, Scenario)> {
         (
             "no-upload-list-form",
             "aws.remote_identity uses the list form, which still uploads",
-            Scenario::healthy_pod_identity().with(|s| {
-                s.sky_user_config =
-                    Some("aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n".into())
-            }),
+            Scenario::healthy_pod_identity()
+                .with(|s| s.sky_user_config = Some("aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n".into())),
         ),
         (
             "eks-access-denied",
             "the doctor may not call eks:DescribeCluster (inconclusive)",
-            Scenario::healthy_pod_identity().fault(
-                "eks",
-                Some("DescribeCluster"),
-                FaultKind::AccessDenied,
-            ),
+            Scenario::healthy_pod_identity().fault("eks", Some("DescribeCluster"), FaultKind::AccessDenied),
         ),
     ]
 }

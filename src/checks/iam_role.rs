@@ -1,0 +1,56 @@
+//! `iam.role`: the role exists.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "iam.role",
+    deps: &["aws.identity"],
+    codes: &["SKY231"],
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            let t = &ctx.target;
+            match ctx.facts.role(&t.role_name).await {
+                Ok(r) => Outcome::pass(format!("IAM role {} exists", r.arn)).evidence(json!({ "role": r })),
+                Err(e) if e.is_not_found() => {
+                    // The fix's trust policy follows the wiring, when the cluster already tells it.
+                    let wiring = common::detect(&ctx)
+                        .await
+                        .ok()
+                        .and_then(|d| d.in_force())
+                        .unwrap_or(Wiring::PodIdentity);
+                    let mut o = Outcome::fail("SKY231", format!("IAM role {} does not exist", t.role_name))
+                        .var("mode", wiring.as_str())
+                        .evidence(json!({ "error": e }));
+                    if let Some(trust) = fix_trust_policy(&ctx, wiring).await {
+                        o = o.var("trust_policy_json", trust);
+                    }
+                    o
+                }
+                Err(e) => Outcome::from_error(&e),
+            }
+        }
+        .boxed()
+    },
+};
+
+/// The guide's trust policy for `wiring`, with this cluster's provider, namespace and service account.
+pub async fn fix_trust_policy(ctx: &Ctx, wiring: Wiring) -> Option<String> {
+    match wiring {
+        Wiring::PodIdentity => Some(common::pod_identity_trust()),
+        Wiring::Irsa => {
+            let t = &ctx.target;
+            let id = ctx.facts.caller_identity().await.ok()?;
+            let issuer = ctx.facts.cluster(&t.cluster).await.ok()?.oidc_issuer?;
+            let provider = common::oidc_provider(&issuer);
+            let arn = common::oidc_provider_arn(&id, &provider);
+            Some(common::irsa_trust(&arn, &provider, &t.namespace, &t.service_account))
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! `iam.s3-permissions`: the role's policies (and boundary) grant what SkyPilot's S3 mounts need.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::json;
+
+use super::common;
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::policy::{self, Decision, Policy};
+use crate::probe::{ProbeError, SimulationResult};
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "iam.s3-permissions",
+    deps: &["iam.role"],
+    codes: &["SKY261", "SKY262", "SKY263", "SKY264", "SKY265", "SKY266"],
+    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+};
+
+/// The (action, resource) pairs SkyPilot's mounts need on `bucket`.
+pub fn required(partition: &str, bucket: &str) -> Vec<(String, String)> {
+    let b = format!("arn:{partition}:s3:::{bucket}");
+    let o = format!("{b}/*");
+    vec![
+        ("s3:ListBucket".into(), b.clone()),
+        ("s3:GetBucketLocation".into(), b),
+        ("s3:GetObject".into(), o.clone()),
+        ("s3:PutObject".into(), o.clone()),
+        ("s3:DeleteObject".into(), o),
+    ]
+}
+
+/// One needed permission and how the policies decide it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Need {
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// Identity policies and boundary together.
+    pub decision: Decision,
+    /// Identity policies alone.
+    pub identity_only: Decision,
+}
+
+/// Fetches a managed policy's default version document.
+async fn managed(ctx: &Ctx, arn: &str) -> Result<(String, Policy), ProbeError> {
+    let p = ctx.facts.policy(arn).await?;
+    let doc = ctx.facts.policy_version(arn, &p.default_version).await?;
+    let parsed = policy::parse_document(&doc).map_err(|e| {
+        ProbeError::new(
+            "iam:GetPolicyVersion",
+            crate::probe::ErrorKind::Other,
+            None,
+            format!("{arn}: {e}"),
+        )
+    })?;
+    Ok((arn.to_string(), parsed))
+}
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    let (role, attached, inline, id) = futures::join!(
+        ctx.facts.role(&t.role_name),
+        ctx.facts.attached_policies(&t.role_name),
+        ctx.facts.inline_policy_names(&t.role_name),
+        ctx.facts.caller_identity(),
+    );
+    let (role, attached, inline, id) = match (role, attached, inline, id) {
+        (Ok(r), Ok(a), Ok(i), Ok(id)) => (r, a, i, id),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Outcome::from_error(&e),
+    };
+    // Every document is fetched concurrently: they do not depend on each other.
+    let managed_docs = join_all(attached.iter().map(|arn| managed(ctx, arn)));
+    let inline_docs = join_all(inline.iter().map(|name| async move {
+        let doc = ctx.facts.inline_policy(&t.role_name, name).await?;
+        policy::parse_document(&doc).map(|p| (name.clone(), p)).map_err(|e| {
+            ProbeError::new(
+                "iam:GetRolePolicy",
+                crate::probe::ErrorKind::Other,
+                None,
+                format!("{name}: {e}"),
+            )
+        })
+    }));
+    let boundary = async {
+        match &role.boundary_arn {
+            Some(arn) => managed(ctx, arn).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let required = required(id.partition(), &t.bucket);
+    let actions: Vec<String> = required.iter().map(|(a, _)| a.clone()).collect();
+    let resources: Vec<String> = {
+        let mut r: Vec<String> = required.iter().map(|(_, r)| r.clone()).collect();
+        r.dedup();
+        r
+    };
+    let simulation = ctx.facts.simulate(&role.arn, &actions, &resources);
+    let (managed_docs, inline_docs, boundary, simulation) =
+        futures::join!(managed_docs, inline_docs, boundary, simulation);
+
+    let mut policies = Vec::new();
+    let mut sources = Vec::new();
+    for r in managed_docs.into_iter().chain(inline_docs) {
+        match r {
+            Ok((name, p)) => {
+                sources.push(name);
+                policies.push(p);
+            }
+            Err(e) => return Outcome::from_error(&e),
+        }
+    }
+    let boundary = match boundary {
+        Ok(b) => b,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let needs: Vec<Need> = required
+        .iter()
+        .map(|(a, r)| Need {
+            action: a.clone(),
+            resource: r.clone(),
+            decision: policy::evaluate_with_boundary(&policies, boundary.as_ref().map(|(_, p)| p), a, r),
+            identity_only: policy::evaluate(&policies, a, r),
+        })
+        .collect();
+
+    let policy_arn = common::policy_arn(&id, &t.policy_name);
+    let expected_unattached =
+        if needs.iter().any(|n| n.decision == Decision::ImplicitDeny) && !attached.contains(&policy_arn) {
+            ctx.facts.policy(&policy_arn).await.is_ok()
+        } else {
+            false
+        };
+    let evidence = json!({
+        "role": role.arn,
+        "policies": sources,
+        "boundary": boundary.as_ref().map(|(arn, _)| arn),
+        "decisions": needs,
+        "simulator": match &simulation {
+            Ok(results) => json!(results),
+            Err(e) => json!({ "unavailable": e.to_string() }),
+        },
+    });
+    evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
+        .var("policy_arn", policy_arn)
+        .var("role_arn", role.arn.clone())
+        .var("s3_policy_json", common::s3_policy(id.partition(), &t.bucket))
+        .evidence(evidence)
+}
+
+fn list(needs: &[&Need]) -> String {
+    needs
+        .iter()
+        .map(|n| format!("{} on {}", n.action, n.resource))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Decides over the per-permission decisions, whether the expected policy exists unattached, and the
+/// simulator's results when it could be asked.
+pub fn evaluate(
+    role: &str,
+    needs: &[Need],
+    expected_unattached: bool,
+    simulation: Option<&[SimulationResult]>,
+) -> Outcome {
+    let with = |d: &[Decision]| needs.iter().filter(|n| d.contains(&n.decision)).collect::<Vec<_>>();
+    let denied = with(&[Decision::ExplicitDeny]);
+    if !denied.is_empty() {
+        let found = list(&denied);
+        return Outcome::fail(
+            "SKY263",
+            format!("an explicit Deny in {role}'s policies blocks {found}"),
+        )
+        .var("found", found);
+    }
+    let missing = with(&[Decision::ImplicitDeny]);
+    if !missing.is_empty() {
+        let found = list(&missing);
+        let by_boundary = missing.iter().all(|n| n.identity_only != Decision::ImplicitDeny);
+        if by_boundary {
+            return Outcome::fail(
+                "SKY265",
+                format!("the permissions boundary of {role} does not allow {found}"),
+            )
+            .var("found", found);
+        }
+        if expected_unattached {
+            return Outcome::fail(
+                "SKY262",
+                format!("the S3 policy exists but is not attached to {role}, which lacks {found}"),
+            )
+            .var("found", found);
+        }
+        return Outcome::fail("SKY261", format!("no policy of {role} allows {found}")).var("found", found);
+    }
+    let conditional = with(&[Decision::ConditionallyAllowed, Decision::ConditionallyDenied]);
+    if !conditional.is_empty() {
+        let found = list(&conditional);
+        return Outcome::warn("SKY264", format!("{role} gets {found} only under conditions")).var("found", found);
+    }
+    // Static verdict: allowed. The simulator also sees SCPs; a disagreement is worth showing.
+    if let Some(results) = simulation {
+        let disagree: Vec<String> = needs
+            .iter()
+            .filter_map(|n| {
+                let r = results
+                    .iter()
+                    .find(|r| r.action.eq_ignore_ascii_case(&n.action) && r.resource == n.resource)?;
+                (r.decision != "allowed")
+                    .then(|| format!("{} on {}: simulator says {}", n.action, n.resource, r.decision))
+            })
+            .collect();
+        if !disagree.is_empty() {
+            let found = disagree.join("; ");
+            return Outcome::warn(
+                "SKY266",
+                format!("the policies of {role} allow every needed S3 action, but IAM's simulator disagrees: {found}"),
+            )
+            .var("found", found);
+        }
+    }
+    let how = if simulation.is_some() {
+        " (the IAM simulator agrees)"
+    } else {
+        ""
+    };
+    Outcome::pass(format!("{role} may list, read, write and delete in the bucket{how}"))
+}

@@ -1,0 +1,390 @@
+//! `iam.trust-policy`: the role's trust policy lets the pods assume it, for the wiring in force.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::policy::{self, CondResult, Effect, Policy, Statement};
+use crate::probe::{ErrorKind, ProbeError};
+use crate::report::Status;
+
+/// The Pod Identity service principal.
+pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "iam.trust-policy",
+    deps: &["iam.role", "mode"],
+    codes: &[
+        "SKY241", "SKY242", "SKY243", "SKY244", "SKY245", "SKY246", "SKY247", "SKY248", "SKY249", "SKY250", "SKY251",
+    ],
+    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+};
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    let wiring = match common::detect(ctx).await.map(|d| d.in_force()) {
+        Ok(Some(w)) => w,
+        Ok(None) => return Outcome::skip("SKY008", "not applicable: no wiring is in force"),
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let role = match ctx.facts.role(&t.role_name).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let doc = match policy::parse_document(&role.trust_policy) {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome::from_error(&ProbeError::new(
+                "iam:GetRole",
+                ErrorKind::Other,
+                None,
+                format!("trust policy of {}: {e}", role.arn),
+            ));
+        }
+    };
+    let evidence = json!({ "role": role.arn, "wiring": wiring.as_str(), "trust_policy": doc });
+    match wiring {
+        Wiring::PodIdentity => evaluate_pod_identity(&t.role_name, &doc)
+            .var("trust_policy_json", common::pod_identity_trust())
+            .evidence(evidence),
+        Wiring::Irsa => {
+            let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
+                (Ok(c), Ok(id)) => (c, id),
+                (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
+            };
+            let Some(issuer) = cluster.oidc_issuer else {
+                return Outcome::skip(
+                    "SKY007",
+                    format!("cluster {} has no OIDC issuer (see irsa.oidc-provider)", t.cluster),
+                );
+            };
+            let provider = common::oidc_provider(&issuer);
+            let provider_arn = common::oidc_provider_arn(&id, &provider);
+            evaluate_irsa(&doc, &provider_arn, &provider, &t.namespace, &t.service_account)
+                .var(
+                    "trust_policy_json",
+                    common::irsa_trust(&provider_arn, &provider, &t.namespace, &t.service_account),
+                )
+                .var("oidc_provider", provider)
+                .evidence(evidence)
+        }
+    }
+}
+
+fn label(i: usize, st: &Statement) -> String {
+    st.sid
+        .clone()
+        .map(|s| format!("Sid {s}"))
+        .unwrap_or_else(|| format!("statement #{}", i + 1))
+}
+
+fn principal_has(st: &Statement, kind: &str, value: &str) -> bool {
+    st.principal
+        .get(kind)
+        .is_some_and(|v| v.iter().any(|p| p.eq_ignore_ascii_case(value)))
+}
+
+/// Pod Identity: `pods.eks.amazonaws.com` may `sts:AssumeRole` and `sts:TagSession`.
+pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
+    let ours = |st: &Statement| principal_has(st, "Service", PODS_PRINCIPAL);
+    let needed = ["sts:AssumeRole", "sts:TagSession"];
+    if let Some((i, st)) = doc.statements.iter().enumerate().find(|(_, st)| {
+        st.effect == Some(Effect::Deny)
+            && ours(st)
+            && st.conditions.is_empty()
+            && needed.iter().any(|a| st.action.matches(a, true))
+    }) {
+        return Outcome::fail(
+            "SKY249",
+            format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {}", label(i, st)),
+        )
+        .var("found", label(i, st));
+    }
+    let allows: Vec<&Statement> = doc
+        .statements
+        .iter()
+        .filter(|st| st.effect == Some(Effect::Allow) && ours(st))
+        .collect();
+    let assume: Vec<&&Statement> = allows
+        .iter()
+        .filter(|st| st.action.matches("sts:AssumeRole", true))
+        .collect();
+    if assume.is_empty() {
+        return Outcome::fail(
+            "SKY241",
+            format!("the trust policy of {role} does not let {PODS_PRINCIPAL} call sts:AssumeRole"),
+        );
+    }
+    let both: Vec<&&&Statement> = assume
+        .iter()
+        .filter(|st| st.action.matches("sts:TagSession", true))
+        .collect();
+    if both.is_empty() {
+        return Outcome::fail(
+            "SKY242",
+            format!("the trust policy of {role} allows sts:AssumeRole for {PODS_PRINCIPAL} but not sts:TagSession"),
+        );
+    }
+    if both.iter().any(|st| st.conditions.is_empty()) {
+        return Outcome::pass(format!(
+            "{role} trusts {PODS_PRINCIPAL} with sts:AssumeRole and sts:TagSession"
+        ));
+    }
+    let keys = condition_keys(both.iter().flat_map(|st| &st.conditions));
+    Outcome::warn(
+        "SKY250",
+        format!("{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {keys}"),
+    )
+    .var("found", keys)
+}
+
+fn condition_keys<'a>(conds: impl Iterator<Item = &'a policy::Condition>) -> String {
+    let mut keys: Vec<String> = conds.map(|c| format!("{} {}", c.operator, c.key)).collect();
+    keys.dedup();
+    keys.join(", ")
+}
+
+/// IRSA: this cluster's provider may `sts:AssumeRoleWithWebIdentity` for `system:serviceaccount:<ns>:<sa>`.
+pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace: &str, sa: &str) -> Outcome {
+    const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+    let subject = format!("system:serviceaccount:{namespace}:{sa}");
+    let sub_key = format!("{provider}:sub");
+    let aud_key = format!("{provider}:aud");
+    let context: BTreeMap<String, String> = [
+        (sub_key.clone(), subject.clone()),
+        (aud_key.clone(), "sts.amazonaws.com".to_string()),
+    ]
+    .into();
+    let ours = |st: &Statement| principal_has(st, "Federated", provider_arn) && st.action.matches(ACTION, true);
+
+    let deny = doc.statements.iter().enumerate().find(|(_, st)| {
+        st.effect == Some(Effect::Deny)
+            && ours(st)
+            && st
+                .conditions
+                .iter()
+                .all(|c| policy::eval_condition(c, &context) == CondResult::True)
+    });
+    if let Some((i, st)) = deny {
+        return Outcome::fail(
+            "SKY249",
+            format!("the trust policy denies {ACTION} for {subject} in {}", label(i, st)),
+        )
+        .var("found", label(i, st));
+    }
+
+    let allows: Vec<&Statement> = doc
+        .statements
+        .iter()
+        .filter(|st| st.effect == Some(Effect::Allow) && ours(st))
+        .collect();
+    if allows.is_empty() {
+        let other = doc
+            .statements
+            .iter()
+            .filter(|st| st.effect == Some(Effect::Allow))
+            .find_map(|st| {
+                st.principal
+                    .get("Federated")?
+                    .iter()
+                    .find(|p| p.contains(":oidc-provider/"))
+                    .cloned()
+            });
+        return match other {
+            Some(found) => Outcome::fail(
+                "SKY244",
+                format!("the trust policy federates {found}, not this cluster's provider {provider_arn}"),
+            )
+            .var("found", found),
+            None => Outcome::fail(
+                "SKY243",
+                format!("no statement of the trust policy lets {provider_arn} call {ACTION}"),
+            ),
+        };
+    }
+
+    // A role is assumable when any one statement allows it: report the best statement's verdict.
+    let verdicts: Vec<Outcome> = allows
+        .iter()
+        .map(|st| irsa_statement(st, &sub_key, &aud_key, &subject, &context))
+        .collect();
+    let rank = |o: &Outcome| match o.status {
+        Status::Pass => 0,
+        Status::Warn => 1,
+        _ => 2,
+    };
+    verdicts.into_iter().min_by_key(rank).expect("at least one statement")
+}
+
+fn irsa_statement(
+    st: &Statement,
+    sub_key: &str,
+    aud_key: &str,
+    subject: &str,
+    context: &BTreeMap<String, String>,
+) -> Outcome {
+    let is = |c: &&policy::Condition, k: &str| c.key.eq_ignore_ascii_case(k);
+    let subs: Vec<&policy::Condition> = st.conditions.iter().filter(|c| is(c, sub_key)).collect();
+    let auds: Vec<&policy::Condition> = st.conditions.iter().filter(|c| is(c, aud_key)).collect();
+    let others: Vec<&policy::Condition> = st
+        .conditions
+        .iter()
+        .filter(|c| !is(c, sub_key) && !is(c, aud_key))
+        .collect();
+
+    for c in &subs {
+        if policy::eval_condition(c, context) == CondResult::False {
+            let found = c.values.join(", ");
+            let literal_star = c.operator.trim_end_matches("IfExists").ends_with("StringEquals")
+                && c.values
+                    .iter()
+                    .any(|v| v.contains('*') && policy::wildcard_match(v, subject, false));
+            if literal_star {
+                return Outcome::fail(
+                    "SKY246",
+                    format!("the :sub condition is StringEquals {found}: the * is literal, so {subject} never matches"),
+                )
+                .var("found", found);
+            }
+            return Outcome::fail("SKY245", format!("the :sub condition allows {found}, not {subject}"))
+                .var("found", found);
+        }
+    }
+    for c in &auds {
+        if policy::eval_condition(c, context) == CondResult::False {
+            let found = c.values.join(", ");
+            return Outcome::fail(
+                "SKY248",
+                format!("the :aud condition requires {found}, not sts.amazonaws.com"),
+            )
+            .var("found", found);
+        }
+    }
+    let unknown: Vec<&policy::Condition> = others
+        .iter()
+        .copied()
+        .chain(
+            subs.iter()
+                .copied()
+                .chain(auds.iter().copied())
+                .filter(|c| policy::eval_condition(c, context) == CondResult::Unknown),
+        )
+        .collect();
+    if !unknown.is_empty() {
+        let keys = condition_keys(unknown.into_iter());
+        return Outcome::warn(
+            "SKY250",
+            format!("the trust statement has conditions the doctor cannot evaluate: {keys}"),
+        )
+        .var("found", keys);
+    }
+    if subs.is_empty() {
+        return Outcome::warn(
+            "SKY251",
+            format!(
+                "the trust statement has no {sub_key} condition: any service account of the cluster can assume the role"
+            ),
+        );
+    }
+    if auds.is_empty() {
+        return Outcome::warn("SKY247", format!("the trust statement has no {aud_key} condition"));
+    }
+    Outcome::pass(format!(
+        "the role trusts {subject} through this cluster's OIDC provider"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "oidc.eks.us-west-2.amazonaws.com/id/ABC";
+    const ARN: &str = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC";
+
+    fn irsa(doc: serde_json::Value) -> Outcome {
+        evaluate_irsa(&Policy::from_value(&doc), ARN, P, "default", "sa")
+    }
+
+    fn stmt(cond: serde_json::Value) -> serde_json::Value {
+        json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": ARN},
+                              "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond}]})
+    }
+
+    #[test]
+    fn irsa_verdicts() {
+        let sub = format!("{P}:sub");
+        let aud = format!("{P}:aud");
+        let ok = irsa(stmt(
+            json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com"}}),
+        ));
+        assert_eq!(ok.status, Status::Pass, "{}", ok.message);
+        let code = |o: Outcome| o.code.unwrap();
+        assert_eq!(
+            code(irsa(stmt(
+                json!({"StringEquals": {&sub: "system:serviceaccount:other:sa", &aud: "sts.amazonaws.com"}})
+            ))),
+            "SKY245"
+        );
+        assert_eq!(
+            code(irsa(stmt(
+                json!({"StringEquals": {&sub: "system:serviceaccount:default:*", &aud: "sts.amazonaws.com"}})
+            ))),
+            "SKY246"
+        );
+        let like = irsa(stmt(
+            json!({"StringLike": {&sub: "system:serviceaccount:default:*"}, "StringEquals": {&aud: "sts.amazonaws.com"}}),
+        ));
+        assert_eq!(like.status, Status::Pass, "{}", like.message);
+        assert_eq!(
+            code(irsa(stmt(
+                json!({"StringEquals": {&sub: "system:serviceaccount:default:sa"}})
+            ))),
+            "SKY247"
+        );
+        assert_eq!(
+            code(irsa(stmt(
+                json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "other"}})
+            ))),
+            "SKY248"
+        );
+        assert_eq!(
+            code(irsa(stmt(json!({"StringEquals": {&aud: "sts.amazonaws.com"}})))),
+            "SKY251"
+        );
+        assert_eq!(
+            code(irsa(stmt(
+                json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com", "aws:SourceIp": "1.2.3.4"}})
+            ))),
+            "SKY250"
+        );
+        let other = ARN.replace("ABC", "XYZ");
+        let o = irsa(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": other}, "Action": "sts:AssumeRoleWithWebIdentity"}]}),
+        );
+        assert_eq!(o.code, Some("SKY244"));
+        assert_eq!(code(irsa(json!({"Statement": []}))), "SKY243");
+        let mut deny =
+            stmt(json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com"}}));
+        deny["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Effect": "Deny", "Principal": {"Federated": ARN}, "Action": "sts:*"}));
+        assert_eq!(code(irsa(deny)), "SKY249");
+    }
+
+    #[test]
+    fn pod_identity_verdicts() {
+        let pi = |v: serde_json::Value| evaluate_pod_identity("r", &Policy::from_value(&v));
+        let st = |actions: serde_json::Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": actions}]});
+        assert_eq!(pi(st(json!(["sts:AssumeRole", "sts:TagSession"]))).status, Status::Pass);
+        assert_eq!(pi(st(json!("sts:*"))).status, Status::Pass);
+        assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some("SKY242"));
+        assert_eq!(pi(st(json!("sts:TagSession"))).code, Some("SKY241"));
+        assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some("SKY241"));
+    }
+}

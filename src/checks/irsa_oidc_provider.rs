@@ -1,0 +1,75 @@
+//! `irsa.oidc-provider`: the cluster's OIDC issuer is registered in IAM and accepts sts.amazonaws.com.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+
+/// The audience of the tokens EKS projects for IRSA.
+pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "irsa.oidc-provider",
+    deps: &["mode"],
+    codes: &["SKY221", "SKY222", "SKY223"],
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            if let Err(o) = common::require(&ctx, Wiring::Irsa).await {
+                return o;
+            }
+            let t = &ctx.target;
+            let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
+                (Ok(c), Ok(id)) => (c, id),
+                (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
+            };
+            let Some(issuer) = cluster.oidc_issuer.filter(|i| !i.is_empty()) else {
+                return Outcome::fail("SKY223", format!("EKS cluster {} has no OIDC issuer", t.cluster));
+            };
+            let provider = common::oidc_provider(&issuer);
+            let expected = common::oidc_provider_arn(&id, &provider);
+            let listed = match ctx.facts.oidc_providers().await {
+                Ok(l) => l,
+                Err(e) => return Outcome::from_error(&e),
+            };
+            // IAM compares provider URLs case-insensitively.
+            let Some(arn) = listed.iter().find(|a| a.eq_ignore_ascii_case(&expected)) else {
+                return Outcome::fail(
+                    "SKY221",
+                    format!(
+                        "no IAM OIDC provider for cluster {}'s issuer {issuer} (expected {expected})",
+                        t.cluster
+                    ),
+                )
+                .var("oidc_provider", provider)
+                .evidence(json!({ "issuer": issuer, "expected_arn": expected, "providers": listed }));
+            };
+            match ctx.facts.oidc_provider(arn).await {
+                Ok(p) if p.client_ids.iter().any(|c| c == STS_AUDIENCE) => {
+                    Outcome::pass(format!("IAM OIDC provider {} accepts {STS_AUDIENCE}", p.arn))
+                        .evidence(json!({ "provider": p }))
+                }
+                Ok(p) => Outcome::fail(
+                    "SKY222",
+                    format!(
+                        "IAM OIDC provider {} does not list {STS_AUDIENCE} among its client ids ({})",
+                        p.arn,
+                        if p.client_ids.is_empty() {
+                            "none".to_string()
+                        } else {
+                            p.client_ids.join(", ")
+                        }
+                    ),
+                )
+                .var("oidc_provider_arn", p.arn.clone())
+                .var("oidc_provider", provider)
+                .evidence(json!({ "provider": p })),
+                Err(e) => Outcome::from_error(&e),
+            }
+        }
+        .boxed()
+    },
+};

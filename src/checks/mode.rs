@@ -1,0 +1,66 @@
+//! `mode`: which wiring (Pod Identity or IRSA) is in force for the namespace and service account.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Detected, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "mode",
+    deps: &["eks.cluster", "kube.context"],
+    codes: &["SKY151", "SKY152"],
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            match common::detect(&ctx).await {
+                Ok(d) => evaluate(&ctx.target.namespace, &ctx.target.service_account, &d),
+                Err(e) => Outcome::from_error(&e),
+            }
+        }
+        .boxed()
+    },
+};
+
+/// The wiring in force according to a finished `mode` check's evidence.
+pub fn in_force_from(report: &crate::report::CheckReport) -> Option<String> {
+    report
+        .evidence
+        .get("in_force")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// Decides over what the cluster says.
+pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
+    let evidence = json!({ "detected": d, "in_force": d.in_force().map(Wiring::as_str) });
+    if let Some(forced) = d.forced {
+        return Outcome::pass(format!("{} wiring forced with --mode", forced.as_str())).evidence(evidence);
+    }
+    match (&d.association, &d.annotation) {
+        (Some(a), Some(ann)) => Outcome::warn(
+            "SKY151",
+            format!(
+                "{namespace}/{sa} has Pod Identity association {} and the IRSA annotation {ann}; Pod Identity wins",
+                a.id
+            ),
+        ),
+        (Some(a), None) => Outcome::pass(format!("Pod Identity: association {} for {namespace}/{sa}", a.id)),
+        (None, Some(ann)) => Outcome::pass(format!("IRSA: {namespace}/{sa} is annotated with role {ann}")),
+        (None, None) => {
+            let sa_note = if d.service_account_exists {
+                ""
+            } else {
+                " (the service account does not exist yet)"
+            };
+            Outcome::fail(
+                "SKY152",
+                format!("{namespace}/{sa} has no Pod Identity association and no IRSA annotation{sa_note}"),
+            )
+        }
+    }
+    .var("mode", d.in_force().unwrap_or(Wiring::PodIdentity).as_str())
+    .evidence(evidence)
+}

@@ -1,0 +1,103 @@
+//! `pod-identity.addon`: the Pod Identity agent is installed, ACTIVE, and its pods are ready.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::probe::{AddonInfo, DaemonSetInfo, ProbeError};
+
+/// The add-on and DaemonSet name.
+pub const AGENT: &str = "eks-pod-identity-agent";
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "pod-identity.addon",
+    deps: &["mode"],
+    codes: &["SKY201", "SKY202", "SKY203"],
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            if let Err(o) = common::require(&ctx, Wiring::PodIdentity).await {
+                return o;
+            }
+            let t = &ctx.target;
+            let cluster = match ctx.facts.cluster(&t.cluster).await {
+                Ok(c) => c,
+                Err(e) => return Outcome::from_error(&e),
+            };
+            if cluster.auto_mode {
+                return Outcome::pass(format!(
+                    "EKS Auto Mode cluster {}: the Pod Identity agent is built in",
+                    t.cluster
+                ))
+                .evidence(json!({ "auto_mode": true }));
+            }
+            let addon = ctx.facts.addon(&t.cluster, AGENT).await;
+            let daemonset = match &addon {
+                Ok(a) if a.status == "ACTIVE" => Some(ctx.facts.daemonset("kube-system", AGENT).await),
+                _ => None,
+            };
+            evaluate(&t.cluster, addon, daemonset)
+        }
+        .boxed()
+    },
+};
+
+/// Decides over DescribeAddon and, for an ACTIVE add-on, the agent DaemonSet.
+pub fn evaluate(
+    cluster: &str,
+    addon: Result<AddonInfo, ProbeError>,
+    daemonset: Option<Result<DaemonSetInfo, ProbeError>>,
+) -> Outcome {
+    let addon = match addon {
+        Ok(a) => a,
+        Err(e) if e.is_not_found() => {
+            return Outcome::fail("SKY201", format!("cluster {cluster} has no {AGENT} add-on"))
+                .evidence(json!({ "error": e }));
+        }
+        Err(e) => return Outcome::from_error(&e),
+    };
+    if addon.status != "ACTIVE" {
+        let issues = if addon.health_issues.is_empty() {
+            String::new()
+        } else {
+            format!(" (health issues: {})", addon.health_issues.join("; "))
+        };
+        return Outcome::fail(
+            "SKY202",
+            format!("{AGENT} add-on on {cluster} is {}{issues}", addon.status),
+        )
+        .evidence(json!({ "addon": addon }));
+    }
+    match daemonset {
+        Some(Ok(ds)) if ds.desired > 0 && ds.ready >= ds.desired => Outcome::pass(format!(
+            "{AGENT} {} is ACTIVE; {}/{} agent pods ready",
+            addon.version.as_deref().unwrap_or(""),
+            ds.ready,
+            ds.desired
+        ))
+        .evidence(json!({ "addon": addon, "daemonset": ds })),
+        Some(Ok(ds)) => Outcome::fail(
+            "SKY203",
+            format!(
+                "{AGENT} add-on is ACTIVE but only {}/{} agent pods are ready in kube-system",
+                ds.ready, ds.desired
+            ),
+        )
+        .evidence(json!({ "addon": addon, "daemonset": ds })),
+        Some(Err(e)) if e.is_not_found() => Outcome::fail(
+            "SKY203",
+            format!("{AGENT} add-on is ACTIVE but DaemonSet kube-system/{AGENT} does not exist"),
+        )
+        .evidence(json!({ "addon": addon, "error": e })),
+        Some(Err(e)) => Outcome::from_error(&e),
+        None => Outcome::from_error(&ProbeError::new(
+            "get daemonsets",
+            crate::probe::ErrorKind::Other,
+            None,
+            "the agent DaemonSet was not read",
+        )),
+    }
+}

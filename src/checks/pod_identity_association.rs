@@ -1,0 +1,86 @@
+//! `pod-identity.association`: an association for exactly this namespace and service account, to the role.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::probe::AssociationSummary;
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "pod-identity.association",
+    deps: &["mode"],
+    codes: &["SKY211", "SKY212", "SKY213"],
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            let detected = match common::require(&ctx, Wiring::PodIdentity).await {
+                Ok(d) => d,
+                Err(o) => return o,
+            };
+            let t = &ctx.target;
+            let expected = match common::expected_role_arn(&ctx).await {
+                Ok(a) => a,
+                Err(e) => return Outcome::from_error(&e),
+            };
+            let Some(summary) = detected.association else {
+                // Only a missing association raises the question of near misses elsewhere in the cluster.
+                return match ctx.facts.associations(&t.cluster, None, None).await {
+                    Ok(all) => missing(&t.namespace, &t.service_account, &all),
+                    Err(e) => Outcome::from_error(&e),
+                }
+                .var("role_arn", expected);
+            };
+            match ctx.facts.association(&t.cluster, &summary.id).await {
+                Ok(a) if a.role_arn == expected => Outcome::pass(format!(
+                    "association {} gives {}/{} the role {}",
+                    a.id, a.namespace, a.service_account, a.role_arn
+                ))
+                .evidence(json!({ "association": a })),
+                Ok(a) => Outcome::fail(
+                    "SKY213",
+                    format!(
+                        "association {} for {}/{} gives role {}, not {expected}",
+                        a.id, a.namespace, a.service_account, a.role_arn
+                    ),
+                )
+                .var("association_id", a.id.clone())
+                .var("found", a.role_arn.clone())
+                .var("role_arn", expected)
+                .evidence(json!({ "association": a })),
+                Err(e) => Outcome::from_error(&e),
+            }
+        }
+        .boxed()
+    },
+};
+
+/// No association for the pair: a near miss (same service account elsewhere, or another account in the same
+/// namespace) is its own finding.
+pub fn missing(namespace: &str, sa: &str, all: &[AssociationSummary]) -> Outcome {
+    let near: Vec<String> = all
+        .iter()
+        .filter(|a| a.service_account == sa || a.namespace == namespace)
+        .map(|a| format!("{}/{}", a.namespace, a.service_account))
+        .collect();
+    let evidence = json!({ "associations": all });
+    if near.is_empty() {
+        Outcome::fail(
+            "SKY211",
+            format!("no Pod Identity association exists for {namespace}/{sa}"),
+        )
+        .evidence(evidence)
+    } else {
+        Outcome::fail(
+            "SKY212",
+            format!(
+                "no Pod Identity association for {namespace}/{sa}; there is one for {}",
+                near.join(", ")
+            ),
+        )
+        .var("found", near.join(", "))
+        .evidence(evidence)
+    }
+}

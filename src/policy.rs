@@ -1,0 +1,547 @@
+//! IAM policy documents and the part of IAM's evaluation logic the doctor needs: identity policies (with a
+//! permissions boundary) for S3 access, and trust policies for who may assume the role.
+//!
+//! Semantics followed (IAM User Guide, "Policy evaluation logic"): an explicit Deny wins over any Allow; nothing
+//! is allowed unless some statement allows it; `*` and `?` are wildcards in actions (case-insensitive) and
+//! resources (case-sensitive); `NotAction`/`NotResource` match everything except their list. Conditions are
+//! evaluated only where the doctor knows the request context; elsewhere the result says "conditional".
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// A policy document that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy document is not valid JSON: {0}")]
+pub struct PolicyError(pub String);
+
+/// Parses a policy document as IAM returns it: URL-encoded (RFC 3986) by real AWS, plain JSON from some
+/// emulators. Plain JSON is tried first, so a document is never decoded twice.
+pub fn parse_document(raw: &str) -> Result<Policy, PolicyError> {
+    let value: Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(first) => {
+            let decoded = percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| PolicyError(first.to_string()))?;
+            serde_json::from_str(&decoded).map_err(|e| PolicyError(e.to_string()))?
+        }
+    };
+    Ok(Policy::from_value(&value))
+}
+
+/// Allow or Deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Effect {
+    /// Allow.
+    Allow,
+    /// Deny.
+    Deny,
+}
+
+/// A list that matches its entries, or everything but them (`NotAction`, `NotResource`, `NotPrincipal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Matcher {
+    /// The element was absent.
+    Absent,
+    /// `Action` / `Resource`.
+    Only(Vec<String>),
+    /// `NotAction` / `NotResource`.
+    AllBut(Vec<String>),
+}
+
+/// One condition: operator, key, values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Condition {
+    /// e.g. `StringEquals`, `ForAnyValue:StringLike`, `StringLikeIfExists`.
+    pub operator: String,
+    /// e.g. `oidc.eks.us-west-2.amazonaws.com/id/X:sub`.
+    pub key: String,
+    /// Values.
+    pub values: Vec<String>,
+}
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    /// `Sid`, if any.
+    pub sid: Option<String>,
+    /// Effect; `None` when the document's effect is neither Allow nor Deny (such a statement is ignored).
+    pub effect: Option<Effect>,
+    /// Actions.
+    pub action: Matcher,
+    /// Resources.
+    pub resource: Matcher,
+    /// Principals by type (`Service`, `Federated`, `AWS`, `*`).
+    pub principal: BTreeMap<String, Vec<String>>,
+    /// Conditions.
+    pub conditions: Vec<Condition>,
+}
+
+/// A parsed policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Statements.
+    pub statements: Vec<Statement>,
+}
+
+/// A string or a list of strings, as IAM allows almost everywhere.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(Value::Bool(b)) => vec![b.to_string()],
+        Some(Value::Number(n)) => vec![n.to_string()],
+        _ => vec![],
+    }
+}
+
+fn matcher(st: &serde_json::Map<String, Value>, yes: &str, no: &str) -> Matcher {
+    if st.contains_key(yes) {
+        Matcher::Only(strings(st.get(yes)))
+    } else if st.contains_key(no) {
+        Matcher::AllBut(strings(st.get(no)))
+    } else {
+        Matcher::Absent
+    }
+}
+
+impl Policy {
+    /// Reads a policy from JSON; unknown or malformed parts are skipped rather than fatal, since a statement
+    /// the doctor cannot read must not make a whole document unreadable.
+    pub fn from_value(v: &Value) -> Policy {
+        let stmts: Vec<&Value> = match v.get("Statement") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(o @ Value::Object(_)) => vec![o],
+            _ => vec![],
+        };
+        let statements = stmts
+            .into_iter()
+            .filter_map(Value::as_object)
+            .map(|st| {
+                let effect = match st.get("Effect").and_then(Value::as_str) {
+                    Some("Allow") => Some(Effect::Allow),
+                    Some("Deny") => Some(Effect::Deny),
+                    _ => None,
+                };
+                let principal = match st.get("Principal").or_else(|| st.get("NotPrincipal")) {
+                    Some(Value::String(s)) => BTreeMap::from([("*".to_string(), vec![s.clone()])]),
+                    Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), strings(Some(v)))).collect(),
+                    _ => BTreeMap::new(),
+                };
+                let mut conditions = Vec::new();
+                if let Some(Value::Object(ops)) = st.get("Condition") {
+                    for (op, keys) in ops {
+                        if let Value::Object(keys) = keys {
+                            for (key, vals) in keys {
+                                conditions.push(Condition {
+                                    operator: op.clone(),
+                                    key: key.clone(),
+                                    values: strings(Some(vals)),
+                                });
+                            }
+                        }
+                    }
+                }
+                Statement {
+                    sid: st.get("Sid").and_then(Value::as_str).map(str::to_string),
+                    effect,
+                    action: matcher(st, "Action", "NotAction"),
+                    resource: matcher(st, "Resource", "NotResource"),
+                    principal,
+                    conditions,
+                }
+            })
+            .collect();
+        Policy { statements }
+    }
+}
+
+/// IAM wildcard matching: `*` is any run of characters (also `/` and `:`), `?` any one character.
+///
+/// Hand-written on purpose: glob crates give `[`, `{` and `/` meanings IAM does not have.
+pub fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let fold = |s: &str| {
+        if ignore_case {
+            s.to_lowercase().chars().collect()
+        } else {
+            s.chars().collect::<Vec<_>>()
+        }
+    };
+    let (p, t) = (fold(pattern), fold(text));
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+impl Matcher {
+    /// Whether `value` is matched (for `AllBut`: not excluded).
+    pub fn matches(&self, value: &str, ignore_case: bool) -> bool {
+        match self {
+            Matcher::Absent => false,
+            Matcher::Only(list) => list.iter().any(|p| wildcard_match(p, value, ignore_case)),
+            Matcher::AllBut(list) => !list.iter().any(|p| wildcard_match(p, value, ignore_case)),
+        }
+    }
+}
+
+/// How a set of policies decides one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Some statement allows it unconditionally, and nothing denies it.
+    Allowed,
+    /// Only statements with conditions allow it (the doctor cannot tell whether they hold for the pod).
+    ConditionallyAllowed,
+    /// A Deny statement with conditions matches (it may or may not apply).
+    ConditionallyDenied,
+    /// An unconditional Deny matches.
+    ExplicitDeny,
+    /// Nothing allows it.
+    ImplicitDeny,
+}
+
+/// Evaluates identity-based `policies` for `action` on `resource`.
+pub fn evaluate(policies: &[Policy], action: &str, resource: &str) -> Decision {
+    let mut allowed = false;
+    let mut cond_allowed = false;
+    let mut cond_denied = false;
+    for st in policies.iter().flat_map(|p| &p.statements) {
+        let Some(effect) = st.effect else { continue };
+        if !(st.action.matches(action, true) && st.resource.matches(resource, false)) {
+            continue;
+        }
+        match (effect, st.conditions.is_empty()) {
+            (Effect::Deny, true) => return Decision::ExplicitDeny,
+            (Effect::Deny, false) => cond_denied = true,
+            (Effect::Allow, true) => allowed = true,
+            (Effect::Allow, false) => cond_allowed = true,
+        }
+    }
+    if !(allowed || cond_allowed) {
+        Decision::ImplicitDeny
+    } else if cond_denied {
+        Decision::ConditionallyDenied
+    } else if allowed {
+        Decision::Allowed
+    } else {
+        Decision::ConditionallyAllowed
+    }
+}
+
+/// Evaluates with a permissions boundary: both the identity policies and the boundary must allow.
+pub fn evaluate_with_boundary(
+    policies: &[Policy],
+    boundary: Option<&Policy>,
+    action: &str,
+    resource: &str,
+) -> Decision {
+    let identity = evaluate(policies, action, resource);
+    let Some(boundary) = boundary else { return identity };
+    let bound = evaluate(std::slice::from_ref(boundary), action, resource);
+    use Decision::*;
+    match (identity, bound) {
+        (ExplicitDeny, _) | (_, ExplicitDeny) => ExplicitDeny,
+        (ImplicitDeny, _) | (_, ImplicitDeny) => ImplicitDeny,
+        (ConditionallyDenied, _) | (_, ConditionallyDenied) => ConditionallyDenied,
+        (ConditionallyAllowed, _) | (_, ConditionallyAllowed) => ConditionallyAllowed,
+        (Allowed, Allowed) => Allowed,
+    }
+}
+
+/// The result of evaluating one condition against what the doctor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CondResult {
+    /// Holds.
+    True,
+    /// Does not hold.
+    False,
+    /// The doctor does not know the key's value, or the operator.
+    Unknown,
+}
+
+/// Evaluates a string condition against known context values (key -> value). Keys compare case-insensitively,
+/// as IAM does.
+pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> CondResult {
+    let value = context
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&c.key))
+        .map(|(_, v)| v.as_str());
+    let op = c
+        .operator
+        .strip_prefix("ForAnyValue:")
+        .or_else(|| c.operator.strip_prefix("ForAllValues:"))
+        .unwrap_or(&c.operator);
+    let (op, if_exists) = match op.strip_suffix("IfExists") {
+        Some(o) => (o, true),
+        None => (op, false),
+    };
+    let Some(value) = value else {
+        return if if_exists {
+            CondResult::True
+        } else {
+            CondResult::Unknown
+        };
+    };
+    let any = |f: &dyn Fn(&str) -> bool| c.values.iter().any(|v| f(v));
+    let result = match op {
+        "StringEquals" => any(&|v| v == value),
+        "StringNotEquals" => !any(&|v| v == value),
+        "StringEqualsIgnoreCase" => any(&|v| v.eq_ignore_ascii_case(value)),
+        "StringNotEqualsIgnoreCase" => !any(&|v| v.eq_ignore_ascii_case(value)),
+        "StringLike" => any(&|v| wildcard_match(v, value, false)),
+        "StringNotLike" => !any(&|v| wildcard_match(v, value, false)),
+        _ => return CondResult::Unknown,
+    };
+    if result { CondResult::True } else { CondResult::False }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pol(v: Value) -> Policy {
+        Policy::from_value(&v)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("s3:*", "s3:GetObject", false));
+        assert!(wildcard_match("S3:get*", "s3:GetObject", true));
+        assert!(!wildcard_match("S3:get*", "s3:GetObject", false));
+        assert!(wildcard_match("arn:aws:s3:::b/*", "arn:aws:s3:::b/*", false));
+        assert!(!wildcard_match("arn:aws:s3:::b/x/*", "arn:aws:s3:::b/*", false));
+        assert!(wildcard_match("arn:aws:s3:::b?", "arn:aws:s3:::b1", false));
+        assert!(!wildcard_match("arn:aws:s3:::b?", "arn:aws:s3:::b", false));
+        assert!(wildcard_match("*", "", false));
+        assert!(wildcard_match("a*b*c", "aXXbYYc", false));
+        assert!(!wildcard_match("a*b*c", "aXXbYY", false));
+    }
+
+    #[test]
+    fn url_encoded_and_plain_documents() {
+        let plain = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(plain, percent_encoding::NON_ALPHANUMERIC).to_string();
+        assert_eq!(parse_document(plain).unwrap(), parse_document(&encoded).unwrap());
+        assert_eq!(parse_document(plain).unwrap().statements.len(), 1);
+        assert!(parse_document("%7Bnot json").is_err());
+    }
+
+    #[test]
+    fn deny_wins_and_not_action() {
+        let allow = pol(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}));
+        let deny = pol(
+            serde_json::json!({"Statement": [{"Effect": "Deny", "NotAction": "s3:List*", "Resource": "arn:aws:s3:::b/*"}]}),
+        );
+        assert_eq!(
+            evaluate(&[allow.clone()], "s3:GetObject", "arn:aws:s3:::b/*"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(&[allow.clone(), deny.clone()], "s3:GetObject", "arn:aws:s3:::b/*"),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(
+            evaluate(&[allow.clone(), deny], "s3:ListBucket", "arn:aws:s3:::b"),
+            Decision::Allowed
+        );
+        let cond = pol(
+            serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}]}),
+        );
+        assert_eq!(
+            evaluate(&[cond], "s3:GetObject", "arn:aws:s3:::b/*"),
+            Decision::ConditionallyAllowed
+        );
+        assert_eq!(
+            evaluate(&[], "s3:GetObject", "arn:aws:s3:::b/*"),
+            Decision::ImplicitDeny
+        );
+        let not_res = pol(
+            serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::other*"}]}),
+        );
+        assert_eq!(
+            evaluate(&[not_res.clone()], "s3:GetObject", "arn:aws:s3:::b/*"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(&[not_res], "s3:GetObject", "arn:aws:s3:::other/*"),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn boundary_must_allow_too() {
+        let allow = pol(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}));
+        let boundary =
+            pol(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}));
+        assert_eq!(
+            evaluate_with_boundary(&[allow.clone()], Some(&boundary), "s3:GetObject", "x"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate_with_boundary(&[allow], Some(&boundary), "s3:PutObject", "x"),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn conditions() {
+        let ctx: BTreeMap<String, String> =
+            [("p:sub".to_string(), "system:serviceaccount:default:sa".to_string())].into();
+        let c = |op: &str, v: &str| Condition {
+            operator: op.into(),
+            key: "P:SUB".into(),
+            values: vec![v.into()],
+        };
+        assert_eq!(
+            eval_condition(&c("StringEquals", "system:serviceaccount:default:sa"), &ctx),
+            CondResult::True
+        );
+        assert_eq!(
+            eval_condition(&c("StringEquals", "system:serviceaccount:default:*"), &ctx),
+            CondResult::False
+        );
+        assert_eq!(
+            eval_condition(&c("StringLike", "system:serviceaccount:default:*"), &ctx),
+            CondResult::True
+        );
+        assert_eq!(eval_condition(&c("NumericLessThan", "3"), &ctx), CondResult::Unknown);
+        let other = Condition {
+            operator: "StringEquals".into(),
+            key: "aws:SourceAccount".into(),
+            values: vec!["1".into()],
+        };
+        assert_eq!(eval_condition(&other, &ctx), CondResult::Unknown);
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            "[a-zA-Z0-9:*?/ -]{0,12}".prop_map(Value::String),
+            prop::sample::select(vec!["Allow", "Deny", "s3:*", "s3:GetObject", "*", "arn:aws:s3:::b/*"])
+                .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "Statement",
+                        "Effect",
+                        "Action",
+                        "NotAction",
+                        "Resource",
+                        "NotResource",
+                        "Principal",
+                        "Condition",
+                        "Sid",
+                        "StringEquals",
+                        "x"
+                    ])
+                    .prop_map(str::to_string),
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_statement() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec!["Allow", "Deny"]),
+            prop::sample::select(vec!["s3:*", "s3:Get*", "s3:GetObject", "s3:ListBucket", "*", "iam:*"]),
+            prop::sample::select(vec![
+                "*",
+                "arn:aws:s3:::b",
+                "arn:aws:s3:::b/*",
+                "arn:aws:s3:::b*",
+                "arn:aws:s3:::c/*",
+            ]),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(e, a, r, not_action, conditional)| {
+                let mut st = serde_json::json!({"Effect": e, "Resource": r});
+                st[if not_action { "NotAction" } else { "Action" }] = Value::String(a.into());
+                if conditional {
+                    st["Condition"] = serde_json::json!({"StringEquals": {"aws:SourceVpce": "vpce-1"}});
+                }
+                st
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_document(doc in arb_json(), action in "[a-z0-9:*]{0,10}", resource in "[a-z0-9:/*]{0,16}") {
+            let p = Policy::from_value(&doc);
+            let _ = evaluate(std::slice::from_ref(&p), &action, &resource);
+            let _ = evaluate_with_boundary(std::slice::from_ref(&p), Some(&p), &action, &resource);
+            let _ = parse_document(&doc.to_string());
+        }
+
+        #[test]
+        fn never_panics_on_any_text(text in ".{0,64}") {
+            let _ = parse_document(&text);
+        }
+
+        #[test]
+        fn adding_a_deny_never_allows_more(
+            stmts in prop::collection::vec(arb_statement(), 0..6),
+            deny in arb_statement(),
+            action in prop::sample::select(vec!["s3:GetObject", "s3:ListBucket", "s3:PutObject"]),
+            resource in prop::sample::select(vec!["arn:aws:s3:::b", "arn:aws:s3:::b/*"]),
+        ) {
+            let before = pol(serde_json::json!({"Statement": stmts.clone()}));
+            let mut deny = deny;
+            deny["Effect"] = Value::String("Deny".into());
+            let mut with = stmts;
+            with.push(deny);
+            let after = pol(serde_json::json!({"Statement": with}));
+            let rank = |d: Decision| match d {
+                Decision::Allowed => 4,
+                Decision::ConditionallyAllowed => 3,
+                Decision::ConditionallyDenied => 2,
+                Decision::ImplicitDeny => 1,
+                Decision::ExplicitDeny => 0,
+            };
+            let (b, a) = (evaluate(&[before], action, resource), evaluate(&[after], action, resource));
+            prop_assert!(rank(a) <= rank(b), "{:?} became {:?}", b, a);
+            if b != Decision::Allowed && b != Decision::ConditionallyAllowed && b != Decision::ConditionallyDenied {
+                prop_assert!(a != Decision::Allowed && a != Decision::ConditionallyAllowed);
+            }
+        }
+    }
+}

@@ -52,6 +52,8 @@ pub struct Outcome {
     pub vars: BTreeMap<String, String>,
     /// What the verdict rests on.
     pub evidence: Value,
+    /// For a skip: the checks whose findings keep this one from running (beyond its declared dependencies).
+    pub blocked_by: Vec<String>,
 }
 
 impl Outcome {
@@ -62,6 +64,7 @@ impl Outcome {
             message: message.into(),
             vars: BTreeMap::new(),
             evidence: Value::Null,
+            blocked_by: vec![],
         }
     }
     /// A pass.
@@ -88,6 +91,12 @@ impl Outcome {
     pub fn var(mut self, name: &str, value: impl Into<String>) -> Outcome {
         self.vars.insert(name.to_string(), value.into());
         self
+    }
+    /// A skip because another check's finding decides this one (e.g. no OIDC issuer: see irsa.oidc-provider).
+    pub fn blocked(check: &str, message: impl Into<String>) -> Outcome {
+        let mut o = Outcome::new(Status::Skip, Some("SKY007"), message);
+        o.blocked_by.push(check.to_string());
+        o
     }
     /// Sets the evidence.
     pub fn evidence(mut self, evidence: Value) -> Outcome {
@@ -286,7 +295,11 @@ fn finish(
         code: outcome.code.map(str::to_string),
         message: outcome.message,
         remediation,
-        blocked_by,
+        blocked_by: if blocked_by.is_empty() {
+            outcome.blocked_by
+        } else {
+            blocked_by
+        },
         evidence: outcome.evidence,
         duration_ms: elapsed.as_millis() as u64,
     }

@@ -42,6 +42,9 @@ pub struct Detected {
     pub annotation: Option<String>,
     /// Whether the service account exists.
     pub service_account_exists: bool,
+    /// Associations for the same service account in another namespace, or another service account in the
+    /// same namespace: Pod Identity was meant, but wired to the wrong pair.
+    pub near_misses: Vec<AssociationSummary>,
 }
 
 impl Detected {
@@ -51,6 +54,8 @@ impl Detected {
             Some(Wiring::PodIdentity)
         } else if self.annotation.is_some() {
             Some(Wiring::Irsa)
+        } else if !self.near_misses.is_empty() {
+            Some(Wiring::PodIdentity)
         } else {
             None
         })
@@ -83,11 +88,23 @@ pub async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
         Err(_) if association.is_some() => (None, true),
         Err(e) => return Err(e),
     };
+    // Only when nothing is wired: a near miss tells what was meant (one more list, memoized).
+    let near_misses = if association.is_none() && annotation.is_none() {
+        ctx.facts
+            .associations(&t.cluster, None, None)
+            .await?
+            .into_iter()
+            .filter(|a| a.service_account == t.service_account || a.namespace == t.namespace)
+            .collect()
+    } else {
+        vec![]
+    };
     Ok(Detected {
         forced,
         association,
         annotation,
         service_account_exists,
+        near_misses,
     })
 }
 
@@ -184,4 +201,30 @@ pub fn s3_policy(partition: &str, bucket: &str) -> String {
         }]
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_follow_the_callers_partition() {
+        let cn = CallerIdentity {
+            account: "210987654321".into(),
+            arn: "arn:aws-cn:iam::210987654321:user/x".into(),
+        };
+        assert_eq!(role_arn(&cn, "R"), "arn:aws-cn:iam::210987654321:role/R");
+        assert_eq!(policy_arn(&cn, "P"), "arn:aws-cn:iam::210987654321:policy/P");
+        let provider = oidc_provider("https://oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC/");
+        assert_eq!(provider, "oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC");
+        assert_eq!(
+            oidc_provider_arn(&cn, &provider),
+            "arn:aws-cn:iam::210987654321:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC"
+        );
+        let gov = CallerIdentity {
+            account: "1".into(),
+            arn: "arn:aws-us-gov:sts::1:assumed-role/a/b".into(),
+        };
+        assert!(s3_policy(gov.partition(), "b").contains("arn:aws-us-gov:s3:::b/*"));
+    }
 }

@@ -57,10 +57,10 @@ async fn run(ctx: &Ctx) -> Outcome {
                 (Ok(c), Ok(id)) => (c, id),
                 (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
             };
-            let Some(issuer) = cluster.oidc_issuer else {
-                return Outcome::skip(
-                    "SKY007",
-                    format!("cluster {} has no OIDC issuer (see irsa.oidc-provider)", t.cluster),
+            let Some(issuer) = cluster.oidc_issuer.filter(|i| !i.is_empty()) else {
+                return Outcome::blocked(
+                    "irsa.oidc-provider",
+                    format!("cluster {} has no OIDC issuer", t.cluster),
                 );
             };
             let provider = common::oidc_provider(&issuer);

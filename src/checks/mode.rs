@@ -49,6 +49,14 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
         ),
         (Some(a), None) => Outcome::pass(format!("Pod Identity: association {} for {namespace}/{sa}", a.id)),
         (None, Some(ann)) => Outcome::pass(format!("IRSA: {namespace}/{sa} is annotated with role {ann}")),
+        (None, None) if !d.near_misses.is_empty() => Outcome::pass(format!(
+            "Pod Identity is meant: there are associations for {} (see pod-identity.association)",
+            d.near_misses
+                .iter()
+                .map(|a| format!("{}/{}", a.namespace, a.service_account))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         (None, None) => {
             let sa_note = if d.service_account_exists {
                 ""

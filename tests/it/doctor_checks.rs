@@ -78,7 +78,8 @@ pub fn assert_no_unfilled_placeholders(doc: &Value) {
     }
 }
 
-fn run(s: Scenario) -> (i32, Value, Lab) {
+/// Starts a lab for `s` and runs `skys3 doctor -o json`.
+pub fn run(s: Scenario) -> (i32, Value, Lab) {
     let lab = Lab::start(s);
     let (code, doc) = lab.doctor_json(&[]);
     (code, doc, lab)
@@ -260,7 +261,7 @@ fn sky131_service_account_missing() {
 
 #[test]
 fn sky132_namespace_missing() {
-        // The association may well exist before its namespace does.
+    // The association may well exist before its namespace does.
     let s = Scenario::healthy_pod_identity()
         .env("K8S_NAMESPACE", Some("team-a"))
         .with(|s| s.associations[0].namespace = "team-a".into());

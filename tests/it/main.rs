@@ -3,6 +3,7 @@
 #[path = "../lab/mod.rs"]
 mod lab;
 
+mod aws_checks;
 mod catalog_sync;
 mod cli_contract;
 mod doctor_checks;

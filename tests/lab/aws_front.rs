@@ -263,7 +263,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 "name": s.cluster, "arn": arn, "createdAt": 1_690_000_000.0, "version": "1.31",
                 "endpoint": endpoint, "status": cluster.status, "platformVersion": "eks.9",
                 "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster-role"),
-                "identity": { "oidc": { "issuer": format!("https://oidc.eks.{}.amazonaws.com/id/{}", s.region, cluster.oidc_id) } },
+                "identity": if cluster.oidc_id.is_empty() { json!({}) } else { json!({ "oidc": { "issuer": format!("https://oidc.eks.{}.amazonaws.com/id/{}", s.region, cluster.oidc_id) } }) },
                 "computeConfig": { "enabled": cluster.auto_mode },
                 "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" }
             }}))

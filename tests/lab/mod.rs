@@ -322,7 +322,6 @@ async fn seed(moto_url: &str, s: &Scenario) {
         .load()
         .await;
     let iam = aws_sdk_iam::Client::new(&conf);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
 
     for p in &s.policies {
         iam.create_policy()
@@ -336,6 +335,11 @@ async fn seed(moto_url: &str, s: &Scenario) {
         iam.create_role()
             .role_name(&role.name)
             .assume_role_policy_document(&role.trust_policy)
+            .set_permissions_boundary(
+                role.boundary
+                    .as_ref()
+                    .map(|b| format!("arn:aws:iam::{ACCOUNT}:policy/{b}")),
+            )
             .send()
             .await
             .expect("create role");
@@ -371,6 +375,11 @@ async fn seed(moto_url: &str, s: &Scenario) {
         req.send().await.expect("create OIDC provider");
     }
     for (bucket, region) in &s.buckets {
+        // S3 refuses a location constraint that differs from the endpoint's region: one client per region.
+        let conf = aws_sdk_s3::config::Builder::from(&conf)
+            .region(Region::new(region.clone()))
+            .force_path_style(true);
+        let s3 = aws_sdk_s3::Client::from_conf(conf.build());
         let mut req = s3.create_bucket().bucket(bucket);
         if region != "us-east-1" {
             req = req.create_bucket_configuration(

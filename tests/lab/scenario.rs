@@ -84,6 +84,8 @@ pub struct RoleSpec {
     pub trust_policy: String,
     /// Inline policies: name -> document.
     pub inline: BTreeMap<String, String>,
+    /// Permissions boundary: the name of one of the scenario's managed policies.
+    pub boundary: Option<String>,
 }
 
 /// A Pod Identity association.
@@ -316,6 +318,7 @@ impl Scenario {
             name: format!("SkyPilotS3Role-{}", s.bucket),
             trust_policy: pod_identity_trust(),
             inline: BTreeMap::new(),
+            boundary: None,
         });
         s.associations = vec![AssociationSpec {
             namespace: s.namespace.clone(),
@@ -335,6 +338,7 @@ impl Scenario {
             name: format!("SkyPilotS3Role-{}", s.bucket),
             trust_policy: irsa_trust(&s.region, &oidc_id, &s.namespace, &s.service_account),
             inline: BTreeMap::new(),
+            boundary: None,
         });
         let arn = s.role_arn();
         s.service_accounts[0]
@@ -408,6 +412,34 @@ pub fn named() -> Vec<(&'static str, &'static str, Scenario)> {
             Scenario::healthy_pod_identity()
                 .with(|s| s.sky_user_config = Some("aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n".into())),
         ),
+        (
+            "association-other-namespace",
+            "Pod Identity association made for namespace team-a, pods run in default",
+            Scenario::healthy_pod_identity().with(|s| s.associations[0].namespace = "team-a".into()),
+        ),
+        (
+            "trust-missing-tag-session",
+            "Pod Identity trust policy without sts:TagSession",
+            Scenario::healthy_pod_identity().with(|s| {
+                s.role.as_mut().unwrap().trust_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                .to_string()
+            }),
+        ),
+        (
+            "irsa-wrong-namespace",
+            "IRSA trust policy's :sub names namespace team-a",
+            Scenario::healthy_irsa().with(|s| {
+                let id = s.eks.as_ref().unwrap().oidc_id.clone();
+                s.role.as_mut().unwrap().trust_policy = irsa_trust(&s.region, &id, "team-a", &s.service_account);
+            }),
+        ),
+        (
+            "irsa-no-oidc-provider",
+            "IRSA without the cluster's OIDC provider registered in IAM",
+            Scenario::healthy_irsa().with(|s| s.oidc_provider = None),
+        ),
+        ("policy-not-attached", "the S3 policy exists but is not attached to the role", Scenario::healthy_pod_identity().with(|s| s.policies[0].attached = false)),
         (
             "eks-access-denied",
             "the doctor may not call eks:DescribeCluster (inconclusive)",

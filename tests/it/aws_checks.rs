@@ -1,0 +1,597 @@
+//! The AWS-side checks of both wiring modes against the lab: one scenario per failure code.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, run};
+use crate::lab::{ACCOUNT, AddonSpec, FaultKind, PolicySpec, Scenario, irsa_trust};
+
+const PROVIDER: &str = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+
+fn provider_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}")
+}
+
+fn with_trust(mut s: Scenario, trust: Value) -> Scenario {
+    s.role.as_mut().unwrap().trust_policy = trust.to_string();
+    s
+}
+
+fn irsa_trust_with(condition: Value) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": provider_arn()},
+        "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]})
+}
+
+fn sub() -> String {
+    format!("{PROVIDER}:sub")
+}
+fn aud() -> String {
+    format!("{PROVIDER}:aud")
+}
+
+fn fix(doc: &Value, id: &str) -> Vec<String> {
+    check(doc, id)["remediation"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn healthy_modes_agree_with_the_simulator_when_it_answers() {
+    let all_allowed: BTreeMap<String, String> = [
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ]
+    .into_iter()
+    .map(|a| (a.to_string(), "allowed".to_string()))
+    .collect();
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.simulator = Some(all_allowed.clone())));
+    assert_healthy(&doc, IRSA_ONLY);
+    assert!(
+        check(&doc, "iam.s3-permissions")["message"]
+            .as_str()
+            .unwrap()
+            .contains("simulator agrees")
+    );
+    assert_eq!(code, 0);
+    let (code, doc, _lab) = run(Scenario::healthy_irsa().with(|s| s.simulator = Some(all_allowed)));
+    assert_healthy(&doc, POD_IDENTITY_ONLY);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn simulator_unavailable_leaves_the_static_verdict_and_says_so() {
+    // moto has no simulator (HTTP 500): the static verdict stands.
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity());
+    let c = check(&doc, "iam.s3-permissions");
+    assert_eq!(c["status"], "pass");
+    assert!(c["evidence"]["simulator"]["unavailable"].is_string(), "{c:#}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn forced_mode_is_reported_and_skips_the_other_mode() {
+    let (_, doc, _lab) = run(Scenario::healthy_pod_identity());
+    assert_eq!(doc["target"]["mode"], "pod-identity");
+    let lab = crate::lab::Lab::start(Scenario::healthy_irsa());
+    let (_, doc) = lab.doctor_json(&["--mode", "irsa"]);
+    assert_eq!(doc["target"]["mode"], "irsa");
+    assert_eq!(doc["target"]["sources"]["mode"], "flag --mode");
+    assert_healthy(&doc, POD_IDENTITY_ONLY);
+}
+
+#[test]
+fn sky151_both_association_and_annotation() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        let arn = s.role_arn();
+        s.service_accounts[0]
+            .annotations
+            .insert("eks.amazonaws.com/role-arn".into(), arn);
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "mode", "warn", "SKY151");
+    assert_eq!(doc["target"]["mode"], "pod-identity");
+    assert!(fix(&doc, "mode")[0].contains("eks.amazonaws.com/role-arn-"));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky152_neither_wired() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.associations.clear()));
+    assert_only(&doc, "mode", "fail", "SKY152");
+    let cmds = fix(&doc, "mode");
+    assert!(
+        cmds[1].contains("--role-arn arn:aws:iam::123456789012:role/SkyPilotS3Role-lab-bucket"),
+        "{cmds:?}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn pod_identity_addon_not_needed_on_auto_mode() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.addons.clear();
+        s.agent_daemonset = None;
+        s.eks.as_mut().unwrap().auto_mode = true;
+    });
+    let (code, doc, _lab) = run(s);
+    assert_healthy(&doc, IRSA_ONLY);
+    assert!(
+        check(&doc, "pod-identity.addon")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Auto Mode")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky201_agent_addon_missing() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.addons.retain(|a| a.name == "vpc-cni")));
+    assert_only(&doc, "pod-identity.addon", "fail", "SKY201");
+    assert_eq!(
+        fix(&doc, "pod-identity.addon"),
+        ["aws eks create-addon --cluster-name lab-cluster --addon-name eks-pod-identity-agent --region us-west-2"]
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky202_agent_addon_degraded() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.addons = vec![AddonSpec {
+            name: "eks-pod-identity-agent".into(),
+            status: "DEGRADED".into(),
+        }];
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod-identity.addon", "fail", "SKY202");
+    assert!(
+        check(&doc, "pod-identity.addon")["message"]
+            .as_str()
+            .unwrap()
+            .contains("DEGRADED")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky203_agent_pods_not_ready() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.agent_daemonset = Some((3, 1))));
+    assert_only(&doc, "pod-identity.addon", "fail", "SKY203");
+    assert!(
+        check(&doc, "pod-identity.addon")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1/3")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky211_no_association_with_forced_mode() {
+    let lab = crate::lab::Lab::start(Scenario::healthy_pod_identity().with(|s| s.associations.clear()));
+    let (code, doc) = lab.doctor_json(&["--mode", "pod-identity"]);
+    assert_only(&doc, "pod-identity.association", "fail", "SKY211");
+    assert_eq!(
+        fix(&doc, "pod-identity.association"),
+        [
+            "aws eks create-pod-identity-association --cluster-name lab-cluster --namespace default --service-account skypilot-service-account --role-arn arn:aws:iam::123456789012:role/SkyPilotS3Role-lab-bucket --region us-west-2"
+        ]
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky212_association_for_another_namespace() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.associations[0].namespace = "team-a".into()));
+    assert_only(&doc, "pod-identity.association", "fail", "SKY212");
+    assert!(
+        check(&doc, "pod-identity.association")["message"]
+            .as_str()
+            .unwrap()
+            .contains("team-a/skypilot-service-account")
+    );
+    assert_eq!(doc["target"]["mode"], "pod-identity");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky213_association_to_another_role() {
+    let other = format!("arn:aws:iam::{ACCOUNT}:role/SomeOtherRole");
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.associations[0].role_arn = other.clone()));
+    assert_only(&doc, "pod-identity.association", "fail", "SKY213");
+    let c = check(&doc, "pod-identity.association");
+    assert!(c["message"].as_str().unwrap().contains(&other));
+    assert!(fix(&doc, "pod-identity.association")[0].contains("--association-id a-00000000000000000"));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky221_oidc_provider_not_registered() {
+    let (code, doc, _lab) = run(Scenario::healthy_irsa().with(|s| s.oidc_provider = None));
+    assert_only(&doc, "irsa.oidc-provider", "fail", "SKY221");
+    let cmds = fix(&doc, "irsa.oidc-provider");
+    assert!(cmds[1].contains(&format!("--url https://{PROVIDER}")), "{cmds:?}");
+    assert!(cmds[0].contains("oidc.eks.us-west-2.amazonaws.com:443"), "{cmds:?}");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky222_oidc_provider_without_sts_audience() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_irsa().with(|s| s.oidc_provider = Some(vec!["other-audience".into()])));
+    assert_only(&doc, "irsa.oidc-provider", "fail", "SKY222");
+    assert!(fix(&doc, "irsa.oidc-provider")[0].contains(&provider_arn()));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky223_cluster_without_oidc_issuer() {
+    let (code, doc, _lab) = run(Scenario::healthy_irsa().with(|s| {
+        s.eks.as_mut().unwrap().oidc_id = String::new();
+        s.oidc_provider = None;
+    }));
+    assert_only(&doc, "irsa.oidc-provider", "fail", "SKY223");
+    assert_eq!(
+        check(&doc, "iam.trust-policy")["blocked_by"],
+        json!(["irsa.oidc-provider"])
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky231_role_missing() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.role = None));
+    assert_only(&doc, "iam.role", "fail", "SKY231");
+    let cmds = fix(&doc, "iam.role");
+    assert!(
+        cmds[0]
+            .starts_with("aws iam create-role --role-name SkyPilotS3Role-lab-bucket --assume-role-policy-document '{"),
+        "{cmds:?}"
+    );
+    assert!(cmds[0].contains("pods.eks.amazonaws.com"), "{cmds:?}");
+    assert_eq!(check(&doc, "iam.trust-policy")["blocked_by"], json!(["iam.role"]));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky241_trust_policy_without_pods_principal() {
+    let trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY241");
+    assert!(
+        fix(&doc, "iam.trust-policy")[0]
+            .starts_with("aws iam update-assume-role-policy --role-name SkyPilotS3Role-lab-bucket")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky242_trust_policy_without_tag_session() {
+    let trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY242");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky243_irsa_trust_without_federation() {
+    let trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]});
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY243");
+    assert!(fix(&doc, "iam.trust-policy")[0].contains("AssumeRoleWithWebIdentity"));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky244_irsa_trust_for_another_cluster() {
+    let s = Scenario::healthy_irsa();
+    let trust = irsa_trust("eu-west-1", "0THERC1USTER", "default", "skypilot-service-account");
+    let (code, doc, _lab) = run(s.with(|s| s.role.as_mut().unwrap().trust_policy = trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY244");
+    assert!(
+        check(&doc, "iam.trust-policy")["message"]
+            .as_str()
+            .unwrap()
+            .contains("0THERC1USTER")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky245_irsa_sub_names_another_namespace() {
+    let trust = irsa_trust_with(
+        json!({"StringEquals": {sub(): "system:serviceaccount:team-a:skypilot-service-account", aud(): "sts.amazonaws.com"}}),
+    );
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY245");
+    let msg = check(&doc, "iam.trust-policy")["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("team-a") && msg.contains("system:serviceaccount:default:skypilot-service-account"),
+        "{msg}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky246_irsa_string_equals_with_wildcard() {
+    let trust = irsa_trust_with(
+        json!({"StringEquals": {sub(): "system:serviceaccount:default:*", aud(): "sts.amazonaws.com"}}),
+    );
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY246");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn irsa_string_like_wildcard_passes() {
+    let trust = irsa_trust_with(json!({
+        "StringLike": {sub(): "system:serviceaccount:default:*"},
+        "StringEquals": {aud(): "sts.amazonaws.com"}
+    }));
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_healthy(&doc, POD_IDENTITY_ONLY);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky247_irsa_without_aud() {
+    let trust =
+        irsa_trust_with(json!({"StringEquals": {sub(): "system:serviceaccount:default:skypilot-service-account"}}));
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "warn", "SKY247");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky248_irsa_wrong_aud() {
+    let trust = irsa_trust_with(
+        json!({"StringEquals": {sub(): "system:serviceaccount:default:skypilot-service-account", aud(): "sigstore"}}),
+    );
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY248");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky249_explicit_deny_in_trust() {
+    let trust = json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+        {"Sid": "NoPods", "Effect": "Deny", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:*"}
+    ]});
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), trust));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY249");
+    assert!(
+        check(&doc, "iam.trust-policy")["message"]
+            .as_str()
+            .unwrap()
+            .contains("NoPods")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky250_conditions_the_doctor_cannot_evaluate() {
+    let trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]});
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), trust));
+    assert_only(&doc, "iam.trust-policy", "warn", "SKY250");
+    assert!(
+        check(&doc, "iam.trust-policy")["message"]
+            .as_str()
+            .unwrap()
+            .contains("aws:SourceAccount")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky251_irsa_without_sub() {
+    let trust = irsa_trust_with(json!({"StringEquals": {aud(): "sts.amazonaws.com"}}));
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_irsa(), trust));
+    assert_only(&doc, "iam.trust-policy", "warn", "SKY251");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky261_s3_actions_missing() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.policies = vec![PolicySpec {
+            name: "ReadOnly".into(),
+            document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"]}]})
+            .to_string(),
+            attached: true,
+        }];
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "iam.s3-permissions", "fail", "SKY261");
+    let msg = check(&doc, "iam.s3-permissions")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for needle in [
+        "s3:GetBucketLocation on arn:aws:s3:::lab-bucket",
+        "s3:PutObject on arn:aws:s3:::lab-bucket/*",
+        "s3:DeleteObject",
+    ] {
+        assert!(msg.contains(needle), "{needle} in {msg}");
+    }
+    assert!(!msg.contains("s3:GetObject on"), "{msg}");
+    let cmds = fix(&doc, "iam.s3-permissions");
+    assert!(
+        cmds[0].starts_with("aws iam create-policy --policy-name SkyPilotS3Access-lab-bucket --policy-document '{"),
+        "{cmds:?}"
+    );
+    assert_eq!(
+        cmds[1],
+        "aws iam attach-role-policy --role-name SkyPilotS3Role-lab-bucket --policy-arn arn:aws:iam::123456789012:policy/SkyPilotS3Access-lab-bucket"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky262_policy_not_attached() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.policies[0].attached = false));
+    assert_only(&doc, "iam.s3-permissions", "fail", "SKY262");
+    assert_eq!(
+        fix(&doc, "iam.s3-permissions"),
+        [
+            "aws iam attach-role-policy --role-name SkyPilotS3Role-lab-bucket --policy-arn arn:aws:iam::123456789012:policy/SkyPilotS3Access-lab-bucket"
+        ]
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky263_explicit_deny_on_delete() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.role.as_mut().unwrap().inline.insert(
+            "NoDeletes".into(),
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"}]}).to_string(),
+        );
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "iam.s3-permissions", "fail", "SKY263");
+    assert!(
+        check(&doc, "iam.s3-permissions")["message"]
+            .as_str()
+            .unwrap()
+            .contains("s3:DeleteObject")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky264_conditional_grant() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.policies[0].document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+            "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0123"}}}]})
+        .to_string();
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "iam.s3-permissions", "warn", "SKY264");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky265_boundary_blocks() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.policies.push(PolicySpec {
+            name: "Boundary".into(),
+            document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}]}).to_string(),
+            attached: false,
+        });
+        s.role.as_mut().unwrap().boundary = Some("Boundary".into());
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "iam.s3-permissions", "fail", "SKY265");
+    let msg = check(&doc, "iam.s3-permissions")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("s3:PutObject") && msg.contains("s3:DeleteObject") && !msg.contains("s3:GetObject"),
+        "{msg}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky266_simulator_disagrees() {
+    let answers: BTreeMap<String, String> = [
+        ("s3:ListBucket", "allowed"),
+        ("s3:GetBucketLocation", "allowed"),
+        ("s3:GetObject", "allowed"),
+        ("s3:PutObject", "allowed"),
+        ("s3:DeleteObject", "explicitDeny"),
+    ]
+    .into_iter()
+    .map(|(a, d)| (a.to_string(), d.to_string()))
+    .collect();
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.simulator = Some(answers)));
+    assert_only(&doc, "iam.s3-permissions", "warn", "SKY266");
+    assert!(
+        check(&doc, "iam.s3-permissions")["message"]
+            .as_str()
+            .unwrap()
+            .contains("s3:DeleteObject on arn:aws:s3:::lab-bucket/*: simulator says explicitDeny")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky281_bucket_missing() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.buckets.clear()));
+    assert_only(&doc, "s3.bucket", "fail", "SKY281");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky282_bucket_in_another_region() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.buckets[0].1 = "eu-central-1".into()));
+    assert_only(&doc, "s3.bucket", "warn", "SKY282");
+    assert!(
+        check(&doc, "s3.bucket")["message"]
+            .as_str()
+            .unwrap()
+            .contains("eu-central-1")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn bucket_access_denied_is_inconclusive_not_a_pass() {
+    let s = Scenario::healthy_pod_identity().fault("s3", Some("GetBucketLocation"), FaultKind::AccessDenied);
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "s3.bucket", "inconclusive", "SKY001");
+    assert!(
+        check(&doc, "s3.bucket")["message"]
+            .as_str()
+            .unwrap()
+            .contains("the role may still be allowed")
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn iam_access_denied_names_the_action() {
+    let s = Scenario::healthy_pod_identity().fault("iam", Some("ListAttachedRolePolicies"), FaultKind::AccessDenied);
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "iam.s3-permissions", "inconclusive", "SKY001");
+    assert!(
+        check(&doc, "iam.s3-permissions")["message"]
+            .as_str()
+            .unwrap()
+            .contains("iam:ListAttachedRolePolicies")
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn get_role_denied_leaves_role_dependent_checks_undecided() {
+    let s = Scenario::healthy_pod_identity().fault("iam", Some("GetRole"), FaultKind::AccessDenied);
+    let (code, doc, _lab) = run(s);
+    for id in ["iam.role", "pod-identity.association"] {
+        assert_eq!(
+            (check(&doc, id)["status"].as_str(), check(&doc, id)["code"].as_str()),
+            (Some("inconclusive"), Some("SKY001")),
+            "{id}"
+        );
+    }
+    for id in ["iam.trust-policy", "iam.s3-permissions"] {
+        assert_eq!(check(&doc, id)["blocked_by"], json!(["iam.role"]), "{id}");
+    }
+    assert_eq!(code, 3);
+}

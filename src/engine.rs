@@ -167,7 +167,9 @@ pub async fn run(
             let blocked: Vec<String> = join_all(deps)
                 .await
                 .into_iter()
+                // A prerequisite that does not apply, or had nothing to look at, blocks nothing: the check decides.
                 .filter(|r| !matches!(r.status, Status::Pass | Status::Warn))
+                .filter(|r| !(r.status == Status::Skip && matches!(r.code.as_deref(), Some("SKY008" | "SKY009"))))
                 .map(|r| r.id)
                 .collect();
             let started = Instant::now();
@@ -262,7 +264,7 @@ fn finish(
         .map(|c| c.title.clone())
         .unwrap_or_else(|| spec.id.to_string());
     let remediation = match (outcome.status, outcome.code) {
-        (Status::Fail | Status::Warn, Some(code)) => {
+        (Status::Fail | Status::Warn | Status::Inconclusive, Some(code)) => {
             let (_, doc) = catalog
                 .code(code)
                 .unwrap_or_else(|| panic!("{}: code {code} is not in the catalog", spec.id));
@@ -336,6 +338,9 @@ mod tests {
                 searched: vec![],
                 user_file: "/cfg".into(),
             },
+            task_config: None,
+            sky_cluster: None,
+            no_exec: false,
             sources: Default::default(),
         };
         Arc::new(Ctx {

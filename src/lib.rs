@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod checks;
+pub mod classify;
 pub mod cli;
 pub mod engine;
 pub mod exit;

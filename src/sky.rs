@@ -167,6 +167,87 @@ fn lookup<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
     (!cur.is_null()).then_some(cur)
 }
 
+/// SkyPilot's default service account for its pods.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "skypilot-service-account";
+
+/// The service account SkyPilot gives its pods, and the setting that decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PodServiceAccount {
+    /// Service account name.
+    pub name: String,
+    /// e.g. `kubernetes.remote_identity in /home/u/.sky/config.yaml`, or `default`.
+    pub source: String,
+}
+
+/// What a `kubernetes.remote_identity` value means for the service account.
+fn remote_identity_sa(value: &str) -> String {
+    match value {
+        "LOCAL_CREDENTIALS" | "SERVICE_ACCOUNT" | "NO_UPLOAD" => DEFAULT_SERVICE_ACCOUNT.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a SkyPilot context glob (fnmatch) matches the kube context.
+fn glob_matches(pattern: &str, context: &str) -> bool {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .map(|g| g.compile_matcher().is_match(context))
+        .unwrap_or(pattern == context)
+}
+
+impl SkyConfig {
+    /// The service account SkyPilot 0.14 puts on its pods for `context`: `kubernetes.pod_config.spec.
+    /// serviceAccountName`, else `kubernetes.remote_identity` (string, or context-glob map or list of maps), else
+    /// the default. A task's `config:` block (given) overrides the files.
+    pub fn pod_service_account(&self, task_config: Option<&Value>, context: &str) -> PodServiceAccount {
+        let from_task = |keys: &[&str]| task_config.and_then(|t| lookup(t, keys)).map(|v| (v, "the task's config".to_string()));
+        let from_files = |keys: &[&str]| self.get(keys).map(|(v, p)| (v, p.display().to_string()));
+        let pick = |keys: &[&str]| from_task(keys).or_else(|| from_files(keys));
+
+        if let Some((Value::String(name), file)) = pick(&["kubernetes", "pod_config", "spec", "serviceAccountName"]) {
+            return PodServiceAccount {
+                name: name.clone(),
+                source: format!("kubernetes.pod_config.spec.serviceAccountName in {file}"),
+            };
+        }
+        if let Some((value, file)) = pick(&["kubernetes", "remote_identity"]) {
+            let source = format!("kubernetes.remote_identity in {file}");
+            let entries: Vec<(&String, &Value)> = match value {
+                Value::String(s) => return PodServiceAccount { name: remote_identity_sa(s), source },
+                Value::Object(m) => m.iter().collect(),
+                Value::Array(items) => items.iter().filter_map(Value::as_object).flat_map(|m| m.iter()).collect(),
+                _ => vec![],
+            };
+            if let Some((glob, v)) = entries.into_iter().find(|(g, _)| glob_matches(g, context)) {
+                if let Some(sa) = v.as_str() {
+                    return PodServiceAccount { name: remote_identity_sa(sa), source: format!("{source} (context glob {glob})") };
+                }
+            }
+            return PodServiceAccount {
+                name: DEFAULT_SERVICE_ACCOUNT.into(),
+                source: format!("{source} (no context glob matches {context}: default)"),
+            };
+        }
+        PodServiceAccount { name: DEFAULT_SERVICE_ACCOUNT.into(), source: "default".into() }
+    }
+}
+
+/// A SkyPilot task file, reduced to what the doctor uses.
+#[derive(Debug, Clone, Default)]
+pub struct Task {
+    /// S3 buckets of its file_mounts.
+    pub buckets: Vec<String>,
+    /// Its `config:` block.
+    pub config: Option<Value>,
+}
+
+/// Reads a task file.
+pub fn task(file: &Path, text: &str) -> Result<Task, ParseError> {
+    let v = parse_yaml(file, text)?;
+    Ok(Task { buckets: task_buckets(file, text)?, config: v.get("config").filter(|c| c.is_object()).cloned() })
+}
+
 /// The S3 buckets a SkyPilot task mounts (its `s3://` file_mounts sources), de-duplicated, in file order.
 pub fn task_buckets(file: &Path, text: &str) -> Result<Vec<String>, ParseError> {
     let v = parse_yaml(file, text)?;
@@ -243,6 +324,23 @@ mod tests {
         let e = parse_yaml(Path::new("/c.yaml"), "aws:\n  remote_identity: [\n").unwrap_err();
         assert!(e.line >= 2, "{e:?}");
         assert!(e.column >= 1, "{e:?}");
+    }
+
+    #[test]
+    fn pod_service_account_resolution() {
+        let c = cfg(&["kubernetes:\n  remote_identity: NO_UPLOAD\n"]);
+        assert_eq!(c.pod_service_account(None, "ctx").name, DEFAULT_SERVICE_ACCOUNT);
+        let c = cfg(&["kubernetes:\n  remote_identity: my-sa\n"]);
+        assert_eq!(c.pod_service_account(None, "ctx").name, "my-sa");
+        let c = cfg(&["kubernetes:\n  remote_identity:\n    'prod-*': prod-sa\n    '*': SERVICE_ACCOUNT\n"]);
+        assert_eq!(c.pod_service_account(None, "prod-eks").name, "prod-sa");
+        assert_eq!(c.pod_service_account(None, "dev").name, DEFAULT_SERVICE_ACCOUNT);
+        let c = cfg(&["kubernetes:\n  remote_identity: a\n  pod_config:\n    spec:\n      serviceAccountName: b\n"]);
+        assert_eq!(c.pod_service_account(None, "ctx").name, "b");
+        let task = parse_yaml(Path::new("t"), "kubernetes:\n  remote_identity: from-task\n").unwrap();
+        let c = cfg(&["kubernetes:\n  remote_identity: a\n"]);
+        assert_eq!(c.pod_service_account(Some(&task), "ctx").name, "from-task");
+        assert_eq!(cfg(&[""]).pod_service_account(None, "ctx").source, "default");
     }
 
     #[test]

@@ -82,6 +82,12 @@ pub struct Resolved {
     pub mode: Mode,
     /// SkyPilot's layered config.
     pub sky: SkyConfig,
+    /// The `config:` block of `--task`, if any.
+    pub task_config: Option<serde_json::Value>,
+    /// `--sky-cluster`.
+    pub sky_cluster: Option<String>,
+    /// `--no-exec`.
+    pub no_exec: bool,
     /// Source of each value.
     pub sources: BTreeMap<String, String>,
 }
@@ -178,26 +184,27 @@ where
     };
 
     // Bucket: flag/env, else the task's s3:// file_mounts.
-    let bucket = match (bucket, &args.task) {
-        (Some(b), _) => Some(b),
-        (None, Some(task)) => {
-            let found = task_buckets(task)?;
-            match found.as_slice() {
-                [] => None,
-                [one] => {
-                    sources.insert("bucket".into(), format!("task {}", task.display()));
-                    Some(one.clone())
-                }
-                many => {
-                    return Err(InputError(format!(
-                        "task {} mounts several S3 buckets ({}): pick one with --bucket",
-                        task.display(),
-                        many.join(", ")
-                    )));
-                }
+    let task = match &args.task {
+        Some(path) => Some(read_task(path)?),
+        None => None,
+    };
+    let bucket = match (bucket, &task, &args.task) {
+        (Some(b), _, _) => Some(b),
+        (None, Some(task), Some(path)) => match task.buckets.as_slice() {
+            [] => None,
+            [one] => {
+                sources.insert("bucket".into(), format!("task {}", path.display()));
+                Some(one.clone())
             }
-        }
-        (None, None) => None,
+            many => {
+                return Err(InputError(format!(
+                    "task {} mounts several S3 buckets ({}): pick one with --bucket",
+                    path.display(),
+                    many.join(", ")
+                )));
+            }
+        },
+        _ => None,
     };
 
     // SkyPilot config: an explicitly named file must be readable.
@@ -269,14 +276,17 @@ where
         policy_name,
         mode: args.mode,
         sky,
+        task_config: task.and_then(|t| t.config),
+        sky_cluster: args.sky_cluster.clone(),
+        no_exec: args.no_exec,
         sources,
     })
 }
 
-fn task_buckets(task: &Path) -> Result<Vec<String>, InputError> {
+fn read_task(task: &Path) -> Result<crate::sky::Task, InputError> {
     let text = std::fs::read_to_string(task)
         .map_err(|e| InputError(format!("cannot read task file {}: {e}", task.display())))?;
-    crate::sky::task_buckets(task, &text).map_err(|e| {
+    crate::sky::task(task, &text).map_err(|e| {
         InputError(format!(
             "task file {} is not valid YAML (line {}, column {}): {}",
             task.display(),

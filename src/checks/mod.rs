@@ -7,14 +7,20 @@ pub mod eks_cluster;
 pub mod iam_role;
 pub mod iam_s3_permissions;
 pub mod iam_trust_policy;
+pub mod irsa_annotation;
 pub mod irsa_oidc_provider;
 pub mod kube_context;
 pub mod kube_service_account;
 pub mod mode;
 pub mod pod_identity_addon;
+pub mod pod_credentials;
 pub mod pod_identity_association;
+pub mod pod_s3_list;
+pub mod pods;
 pub mod s3_bucket;
 pub mod sky_config;
+pub mod sky_mount_credentials;
+pub mod sky_service_account;
 
 use crate::engine::CheckSpec;
 
@@ -28,9 +34,14 @@ pub static REGISTRY: &[CheckSpec] = &[
     pod_identity_addon::SPEC,
     pod_identity_association::SPEC,
     irsa_oidc_provider::SPEC,
+    irsa_annotation::SPEC,
     iam_role::SPEC,
     iam_trust_policy::SPEC,
     iam_s3_permissions::SPEC,
     s3_bucket::SPEC,
     sky_config::SPEC,
+    sky_service_account::SPEC,
+    sky_mount_credentials::SPEC,
+    pod_credentials::SPEC,
+    pod_s3_list::SPEC,
 ];

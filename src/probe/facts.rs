@@ -9,7 +9,8 @@ use tokio::sync::OnceCell;
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    KubeApi, OidcProviderInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
+    ExecOutput, KubeApi, OidcProviderInfo, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
+    SimulationResult,
 };
 
 type Cell<V> = Arc<OnceCell<Result<V, ProbeError>>>;
@@ -65,6 +66,8 @@ pub struct Facts {
     oidc: Memo<String, OidcProviderInfo>,
     simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
     bucket_locations: Memo<String, String>,
+    pods: Memo<(String, String), Vec<PodInfo>>,
+    execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
 }
 
 /// Declares a memoized accessor over one probe call.
@@ -103,6 +106,8 @@ impl Facts {
             oidc: Memo::default(),
             simulations: Memo::default(),
             bucket_locations: Memo::default(),
+            pods: Memo::default(),
+            execs: Memo::default(),
         }
     }
 
@@ -209,4 +214,21 @@ impl Facts {
     memo_call!(/// S3 GetBucketLocation.
         bucket_location, aws, "s3:GetBucketLocation", bucket_locations, (bucket: &str) -> String,
         bucket.to_string(), get_bucket_location);
+    memo_call!(/// Pods by label selector.
+        pods, kube, "list pods", pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,
+        (namespace.to_string(), selector.to_string()), list_pods);
+
+    /// Runs a command in a pod (once per run for the same command).
+    pub async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        limit: usize,
+    ) -> Result<ExecOutput, ProbeError> {
+        let api = self.kube("create pods/exec")?;
+        let key = (namespace.to_string(), pod.to_string(), container.map(str::to_string), command.to_vec());
+        self.execs.get(key, || api.exec(namespace, pod, container, command, limit)).await
+    }
 }

@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use kube::api::{AttachParams, ListParams};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
-use super::{DaemonSetInfo, ErrorKind, KubeApi, ProbeError, ServiceAccountInfo};
+use super::{DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, PodInfo, ProbeError, ServiceAccountInfo};
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
 pub struct KubeClient {
@@ -160,5 +162,109 @@ impl KubeApi for KubeClient {
             desired: status.desired_number_scheduled,
             ready: status.number_ready,
         })
+    }
+
+    async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
+        const OP: &str = "list pods";
+        let client = self.client(OP).await?;
+        let list = Api::<Pod>::namespaced(client, namespace)
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(list.items.into_iter().map(pod_info).collect())
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        limit: usize,
+    ) -> Result<ExecOutput, ProbeError> {
+        const OP: &str = "create pods/exec";
+        let client = self.client(OP).await?;
+        let mut params = AttachParams::default().stdin(false).stdout(true).stderr(true);
+        if let Some(c) = container {
+            params = params.container(c);
+        }
+        let run = async {
+            let mut proc = Api::<Pod>::namespaced(client, namespace)
+                .exec(pod, command.to_vec(), &params)
+                .await
+                .map_err(|e| map_err(OP, e))?;
+            let (stdout, stderr) = (proc.stdout(), proc.stderr());
+            let status = proc.take_status();
+            let (stdout, stderr) = tokio::join!(read_limited(stdout, limit), read_limited(stderr, limit));
+            let status = match status {
+                Some(s) => s.await,
+                None => None,
+            };
+            let exit_code = status.as_ref().and_then(|s| match s.status.as_deref() {
+                Some("Success") => Some(0),
+                _ => s
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.causes.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+                    .and_then(|c| c.message.as_deref())
+                    .and_then(|m| m.parse().ok()),
+            });
+            if let Some(s) = status.as_ref().filter(|s| exit_code.is_none() && s.status.as_deref() != Some("Success")) {
+                return Err(ProbeError::new(
+                    OP,
+                    ErrorKind::Other,
+                    s.reason.clone(),
+                    format!("exec failed: {}", s.message.clone().unwrap_or_default()),
+                ));
+            }
+            Ok(ExecOutput { stdout, stderr, exit_code })
+        };
+        tokio::time::timeout(self.timeout, run).await.unwrap_or_else(|_| {
+            Err(ProbeError::new(OP, ErrorKind::Timeout, None, format!("exec in pod {pod} did not finish in {}s", self.timeout.as_secs())))
+        })
+    }
+}
+
+/// Reads a stream to its end, keeping at most `limit` bytes (the rest is drained so the exec can finish).
+async fn read_limited(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> String {
+    let Some(mut stream) = stream else { return String::new() };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+fn pod_info(p: Pod) -> PodInfo {
+    let spec = p.spec.unwrap_or_default();
+    let main = spec.containers.iter().find(|c| c.name == "ray-node").or_else(|| spec.containers.first());
+    // Only the names AWS injects are read: other values (user secrets) never enter the doctor.
+    let aws_env = main
+        .and_then(|c| c.env.as_ref())
+        .map(|env| {
+            env.iter()
+                .filter(|e| INJECTED_ENV.contains(&e.name.as_str()))
+                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    PodInfo {
+        name: p.metadata.name.unwrap_or_default(),
+        labels: p.metadata.labels.unwrap_or_default().into_iter().collect(),
+        annotations: p.metadata.annotations.unwrap_or_default().into_iter().collect(),
+        service_account: spec.service_account_name.clone().unwrap_or_else(|| "default".into()),
+        containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
+        aws_env,
+        created_at: p.metadata.creation_timestamp.map(|t| t.0.as_millisecond() as f64 / 1000.0),
+        host_network: spec.host_network.unwrap_or(false),
+        phase: p.status.and_then(|s| s.phase).unwrap_or_default(),
     }
 }

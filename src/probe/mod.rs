@@ -7,6 +7,7 @@ pub mod aws;
 pub mod facts;
 pub mod kube;
 pub mod kubeconfig;
+pub mod local_aws;
 
 use std::collections::BTreeMap;
 
@@ -206,6 +207,52 @@ pub struct DaemonSetInfo {
     pub ready: i32,
 }
 
+/// The environment variable names whose values a pod report may carry: the ones AWS injects. Every other value
+/// of a pod's environment is never read into the doctor, so it cannot leak into a report.
+pub const INJECTED_ENV: &[&str] = &[
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+];
+
+/// A pod, reduced to what the checks use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodInfo {
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Service account.
+    pub service_account: String,
+    /// Containers' names.
+    pub containers: Vec<String>,
+    /// Of the main container (`ray-node`, else the first): only the [`INJECTED_ENV`] variables.
+    pub aws_env: BTreeMap<String, String>,
+    /// creationTimestamp, epoch seconds.
+    pub created_at: Option<f64>,
+    /// hostNetwork.
+    pub host_network: bool,
+    /// Phase (Running, Pending, ...).
+    pub phase: String,
+}
+
+/// What an exec printed, size-limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecOutput {
+    /// Standard output (lossy UTF-8, truncated at the limit).
+    pub stdout: String,
+    /// Standard error (lossy UTF-8, truncated at the limit).
+    pub stderr: String,
+    /// Exit code, when the API server reported one.
+    pub exit_code: Option<i32>,
+}
+
 /// Read-only AWS calls the doctor makes. The IAM action of each is in its doc comment; `skys3`'s own
 /// permissions are exactly these.
 #[async_trait]
@@ -263,4 +310,15 @@ pub trait KubeApi: Send + Sync {
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError>;
     /// `get daemonsets` (apps/v1).
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError>;
+    /// `list pods` with a label selector.
+    async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError>;
+    /// `create pods/exec`: runs `command` in the pod, without stdin, reading at most `limit` bytes of each stream.
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        limit: usize,
+    ) -> Result<ExecOutput, ProbeError>;
 }

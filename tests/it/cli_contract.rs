@@ -207,6 +207,15 @@ fn the_doctor_only_reads() {
     assert!(!reqs.is_empty());
     for r in reqs {
         let read_only = match r.service.as_str() {
+            "kube" if r.op == "exec pods/exec" => {
+                // The only exec is the documented probe, with the bucket as its argument.
+                let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+                let command: Vec<String> = form_urlencoded::parse(query.as_bytes())
+                    .filter(|(k, _)| k == "command")
+                    .map(|(_, v)| v.into_owned())
+                    .collect();
+                command == skys3::checks::pod_s3_list::command("lab-bucket")
+            }
             "kube" => r.method == "GET" && (r.op.starts_with("get ") || r.op.starts_with("list ")),
             // The simulator evaluates policies; it reads and changes nothing.
             _ => {

@@ -17,6 +17,7 @@ fn pod() -> PodSpec {
         created_at: "2026-01-01T00:00:00Z".into(),
         host_network: false,
         phase: "Running".into(),
+        aws: crate::lab::PodAws { cli: false, identity: Ok(String::new()), list: Ok(()), credentials_file: false },
     }
 }
 
@@ -30,7 +31,7 @@ async fn client(lab: &Lab) -> kube::Client {
 
 #[test]
 fn kube_rs_exec_over_websocket_with_exit_codes() {
-    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| s.pods.push(pod())));
+    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| s.pods = vec![pod()]));
     lab.block_on(async {
         let pods: Api<Pod> = Api::namespaced(client(&lab).await, "default");
 

@@ -249,6 +249,15 @@ impl Lab {
             self.kube_url, s.context_name, s.context_name
         );
         std::fs::write(self.kubeconfig(), kubeconfig).unwrap();
+        let creds = self.dir.path().join("lab-credentials.sh");
+        std::fs::write(
+            &creds,
+            "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(self.dir.path().join("aws-config"), format!("[default]\ncredential_process = {}\n", creds.display()))
+            .unwrap();
     }
 
     /// The `skys3` binary with a sealed environment: dummy credentials, the lab's endpoints, its own HOME and
@@ -260,9 +269,8 @@ impl Lab {
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", self.home())
             .env("KUBECONFIG", self.kubeconfig())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            // Dummy credentials through credential_process, as an SSO or role user's would be: not static keys.
+            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.path().join("no-aws-credentials"),

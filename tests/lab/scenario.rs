@@ -41,6 +41,28 @@ pub struct ServiceAccountSpec {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The AWS client a fake pod has, and what it answers (texts copied from real awscli runs).
+#[derive(Debug, Clone)]
+pub struct PodAws {
+    /// Whether the `aws` CLI is installed (else: no client at all).
+    pub cli: bool,
+    /// `aws sts get-caller-identity`: the ARN, or (stderr, exit code).
+    pub identity: Result<String, (String, i32)>,
+    /// `aws s3api list-objects-v2`: ok, or (stderr, exit code).
+    pub list: Result<(), (String, i32)>,
+    /// `~/.aws/credentials` exists (SkyPilot uploaded local credentials).
+    pub credentials_file: bool,
+}
+
+/// awscli's words when it finds no credentials (exit 253).
+pub const AWSCLI_NO_CREDENTIALS: &str =
+    "\nUnable to locate credentials. You can configure credentials by running \"aws configure\".\n";
+/// awscli's words when S3 denies the list (exit 254).
+pub const AWSCLI_LIST_DENIED: &str =
+    "\nAn error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied\n";
+/// awscli's words when STS has no OIDC provider for the token (exit 254).
+pub const AWSCLI_NO_OIDC: &str = "\nAn error occurred (InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: No OpenIDConnect provider found in your account for https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE\n";
+
 /// A pod.
 #[derive(Debug, Clone)]
 pub struct PodSpec {
@@ -62,6 +84,8 @@ pub struct PodSpec {
     pub host_network: bool,
     /// Phase.
     pub phase: String,
+    /// Its AWS client.
+    pub aws: PodAws,
 }
 
 /// An IAM managed policy.
@@ -193,6 +217,37 @@ pub struct Scenario {
     pub simulator: Option<BTreeMap<String, String>>,
 }
 
+/// A running SkyPilot head pod of cluster `lab-test`, created after the wiring, whose client works as the role.
+pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
+    let role = role_arn.rsplit('/').next().unwrap_or("");
+    PodSpec {
+        namespace: "default".into(),
+        name: "lab-test-1a2b3c4d-head".into(),
+        labels: [
+            ("parent", "skypilot"),
+            ("skypilot-cluster-name", "lab-test-1a2b3c4d"),
+            ("skypilot-cluster", "lab-test-1a2b3c4d"),
+            ("ray-node-type", "head"),
+            ("skypilot-head-node", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        annotations: [("skypilot-cluster-name".to_string(), "lab-test".to_string())].into(),
+        service_account: "skypilot-service-account".into(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        host_network: false,
+        phase: "Running".into(),
+        aws: PodAws {
+            cli: true,
+            identity: Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/botocore-session-1764300000")),
+            list: Ok(()),
+            credentials_file: false,
+        },
+    }
+}
+
 /// The S3 policy of the guide's Step 2/3, for `bucket`.
 pub fn guide_s3_policy(bucket: &str) -> String {
     serde_json::json!({
@@ -320,6 +375,18 @@ impl Scenario {
             inline: BTreeMap::new(),
             boundary: None,
         });
+        let pod = sky_pod(
+            &s.role_arn(),
+            &[
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials"),
+                (
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token",
+                ),
+                ("SKYPILOT_SECRET_TOKEN", "do-not-leak-pod-env"),
+            ],
+        );
+        s.pods = vec![pod];
         s.associations = vec![AssociationSpec {
             namespace: s.namespace.clone(),
             service_account: s.service_account.clone(),
@@ -341,6 +408,14 @@ impl Scenario {
             boundary: None,
         });
         let arn = s.role_arn();
+        s.pods = vec![sky_pod(
+            &arn,
+            &[
+                ("AWS_ROLE_ARN", arn.as_str()),
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+                ("AWS_STS_REGIONAL_ENDPOINTS", "regional"),
+            ],
+        )];
         s.service_accounts[0]
             .annotations
             .insert("eks.amazonaws.com/role-arn".into(), arn);

@@ -1,0 +1,136 @@
+//! `pod.credentials`: the running SkyPilot pods run as the wired service account and had the mode's credentials
+//! injected at creation. It reads pod specs only.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::json;
+
+use super::common::{self, Wiring};
+use super::pods;
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::probe::PodInfo;
+use crate::report::Status;
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "pod.credentials",
+    deps: &["mode", "kube.context"],
+    codes: &["SKY331", "SKY332", "SKY333", "SKY334", "SKY335"],
+    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+};
+
+/// What the doctor expects of a pod.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expect {
+    /// The wiring in force.
+    pub wiring: Wiring,
+    /// Service account.
+    pub service_account: String,
+    /// Role ARN.
+    pub role_arn: String,
+    /// Pod Identity association creation time, epoch seconds.
+    pub associated_at: Option<f64>,
+}
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    let detected = match common::detect(ctx).await {
+        Ok(d) => d,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let Some(wiring) = detected.in_force() else {
+        return Outcome::skip("SKY008", "not applicable: no wiring is in force");
+    };
+    let pods = match pods::running(ctx).await {
+        Ok(p) => p,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    if pods.is_empty() {
+        return Outcome::skip("SKY009", pods::none_message(ctx));
+    }
+    let role_arn = match common::expected_role_arn(ctx).await {
+        Ok(a) => a,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let associated_at = match (&detected.association, wiring) {
+        (Some(a), Wiring::PodIdentity) => match ctx.facts.association(&t.cluster, &a.id).await {
+            Ok(info) => info.created_at,
+            Err(e) => return Outcome::from_error(&e),
+        },
+        _ => None,
+    };
+    let expect = Expect { wiring, service_account: t.service_account.clone(), role_arn, associated_at };
+    evaluate(&expect, &pods)
+}
+
+/// One pod's finding.
+fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
+    let env = |k: &str| p.aws_env.get(k).filter(|v| !v.is_empty());
+    if p.service_account != e.service_account {
+        return Some(("SKY331", format!("pod {} runs as service account {}, not {}", p.name, p.service_account, e.service_account)));
+    }
+    match e.wiring {
+        Wiring::PodIdentity => {
+            let injected =
+                env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some() && env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some();
+            if !injected {
+                return Some(match (p.created_at, e.associated_at) {
+                    (Some(pod), Some(assoc)) if pod < assoc => (
+                        "SKY332",
+                        format!("pod {} was created before the Pod Identity association and has no injected credentials", p.name),
+                    ),
+                    _ => ("SKY333", format!("pod {} has no Pod Identity credentials injected (AWS_CONTAINER_CREDENTIALS_FULL_URI)", p.name)),
+                });
+            }
+            if p.host_network {
+                return Some(("SKY335", format!("pod {} uses hostNetwork, which cannot reach the Pod Identity agent", p.name)));
+            }
+        }
+        Wiring::Irsa => match (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+            (Some(arn), Some(_)) if *arn != e.role_arn => {
+                return Some(("SKY334", format!("pod {} got AWS_ROLE_ARN={arn}, not {}", p.name, e.role_arn)));
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                return Some((
+                    "SKY333",
+                    format!("pod {} has no IRSA credentials injected (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); if it predates the annotation, recreate it", p.name),
+                ));
+            }
+        },
+    }
+    None
+}
+
+/// Decides over the running pods: the first pod with a finding decides the code; the message counts them all.
+pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
+    let findings: Vec<(&PodInfo, &'static str, String)> =
+        pods.iter().filter_map(|p| judge(e, p).map(|(c, m)| (p, c, m))).collect();
+    let evidence = json!({
+        "expected": e,
+        "pods": pods.iter().map(|p| json!({
+            "name": p.name, "sky_cluster": pods::sky_cluster(p), "service_account": p.service_account,
+            "aws_env": p.aws_env, "created_at": p.created_at, "host_network": p.host_network,
+            "finding": judge(e, p).map(|(c, _)| c),
+        })).collect::<Vec<_>>(),
+    });
+    // A failure outranks a warning, whichever pod comes first.
+    let worst = findings.iter().find(|(_, c, _)| crate::catalog::Catalog::get().code(c).is_some_and(|(_, d)| d.status == Status::Fail)).or(findings.first());
+    match worst {
+        None => Outcome::pass(format!(
+            "{} running SkyPilot pod(s) run as {} with {} credentials injected",
+            pods.len(),
+            e.service_account,
+            e.wiring.as_str()
+        )),
+        Some((pod, code, message)) => {
+            let more = findings.len() - 1;
+            let message = if more > 0 { format!("{message} (and {more} more pod(s) with findings)") } else { message.clone() };
+            let o = if *code == "SKY335" { Outcome::warn(code, message) } else { Outcome::fail(code, message) };
+            o.var("sky_cluster", pods::sky_cluster(pod)).var("role_arn", e.role_arn.clone())
+        }
+    }
+    .evidence(evidence)
+}

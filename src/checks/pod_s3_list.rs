@@ -1,0 +1,146 @@
+//! `pod.s3-list`: from inside one pod per SkyPilot cluster, the role lists the bucket.
+//!
+//! The probe (`probe.sh`, embedded) is read-only and bounded: it checks for an uploaded `~/.aws/credentials`
+//! (never reading it), finds a client (`aws`, else python3 with boto3), asks for the caller identity and lists at
+//! most one key of the bucket. The bucket is passed as an argument, never spliced into the script.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::join_all;
+use serde_json::json;
+
+use super::pods;
+use crate::classify;
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::probe::{ExecOutput, PodInfo};
+use crate::report::Status;
+
+/// The probe script.
+pub const PROBE: &str = include_str!("probe.sh");
+/// At most this many bytes of each output stream are kept.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET`.
+pub fn command(bucket: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), PROBE.into(), "skys3-probe".into(), bucket.into()]
+}
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "pod.s3-list",
+    deps: &["pod.credentials"],
+    codes: &["SKY341", "SKY342", "SKY343", "SKY344", "SKY345", "SKY346", "SKY347"],
+    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+};
+
+/// One pod per SkyPilot cluster: the head when there is one.
+fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
+    let mut by_cluster: BTreeMap<String, &PodInfo> = BTreeMap::new();
+    for p in pods {
+        let is_head = p.labels.get("ray-node-type").is_some_and(|v| v == "head") || p.name.ends_with("-head");
+        let entry = by_cluster.entry(pods::sky_cluster(p)).or_insert(p);
+        let entry_is_head = entry.labels.get("ray-node-type").is_some_and(|v| v == "head") || entry.name.ends_with("-head");
+        if is_head && !entry_is_head {
+            *entry = p;
+        }
+    }
+    by_cluster.into_values().collect()
+}
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    if t.no_exec {
+        return Outcome::skip("SKY009", "not run: --no-exec");
+    }
+    let pods = match pods::running(ctx).await {
+        Ok(p) => p,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    if pods.is_empty() {
+        return Outcome::skip("SKY009", pods::none_message(ctx));
+    }
+    let cmd = command(&t.bucket);
+    let chosen = targets(&pods);
+    let results = join_all(chosen.iter().map(|p| {
+        let container = p.containers.iter().any(|c| c == "ray-node").then_some("ray-node");
+        ctx.facts.exec(&t.namespace, &p.name, container, &cmd, OUTPUT_LIMIT)
+    }))
+    .await;
+    let mut outcomes = Vec::new();
+    for (pod, result) in chosen.iter().zip(results) {
+        let outcome = match result {
+            Ok(out) => evaluate(&pod.name, &t.role_name, &t.bucket, &out),
+            Err(e) => Outcome::from_error(&e),
+        };
+        outcomes.push(outcome.var("sky_cluster", pods::sky_cluster(pod)));
+    }
+    // The worst pod decides: fail, then inconclusive, then warn, then pass.
+    let rank = |o: &Outcome| match o.status {
+        Status::Fail => 0,
+        Status::Inconclusive => 1,
+        Status::Warn => 2,
+        _ => 3,
+    };
+    let evidence = json!({
+        "pods": chosen.iter().zip(&outcomes).map(|(p, o)| json!({
+            "pod": p.name, "status": o.status, "code": o.code, "probe": o.evidence,
+        })).collect::<Vec<_>>(),
+    });
+    let mut worst = outcomes.into_iter().min_by_key(rank).expect("at least one pod");
+    if worst.status == Status::Pass && chosen.len() > 1 {
+        worst.message = format!("{} (all {} SkyPilot clusters)", worst.message, chosen.len());
+    }
+    worst.evidence(evidence)
+}
+
+/// The probe's `key=value` lines.
+pub fn parse(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The role name in an `arn:<p>:sts::<acct>:assumed-role/<role>/<session>` ARN.
+pub fn assumed_role(arn: &str) -> Option<&str> {
+    arn.split(":assumed-role/").nth(1)?.split('/').next()
+}
+
+/// Decides over one pod's probe output.
+pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcome {
+    let kv = parse(&out.stdout);
+    let evidence = json!({ "pod": pod, "result": kv, "exit_code": out.exit_code });
+    let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
+    let outcome = if get("probe") != "skys3-v1" {
+        let err: String = out.stderr.chars().take(300).collect();
+        Outcome::inconclusive("SKY006", format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()))
+    } else if get("client") == "none" {
+        Outcome::inconclusive("SKY347", format!("pod {pod} has neither the aws CLI nor python3 with boto3"))
+    } else if get("credentials_file") == "present" {
+        Outcome::fail(
+            "SKY341",
+            format!("pod {pod} has ~/.aws/credentials: uploaded local credentials take precedence over the role"),
+        )
+    } else if get("identity_rc") != "0" {
+        failure(pod, "asking STS who it is", get("identity"))
+    } else if assumed_role(get("identity")) != Some(role) {
+        Outcome::fail("SKY343", format!("pod {pod} runs as {}, not role {role}", get("identity")))
+            .var("found", get("identity"))
+    } else if get("list_rc") != "0" {
+        failure(pod, &format!("listing s3://{bucket}"), get("list"))
+    } else {
+        Outcome::pass(format!("pod {pod} runs as role {role} and lists s3://{bucket}"))
+    };
+    outcome.evidence(evidence)
+}
+
+fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
+    let message = format!("pod {pod} failed {doing}: {text}");
+    match classify::classify(text) {
+        Some(k) => Outcome::fail(k.code, message),
+        None => Outcome::fail("SKY346", message),
+    }
+}

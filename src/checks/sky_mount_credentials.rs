@@ -1,0 +1,44 @@
+//! `sky.mount-credentials`: MOUNT_CACHED will authenticate with the pod's role, not embedded static keys.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::probe::local_aws::{self, CredentialKind, LocalCredentials};
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "sky.mount-credentials",
+    deps: &[],
+    codes: &["SKY321", "SKY322"],
+    run: |_ctx: Arc<Ctx>| async move { evaluate(&local_aws::local_credentials().await) }.boxed(),
+};
+
+/// Decides over the local credentials' kind.
+pub fn evaluate(local: &LocalCredentials) -> Outcome {
+    let evidence = json!({ "local_credentials": local });
+    let what = match local.kind {
+        CredentialKind::Env => "static keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".to_string(),
+        CredentialKind::SharedCredentialsFile => format!("static keys of profile {}", local.profile),
+        _ => String::new(),
+    };
+    match local.kind {
+        k if k.is_static() => Outcome::warn(
+            "SKY321",
+            format!("the local AWS identity is {what}: SkyPilot would embed them in MOUNT_CACHED pods, bypassing the role"),
+        )
+        .var("found", what),
+        CredentialKind::WebIdentity => Outcome::warn(
+            "SKY322",
+            "the local AWS identity is a web identity token: SkyPilot's MOUNT_CACHED takes the static-keys path and fails",
+        ),
+        k => Outcome::pass(format!(
+            "the local AWS identity ({}, profile {}) is not static keys: MOUNT_CACHED pods use their own role",
+            serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            local.profile
+        )),
+    }
+    .evidence(evidence)
+}

@@ -364,7 +364,7 @@ mod tests {
             serde_json::json!({"Statement": [{"Effect": "Deny", "NotAction": "s3:List*", "Resource": "arn:aws:s3:::b/*"}]}),
         );
         assert_eq!(
-            evaluate(&[allow.clone()], "s3:GetObject", "arn:aws:s3:::b/*"),
+            evaluate(std::slice::from_ref(&allow), "s3:GetObject", "arn:aws:s3:::b/*"),
             Decision::Allowed
         );
         assert_eq!(
@@ -391,7 +391,7 @@ mod tests {
             serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::other*"}]}),
         );
         assert_eq!(
-            evaluate(&[not_res.clone()], "s3:GetObject", "arn:aws:s3:::b/*"),
+            evaluate(std::slice::from_ref(&not_res), "s3:GetObject", "arn:aws:s3:::b/*"),
             Decision::Allowed
         );
         assert_eq!(
@@ -406,7 +406,7 @@ mod tests {
         let boundary =
             pol(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}));
         assert_eq!(
-            evaluate_with_boundary(&[allow.clone()], Some(&boundary), "s3:GetObject", "x"),
+            evaluate_with_boundary(std::slice::from_ref(&allow), Some(&boundary), "s3:GetObject", "x"),
             Decision::Allowed
         );
         assert_eq!(

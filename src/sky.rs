@@ -201,7 +201,11 @@ impl SkyConfig {
     /// serviceAccountName`, else `kubernetes.remote_identity` (string, or context-glob map or list of maps), else
     /// the default. A task's `config:` block (given) overrides the files.
     pub fn pod_service_account(&self, task_config: Option<&Value>, context: &str) -> PodServiceAccount {
-        let from_task = |keys: &[&str]| task_config.and_then(|t| lookup(t, keys)).map(|v| (v, "the task's config".to_string()));
+        let from_task = |keys: &[&str]| {
+            task_config
+                .and_then(|t| lookup(t, keys))
+                .map(|v| (v, "the task's config".to_string()))
+        };
         let from_files = |keys: &[&str]| self.get(keys).map(|(v, p)| (v, p.display().to_string()));
         let pick = |keys: &[&str]| from_task(keys).or_else(|| from_files(keys));
 
@@ -214,22 +218,37 @@ impl SkyConfig {
         if let Some((value, file)) = pick(&["kubernetes", "remote_identity"]) {
             let source = format!("kubernetes.remote_identity in {file}");
             let entries: Vec<(&String, &Value)> = match value {
-                Value::String(s) => return PodServiceAccount { name: remote_identity_sa(s), source },
+                Value::String(s) => {
+                    return PodServiceAccount {
+                        name: remote_identity_sa(s),
+                        source,
+                    };
+                }
                 Value::Object(m) => m.iter().collect(),
-                Value::Array(items) => items.iter().filter_map(Value::as_object).flat_map(|m| m.iter()).collect(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|m| m.iter())
+                    .collect(),
                 _ => vec![],
             };
-            if let Some((glob, v)) = entries.into_iter().find(|(g, _)| glob_matches(g, context)) {
-                if let Some(sa) = v.as_str() {
-                    return PodServiceAccount { name: remote_identity_sa(sa), source: format!("{source} (context glob {glob})") };
-                }
+            if let Some((glob, v)) = entries.into_iter().find(|(g, _)| glob_matches(g, context))
+                && let Some(sa) = v.as_str()
+            {
+                return PodServiceAccount {
+                    name: remote_identity_sa(sa),
+                    source: format!("{source} (context glob {glob})"),
+                };
             }
             return PodServiceAccount {
                 name: DEFAULT_SERVICE_ACCOUNT.into(),
                 source: format!("{source} (no context glob matches {context}: default)"),
             };
         }
-        PodServiceAccount { name: DEFAULT_SERVICE_ACCOUNT.into(), source: "default".into() }
+        PodServiceAccount {
+            name: DEFAULT_SERVICE_ACCOUNT.into(),
+            source: "default".into(),
+        }
     }
 }
 
@@ -245,7 +264,10 @@ pub struct Task {
 /// Reads a task file.
 pub fn task(file: &Path, text: &str) -> Result<Task, ParseError> {
     let v = parse_yaml(file, text)?;
-    Ok(Task { buckets: task_buckets(file, text)?, config: v.get("config").filter(|c| c.is_object()).cloned() })
+    Ok(Task {
+        buckets: task_buckets(file, text)?,
+        config: v.get("config").filter(|c| c.is_object()).cloned(),
+    })
 }
 
 /// The S3 buckets a SkyPilot task mounts (its `s3://` file_mounts sources), de-duplicated, in file order.

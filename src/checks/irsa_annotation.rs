@@ -24,7 +24,13 @@ pub const SPEC: CheckSpec = CheckSpec {
                 Err(e) => return Outcome::from_error(&e),
             };
             let t = &ctx.target;
-            evaluate(&t.namespace, &t.service_account, detected.annotation.as_deref(), &expected).var("role_arn", expected)
+            evaluate(
+                &t.namespace,
+                &t.service_account,
+                detected.annotation.as_deref(),
+                &expected,
+            )
+            .var("role_arn", expected)
         }
         .boxed()
     },
@@ -35,9 +41,15 @@ pub fn evaluate(namespace: &str, sa: &str, annotation: Option<&str>, expected: &
     let evidence = json!({ "annotation": annotation, "expected": expected });
     match annotation {
         Some(a) if a == expected => Outcome::pass(format!("{namespace}/{sa} has {IRSA_ANNOTATION}={a}")),
-        Some(a) => Outcome::fail("SKY302", format!("{namespace}/{sa} is annotated with role {a}, not {expected}"))
-            .var("found", a),
-        None => Outcome::fail("SKY301", format!("{namespace}/{sa} has no {IRSA_ANNOTATION} annotation")),
+        Some(a) => Outcome::fail(
+            "SKY302",
+            format!("{namespace}/{sa} is annotated with role {a}, not {expected}"),
+        )
+        .var("found", a),
+        None => Outcome::fail(
+            "SKY301",
+            format!("{namespace}/{sa} has no {IRSA_ANNOTATION} annotation"),
+        ),
     }
     .evidence(evidence)
 }

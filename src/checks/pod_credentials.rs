@@ -61,7 +61,12 @@ async fn run(ctx: &Ctx) -> Outcome {
         },
         _ => None,
     };
-    let expect = Expect { wiring, service_account: t.service_account.clone(), role_arn, associated_at };
+    let expect = Expect {
+        wiring,
+        service_account: t.service_account.clone(),
+        role_arn,
+        associated_at,
+    };
     evaluate(&expect, &pods)
 }
 
@@ -69,34 +74,61 @@ async fn run(ctx: &Ctx) -> Outcome {
 fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
     let env = |k: &str| p.aws_env.get(k).filter(|v| !v.is_empty());
     if p.service_account != e.service_account {
-        return Some(("SKY331", format!("pod {} runs as service account {}, not {}", p.name, p.service_account, e.service_account)));
+        return Some((
+            "SKY331",
+            format!(
+                "pod {} runs as service account {}, not {}",
+                p.name, p.service_account, e.service_account
+            ),
+        ));
     }
     match e.wiring {
         Wiring::PodIdentity => {
-            let injected =
-                env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some() && env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some();
+            let injected = env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+                && env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some();
             if !injected {
                 return Some(match (p.created_at, e.associated_at) {
                     (Some(pod), Some(assoc)) if pod < assoc => (
                         "SKY332",
-                        format!("pod {} was created before the Pod Identity association and has no injected credentials", p.name),
+                        format!(
+                            "pod {} was created before the Pod Identity association and has no injected credentials",
+                            p.name
+                        ),
                     ),
-                    _ => ("SKY333", format!("pod {} has no Pod Identity credentials injected (AWS_CONTAINER_CREDENTIALS_FULL_URI)", p.name)),
+                    _ => (
+                        "SKY333",
+                        format!(
+                            "pod {} has no Pod Identity credentials injected (AWS_CONTAINER_CREDENTIALS_FULL_URI)",
+                            p.name
+                        ),
+                    ),
                 });
             }
             if p.host_network {
-                return Some(("SKY335", format!("pod {} uses hostNetwork, which cannot reach the Pod Identity agent", p.name)));
+                return Some((
+                    "SKY335",
+                    format!(
+                        "pod {} uses hostNetwork, which cannot reach the Pod Identity agent",
+                        p.name
+                    ),
+                ));
             }
         }
         Wiring::Irsa => match (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
             (Some(arn), Some(_)) if *arn != e.role_arn => {
-                return Some(("SKY334", format!("pod {} got AWS_ROLE_ARN={arn}, not {}", p.name, e.role_arn)));
+                return Some((
+                    "SKY334",
+                    format!("pod {} got AWS_ROLE_ARN={arn}, not {}", p.name, e.role_arn),
+                ));
             }
             (Some(_), Some(_)) => {}
             _ => {
                 return Some((
                     "SKY333",
-                    format!("pod {} has no IRSA credentials injected (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); if it predates the annotation, recreate it", p.name),
+                    format!(
+                        "pod {} has no IRSA credentials injected (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); if it predates the annotation, recreate it",
+                        p.name
+                    ),
                 ));
             }
         },
@@ -106,8 +138,10 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
 
 /// Decides over the running pods: the first pod with a finding decides the code; the message counts them all.
 pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
-    let findings: Vec<(&PodInfo, &'static str, String)> =
-        pods.iter().filter_map(|p| judge(e, p).map(|(c, m)| (p, c, m))).collect();
+    let findings: Vec<(&PodInfo, &'static str, String)> = pods
+        .iter()
+        .filter_map(|p| judge(e, p).map(|(c, m)| (p, c, m)))
+        .collect();
     let evidence = json!({
         "expected": e,
         "pods": pods.iter().map(|p| json!({
@@ -117,7 +151,14 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
         })).collect::<Vec<_>>(),
     });
     // A failure outranks a warning, whichever pod comes first.
-    let worst = findings.iter().find(|(_, c, _)| crate::catalog::Catalog::get().code(c).is_some_and(|(_, d)| d.status == Status::Fail)).or(findings.first());
+    let worst = findings
+        .iter()
+        .find(|(_, c, _)| {
+            crate::catalog::Catalog::get()
+                .code(c)
+                .is_some_and(|(_, d)| d.status == Status::Fail)
+        })
+        .or(findings.first());
     match worst {
         None => Outcome::pass(format!(
             "{} running SkyPilot pod(s) run as {} with {} credentials injected",
@@ -127,9 +168,18 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
         )),
         Some((pod, code, message)) => {
             let more = findings.len() - 1;
-            let message = if more > 0 { format!("{message} (and {more} more pod(s) with findings)") } else { message.clone() };
-            let o = if *code == "SKY335" { Outcome::warn(code, message) } else { Outcome::fail(code, message) };
-            o.var("sky_cluster", pods::sky_cluster(pod)).var("role_arn", e.role_arn.clone())
+            let message = if more > 0 {
+                format!("{message} (and {more} more pod(s) with findings)")
+            } else {
+                message.clone()
+            };
+            let o = if *code == "SKY335" {
+                Outcome::warn(code, message)
+            } else {
+                Outcome::fail(code, message)
+            };
+            o.var("sky_cluster", pods::sky_cluster(pod))
+                .var("role_arn", e.role_arn.clone())
         }
     }
     .evidence(evidence)

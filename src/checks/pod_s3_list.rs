@@ -24,7 +24,13 @@ pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET`.
 pub fn command(bucket: &str) -> Vec<String> {
-    vec!["sh".into(), "-c".into(), PROBE.into(), "skys3-probe".into(), bucket.into()]
+    vec![
+        "sh".into(),
+        "-c".into(),
+        PROBE.into(),
+        "skys3-probe".into(),
+        bucket.into(),
+    ]
 }
 
 /// Registration.
@@ -41,7 +47,8 @@ fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
     for p in pods {
         let is_head = p.labels.get("ray-node-type").is_some_and(|v| v == "head") || p.name.ends_with("-head");
         let entry = by_cluster.entry(pods::sky_cluster(p)).or_insert(p);
-        let entry_is_head = entry.labels.get("ray-node-type").is_some_and(|v| v == "head") || entry.name.ends_with("-head");
+        let entry_is_head =
+            entry.labels.get("ray-node-type").is_some_and(|v| v == "head") || entry.name.ends_with("-head");
         if is_head && !entry_is_head {
             *entry = p;
         }
@@ -116,9 +123,15 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
     let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
     let outcome = if get("probe") != "skys3-v1" {
         let err: String = out.stderr.chars().take(300).collect();
-        Outcome::inconclusive("SKY006", format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()))
+        Outcome::inconclusive(
+            "SKY006",
+            format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
+        )
     } else if get("client") == "none" {
-        Outcome::inconclusive("SKY347", format!("pod {pod} has neither the aws CLI nor python3 with boto3"))
+        Outcome::inconclusive(
+            "SKY347",
+            format!("pod {pod} has neither the aws CLI nor python3 with boto3"),
+        )
     } else if get("credentials_file") == "present" {
         Outcome::fail(
             "SKY341",
@@ -127,8 +140,11 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
     } else if get("identity_rc") != "0" {
         failure(pod, "asking STS who it is", get("identity"))
     } else if assumed_role(get("identity")) != Some(role) {
-        Outcome::fail("SKY343", format!("pod {pod} runs as {}, not role {role}", get("identity")))
-            .var("found", get("identity"))
+        Outcome::fail(
+            "SKY343",
+            format!("pod {pod} runs as {}, not role {role}", get("identity")),
+        )
+        .var("found", get("identity"))
     } else if get("list_rc") != "0" {
         failure(pod, &format!("listing s3://{bucket}"), get("list"))
     } else {

@@ -50,6 +50,9 @@ pub fn none_message(ctx: &Ctx) -> String {
     let t = &ctx.target;
     match &t.sky_cluster {
         Some(c) => format!("no running pods of SkyPilot cluster {c} in namespace {}", t.namespace),
-        None => format!("no running SkyPilot pods (label {SELECTOR}) in namespace {}", t.namespace),
+        None => format!(
+            "no running SkyPilot pods (label {SELECTOR}) in namespace {}",
+            t.namespace
+        ),
     }
 }

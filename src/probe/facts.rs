@@ -228,7 +228,14 @@ impl Facts {
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
         let api = self.kube("create pods/exec")?;
-        let key = (namespace.to_string(), pod.to_string(), container.map(str::to_string), command.to_vec());
-        self.execs.get(key, || api.exec(namespace, pod, container, command, limit)).await
+        let key = (
+            namespace.to_string(),
+            pod.to_string(),
+            container.map(str::to_string),
+            command.to_vec(),
+        );
+        self.execs
+            .get(key, || api.exec(namespace, pod, container, command, limit))
+            .await
     }
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{AttachParams, ListParams};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
@@ -210,7 +210,10 @@ impl KubeApi for KubeClient {
                     .and_then(|c| c.message.as_deref())
                     .and_then(|m| m.parse().ok()),
             });
-            if let Some(s) = status.as_ref().filter(|s| exit_code.is_none() && s.status.as_deref() != Some("Success")) {
+            if let Some(s) = status
+                .as_ref()
+                .filter(|s| exit_code.is_none() && s.status.as_deref() != Some("Success"))
+            {
                 return Err(ProbeError::new(
                     OP,
                     ErrorKind::Other,
@@ -218,10 +221,19 @@ impl KubeApi for KubeClient {
                     format!("exec failed: {}", s.message.clone().unwrap_or_default()),
                 ));
             }
-            Ok(ExecOutput { stdout, stderr, exit_code })
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                exit_code,
+            })
         };
         tokio::time::timeout(self.timeout, run).await.unwrap_or_else(|_| {
-            Err(ProbeError::new(OP, ErrorKind::Timeout, None, format!("exec in pod {pod} did not finish in {}s", self.timeout.as_secs())))
+            Err(ProbeError::new(
+                OP,
+                ErrorKind::Timeout,
+                None,
+                format!("exec in pod {pod} did not finish in {}s", self.timeout.as_secs()),
+            ))
         })
     }
 }
@@ -245,7 +257,11 @@ async fn read_limited(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> S
 
 fn pod_info(p: Pod) -> PodInfo {
     let spec = p.spec.unwrap_or_default();
-    let main = spec.containers.iter().find(|c| c.name == "ray-node").or_else(|| spec.containers.first());
+    let main = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "ray-node")
+        .or_else(|| spec.containers.first());
     // Only the names AWS injects are read: other values (user secrets) never enter the doctor.
     let aws_env = main
         .and_then(|c| c.env.as_ref())
@@ -263,7 +279,10 @@ fn pod_info(p: Pod) -> PodInfo {
         service_account: spec.service_account_name.clone().unwrap_or_else(|| "default".into()),
         containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
         aws_env,
-        created_at: p.metadata.creation_timestamp.map(|t| t.0.as_millisecond() as f64 / 1000.0),
+        created_at: p
+            .metadata
+            .creation_timestamp
+            .map(|t| t.0.as_millisecond() as f64 / 1000.0),
         host_network: spec.host_network.unwrap_or(false),
         phase: p.status.and_then(|s| s.phase).unwrap_or_default(),
     }

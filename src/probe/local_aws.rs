@@ -53,8 +53,17 @@ fn env(name: &str) -> Option<String> {
 
 /// Classifies the local credentials the way the AWS CLI resolves them.
 pub async fn local_credentials() -> LocalCredentials {
-    let profiles = aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None::<Cow<'static, str>>).await;
-    let profile_name = profiles.as_ref().map(|p| p.selected_profile().to_string()).unwrap_or_else(|_| "default".into());
+    let profiles = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        None::<Cow<'static, str>>,
+    )
+    .await;
+    let profile_name = profiles
+        .as_ref()
+        .map(|p| p.selected_profile().to_string())
+        .unwrap_or_else(|_| "default".into());
     let profile = profiles.as_ref().ok().and_then(|p| p.get_profile(&profile_name));
     let has = |k: &str| profile.and_then(|p| p.get(k)).is_some_and(|v| !v.is_empty());
     let kind = if env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some() {
@@ -69,12 +78,17 @@ pub async fn local_credentials() -> LocalCredentials {
         CredentialKind::SharedCredentialsFile
     } else if has("credential_process") {
         CredentialKind::Process
-    } else if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some() || env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some() {
+    } else if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+    {
         CredentialKind::ContainerRole
     } else if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         CredentialKind::None
     } else {
         CredentialKind::InstanceRole
     };
-    LocalCredentials { kind, profile: profile_name }
+    LocalCredentials {
+        kind,
+        profile: profile_name,
+    }
 }

@@ -44,7 +44,7 @@ pub fn assert_only(doc: &Value, id: &str, status: &str, code: &str) {
         }
         match other["status"].as_str().unwrap() {
             "pass" => {}
-                        // Not applicable to the mode, or nothing to look at (no pods): not a finding.
+            // Not applicable to the mode, or nothing to look at (no pods): not a finding.
             "skip" if other["code"] == "SKY008" || other["code"] == "SKY009" => {}
             "skip" => assert!(
                 other["blocked_by"].as_array().is_some_and(|b| !b.is_empty()),

@@ -17,7 +17,12 @@ fn pod() -> PodSpec {
         created_at: "2026-01-01T00:00:00Z".into(),
         host_network: false,
         phase: "Running".into(),
-        aws: crate::lab::PodAws { cli: false, identity: Ok(String::new()), list: Ok(()), credentials_file: false },
+        aws: crate::lab::PodAws {
+            cli: false,
+            identity: Ok(String::new()),
+            list: Ok(()),
+            credentials_file: false,
+        },
     }
 }
 

@@ -6,5 +6,6 @@ mod lab;
 mod aws_checks;
 mod catalog_sync;
 mod cli_contract;
+mod cluster_checks;
 mod doctor_checks;
 mod lab_selftest;

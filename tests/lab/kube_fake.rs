@@ -263,13 +263,20 @@ fn container(bin: &std::path::Path, home: &std::path::Path, pod: &PodSpec) {
     let _ = std::fs::create_dir_all(bin);
     let _ = std::fs::create_dir_all(home);
     for tool in ["sh", "tr", "cut", "timeout", "cat", "echo"] {
-        if let Some(real) = ["/bin", "/usr/bin"].iter().map(|d| std::path::Path::new(d).join(tool)).find(|p| p.exists()) {
+        if let Some(real) = ["/bin", "/usr/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+        {
             let _ = std::os::unix::fs::symlink(real, bin.join(tool));
         }
     }
     if pod.aws.credentials_file {
         let _ = std::fs::create_dir_all(home.join(".aws"));
-        let _ = std::fs::write(home.join(".aws/credentials"), "[default]\naws_access_key_id = AKIALABUPLOADED\naws_secret_access_key = lab-uploaded-secret\n");
+        let _ = std::fs::write(
+            home.join(".aws/credentials"),
+            "[default]\naws_access_key_id = AKIALABUPLOADED\naws_secret_access_key = lab-uploaded-secret\n",
+        );
     }
     if !pod.aws.cli {
         return;

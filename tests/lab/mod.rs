@@ -256,8 +256,11 @@ impl Lab {
         )
         .unwrap();
         std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::write(self.dir.path().join("aws-config"), format!("[default]\ncredential_process = {}\n", creds.display()))
-            .unwrap();
+        std::fs::write(
+            self.dir.path().join("aws-config"),
+            format!("[default]\ncredential_process = {}\n", creds.display()),
+        )
+        .unwrap();
     }
 
     /// The `skys3` binary with a sealed environment: dummy credentials, the lab's endpoints, its own HOME and

@@ -241,7 +241,9 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
         phase: "Running".into(),
         aws: PodAws {
             cli: true,
-            identity: Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/botocore-session-1764300000")),
+            identity: Ok(format!(
+                "arn:aws:sts::{ACCOUNT}:assumed-role/{role}/botocore-session-1764300000"
+            )),
             list: Ok(()),
             credentials_file: false,
         },
@@ -378,7 +380,10 @@ impl Scenario {
         let pod = sky_pod(
             &s.role_arn(),
             &[
-                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials"),
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "http://169.254.170.23/v1/credentials",
+                ),
                 (
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
                     "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token",
@@ -412,7 +417,10 @@ impl Scenario {
             &arn,
             &[
                 ("AWS_ROLE_ARN", arn.as_str()),
-                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+                (
+                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+                ),
                 ("AWS_STS_REGIONAL_ENDPOINTS", "regional"),
             ],
         )];

@@ -1,0 +1,383 @@
+//! Cluster-side and in-pod checks against the lab: one scenario per failure code.
+
+use serde_json::json;
+
+use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, run};
+use crate::lab::{
+    ACCOUNT, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec, Scenario, sky_pod,
+};
+
+fn pod(s: &mut Scenario) -> &mut PodSpec {
+    &mut s.pods[0]
+}
+
+fn fix(doc: &serde_json::Value, id: &str) -> Vec<String> {
+    check(doc, id)["remediation"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn healthy_setups_with_running_pods_pass_the_pod_checks() {
+    let (code, doc, lab) = run(Scenario::healthy_pod_identity());
+    assert_healthy(&doc, IRSA_ONLY);
+    assert!(
+        check(&doc, "pod.s3-list")["message"]
+            .as_str()
+            .unwrap()
+            .contains("lists s3://lab-bucket")
+    );
+    assert_eq!(code, 0);
+    // Pod environment values other than AWS's never reach a report, in any format.
+    for args in [&["doctor", "-o", "json"][..], &["doctor"][..]] {
+        let out = lab.run(args);
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("do-not-leak-pod-env"),
+            "{args:?}"
+        );
+    }
+    let (code, doc, _lab) = run(Scenario::healthy_irsa());
+    assert_healthy(&doc, POD_IDENTITY_ONLY);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn no_pods_is_a_skip_that_says_so() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.pods.clear()));
+    for id in ["pod.credentials", "pod.s3-list"] {
+        assert_eq!(
+            (check(&doc, id)["status"].as_str(), check(&doc, id)["code"].as_str()),
+            (Some("skip"), Some("SKY009"))
+        );
+        assert!(
+            check(&doc, id)["message"]
+                .as_str()
+                .unwrap()
+                .contains("no running SkyPilot pods")
+        );
+    }
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn no_exec_never_execs() {
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    let (code, doc) = lab.doctor_json(&["--no-exec"]);
+    assert_eq!(check(&doc, "pod.s3-list")["code"], "SKY009");
+    assert_eq!(check(&doc, "pod.credentials")["status"], "pass");
+    assert!(
+        lab.requests().iter().all(|r| r.op != "exec pods/exec"),
+        "{:?}",
+        lab.requests()
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky_cluster_limits_the_pods() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        let mut other = s.pods[0].clone();
+        other.name = "other-9f8e7d6c-head".into();
+        other
+            .labels
+            .insert("skypilot-cluster-name".into(), "other-9f8e7d6c".into());
+        other.labels.insert("skypilot-cluster".into(), "other-9f8e7d6c".into());
+        other.annotations.insert("skypilot-cluster-name".into(), "other".into());
+        other.service_account = "default".into();
+        s.pods.push(other);
+    });
+    let lab = Lab::start(s);
+    let (_, doc) = lab.doctor_json(&[]);
+    assert_eq!(check(&doc, "pod.credentials")["code"], "SKY331");
+    let (code, doc) = lab.doctor_json(&["--sky-cluster", "lab-test"]);
+    assert_eq!(check(&doc, "pod.credentials")["status"], "pass", "{doc:#}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky301_irsa_annotation_missing() {
+    let lab = Lab::start(Scenario::healthy_irsa().with(|s| s.service_accounts[0].annotations.clear()));
+    let (code, doc) = lab.doctor_json(&["--mode", "irsa"]);
+    assert_only(&doc, "irsa.annotation", "fail", "SKY301");
+    assert_eq!(
+        fix(&doc, "irsa.annotation"),
+        [format!(
+            "kubectl --context lab annotate serviceaccount skypilot-service-account --namespace default eks.amazonaws.com/role-arn=arn:aws:iam::{ACCOUNT}:role/SkyPilotS3Role-lab-bucket --overwrite"
+        )]
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky302_irsa_annotation_names_another_role() {
+    let other = format!("arn:aws:iam::{ACCOUNT}:role/Other");
+    let s = Scenario::healthy_irsa().with(|s| {
+        s.service_accounts[0]
+            .annotations
+            .insert("eks.amazonaws.com/role-arn".into(), other.clone());
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "irsa.annotation", "fail", "SKY302");
+    assert!(
+        check(&doc, "irsa.annotation")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&other)
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky311_skypilot_uses_another_service_account() {
+    let cfg = "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity: training-sa\n";
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));
+    assert_only(&doc, "sky.service-account", "fail", "SKY311");
+    let msg = check(&doc, "sky.service-account")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("training-sa") && msg.contains("skypilot-service-account"),
+        "{msg}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky_service_account_follows_context_globs_and_the_task() {
+    let cfg = "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity:\n    'lab*': skypilot-service-account\n    '*': other-sa\n";
+    let task = "config:\n  kubernetes:\n    remote_identity: task-sa\nfile_mounts:\n  /d: s3://lab-bucket/\n";
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.sky_user_config = Some(cfg.into());
+        s.files.insert("work/task.yaml".into(), task.into());
+    });
+    let lab = Lab::start(s);
+    let (_, doc) = lab.doctor_json(&[]);
+    assert_eq!(check(&doc, "sky.service-account")["status"], "pass", "{doc:#}");
+    let (_, doc) = lab.doctor_json(&["--task", "task.yaml"]);
+    assert_eq!(check(&doc, "sky.service-account")["code"], "SKY311");
+    assert!(
+        check(&doc, "sky.service-account")["message"]
+            .as_str()
+            .unwrap()
+            .contains("task-sa")
+    );
+}
+
+#[test]
+fn sky321_static_keys_would_be_embedded() {
+    let s = Scenario::healthy_pod_identity()
+        .env("AWS_ACCESS_KEY_ID", Some("AKIALABSTATICKEY000"))
+        .env("AWS_SECRET_ACCESS_KEY", Some("lab-static-secret-canary"));
+    let lab = Lab::start(s);
+    let (code, doc) = lab.doctor_json(&[]);
+    assert_only(&doc, "sky.mount-credentials", "warn", "SKY321");
+    assert!(
+        !doc.to_string().contains("lab-static-secret-canary"),
+        "the secret key never appears"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky322_web_identity_on_the_api_server_machine() {
+    let s = Scenario::healthy_pod_identity()
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", Some("/nonexistent/token"))
+        .env("AWS_ROLE_ARN", Some("arn:aws:iam::123456789012:role/ApiServer"));
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "sky.mount-credentials", "warn", "SKY322");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky331_pod_runs_as_another_service_account() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).service_account = "default".into()));
+    assert_only(&doc, "pod.credentials", "fail", "SKY331");
+    assert_eq!(fix(&doc, "pod.credentials")[0], "sky down lab-test");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky332_pod_older_than_the_association() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        pod(s).env.retain(|k, _| !k.starts_with("AWS_"));
+        s.associations[0].created_at = 1_800_000_000.0;
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod.credentials", "fail", "SKY332");
+    assert_eq!(
+        fix(&doc, "pod.credentials"),
+        [
+            "sky down lab-test",
+            "sky launch -c lab-test --infra kubernetes task.yaml"
+        ]
+    );
+    assert_eq!(check(&doc, "pod.s3-list")["blocked_by"], json!(["pod.credentials"]));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky333_credentials_not_injected() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| pod(s).env.retain(|k, _| !k.starts_with("AWS_"))));
+    assert_only(&doc, "pod.credentials", "fail", "SKY333");
+    let (code_irsa, doc_irsa, _lab) = run(Scenario::healthy_irsa().with(|s| pod(s).env.clear()));
+    assert_only(&doc_irsa, "pod.credentials", "fail", "SKY333");
+    assert_eq!((code, code_irsa), (1, 1));
+}
+
+#[test]
+fn sky334_pod_got_another_role() {
+    let s = Scenario::healthy_irsa().with(|s| {
+        pod(s)
+            .env
+            .insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::{ACCOUNT}:role/Old"));
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod.credentials", "fail", "SKY334");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky335_pod_identity_on_host_network() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).host_network = true));
+    assert_only(&doc, "pod.credentials", "warn", "SKY335");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky341_uploaded_credentials_file() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.credentials_file = true));
+    assert_only(&doc, "pod.s3-list", "fail", "SKY341");
+    let out = doc.to_string();
+    assert!(
+        !out.contains("lab-uploaded-secret") && !out.contains("AKIALABUPLOADED"),
+        "the file is never read"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky342_no_credentials_in_the_pod() {
+    let s = Scenario::healthy_pod_identity().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_CREDENTIALS.into(), 253)));
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod.s3-list", "fail", "SKY342");
+    assert!(
+        check(&doc, "pod.s3-list")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to locate credentials")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky343_pod_falls_back_to_the_node_role() {
+    let node =
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/eksctl-lab-nodegroup-NodeInstanceRole-1ABC/i-0123456789abcdef0");
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.identity = Ok(node.clone())));
+    assert_only(&doc, "pod.s3-list", "fail", "SKY343");
+    assert!(
+        check(&doc, "pod.s3-list")["message"]
+            .as_str()
+            .unwrap()
+            .contains("NodeInstanceRole")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky344_list_denied() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.list = Err((AWSCLI_LIST_DENIED.into(), 254))));
+    assert_only(&doc, "pod.s3-list", "fail", "SKY344");
+    assert_eq!(
+        fix(&doc, "pod.s3-list"),
+        ["aws s3api get-bucket-policy --bucket lab-bucket"]
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky345_no_openid_connect_provider() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_irsa().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_OIDC.into(), 254))));
+    assert_only(&doc, "pod.s3-list", "fail", "SKY345");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky346_unclassified_failure() {
+    let err =
+        "\nCould not connect to the endpoint URL: \"https://lab-bucket.s3.us-west-2.amazonaws.com/?list-type=2\"\n";
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.list = Err((err.into(), 255))));
+    assert_only(&doc, "pod.s3-list", "fail", "SKY346");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky347_no_client_in_the_pod() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.cli = false));
+    assert_only(&doc, "pod.s3-list", "inconclusive", "SKY347");
+    assert_eq!(
+        fix(&doc, "pod.s3-list"),
+        ["ssh lab-test", "pip install awscli", "aws s3 ls s3://lab-bucket/"]
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn exec_forbidden_is_inconclusive() {
+    let s = Scenario::healthy_pod_identity().fault("kube", Some("pods/exec"), FaultKind::AccessDenied);
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod.s3-list", "inconclusive", "SKY001");
+    assert!(
+        check(&doc, "pod.s3-list")["message"]
+            .as_str()
+            .unwrap()
+            .contains("create pods/exec")
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn one_pod_per_sky_cluster_head_first() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        let mut worker = s.pods[0].clone();
+        worker.name = "lab-test-1a2b3c4d-worker1".into();
+        worker.labels.insert("ray-node-type".into(), "worker".into());
+        worker.aws.cli = false;
+        s.pods.insert(0, worker);
+        let role = s.role_arn();
+        let mut second = sky_pod(
+            &role,
+            &[
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "http://169.254.170.23/v1/credentials",
+                ),
+                (
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token",
+                ),
+            ],
+        );
+        second.name = "two-00ff00ff-head".into();
+        second.annotations.insert("skypilot-cluster-name".into(), "two".into());
+        s.pods.push(second);
+    });
+    let (code, doc, lab) = run(s);
+    assert_eq!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
+    let execs: Vec<String> = lab
+        .requests()
+        .into_iter()
+        .filter(|r| r.op == "exec pods/exec")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    assert!(execs.iter().all(|p| !p.contains("worker1")), "{execs:?}");
+    assert_eq!(code, 0);
+}

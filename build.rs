@@ -28,4 +28,29 @@ fn main() {
         out,
     )
     .unwrap();
+
+    // The SDK versions a report names, read from Cargo.lock.
+    let lock = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = fs::read_to_string(&lock).unwrap_or_default();
+    let wanted = [
+        "aws-config",
+        "aws-sdk-eks",
+        "aws-sdk-iam",
+        "aws-sdk-s3",
+        "aws-sdk-sts",
+        "kube",
+        "k8s-openapi",
+    ];
+    let mut found = Vec::new();
+    let mut name = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
+            && wanted.contains(&n.as_str()) {
+                found.push(format!("{n}={}", v.trim_matches('"')));
+            }
+    }
+    println!("cargo:rustc-env=SKYS3_DEP_VERSIONS={}", found.join(","));
 }

@@ -84,3 +84,80 @@ mod tests {
         assert_eq!(code(""), None);
     }
 }
+
+/// A likely cause of a recognised error, and the checks (and codes) that decide whether it is the one.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause {
+    /// The cause, for people.
+    pub cause: &'static str,
+    /// The checks that decide it, with the codes they report when it is.
+    pub decided_by: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// The likely causes behind a recognised code, most common first.
+pub fn causes(code: &str) -> &'static [Cause] {
+    match code {
+        "SKY342" => &[
+            Cause {
+                cause: "SkyPilot uploaded local credentials, or aws.remote_identity is not NO_UPLOAD",
+                decided_by: &[("sky.config", &["SKY141", "SKY142", "SKY143"])],
+            },
+            Cause {
+                cause: "no Pod Identity association for the pods' namespace and service account",
+                decided_by: &[
+                    ("mode", &["SKY152"]),
+                    ("pod-identity.association", &["SKY211", "SKY212"]),
+                ],
+            },
+            Cause {
+                cause: "the service account lacks the IRSA annotation",
+                decided_by: &[("irsa.annotation", &["SKY301", "SKY302"])],
+            },
+            Cause {
+                cause: "the pods were created before the wiring (sky down, then sky launch)",
+                decided_by: &[("pod.credentials", &["SKY332", "SKY333"])],
+            },
+            Cause {
+                cause: "the Pod Identity agent is missing or not ready, or the pod uses hostNetwork",
+                decided_by: &[
+                    ("pod-identity.addon", &["SKY201", "SKY202", "SKY203"]),
+                    ("pod.credentials", &["SKY335"]),
+                ],
+            },
+        ],
+        "SKY345" => &[
+            Cause {
+                cause: "the cluster's OIDC issuer is not registered as an IAM OIDC provider",
+                decided_by: &[("irsa.oidc-provider", &["SKY221", "SKY222"])],
+            },
+            Cause {
+                cause: "the role trusts another cluster's or region's provider",
+                decided_by: &[("iam.trust-policy", &["SKY243", "SKY244"])],
+            },
+        ],
+        "SKY344" => &[
+            Cause {
+                cause: "the role's policies lack the S3 action, or a Deny or boundary blocks it",
+                decided_by: &[("iam.s3-permissions", &["SKY261", "SKY262", "SKY263", "SKY265"])],
+            },
+            Cause {
+                cause: "the pod does not run as the role (uploaded keys, or the node's role)",
+                decided_by: &[("pod.s3-list", &["SKY341", "SKY343"])],
+            },
+            Cause {
+                cause: "a bucket policy, SCP, VPC endpoint policy or SSE-KMS key denies it",
+                decided_by: &[("pod.s3-list", &["SKY344"])],
+            },
+        ],
+        _ => &[],
+    }
+}
+
+/// The guide's troubleshooting advice, verbatim in substance.
+pub const GUIDE_TROUBLESHOOTING: &[&str] = &[
+    "Ensure aws.remote_identity: NO_UPLOAD is set in ~/.sky/config.yaml",
+    "For IRSA: verify the service account has the correct eks.amazonaws.com/role-arn annotation",
+    "For Pod Identity: verify the Pod Identity association exists (aws eks list-pod-identity-associations)",
+    "Restart pods after making changes (sky down, then sky launch)",
+    "\"No OpenIDConnect provider found\" (IRSA only): register the OIDC provider in IAM (IRSA Step 2)",
+];

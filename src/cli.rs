@@ -15,7 +15,7 @@ use crate::engine::{self, Ctx, Limits};
 use crate::exit;
 use crate::probe::aws::{self, AwsClients};
 use crate::probe::kube::KubeClient;
-use crate::probe::{AwsApi, Facts, KubeApi};
+use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
 use crate::render;
 use crate::report::{Report, Target};
 use crate::target::{self, Given, Input, InputError, Inputs};
@@ -42,8 +42,18 @@ pub enum Command {
     },
     /// Explain a code: what it means and its remediation template.
     Explain {
-        /// A code such as SKY121.
-        code: String,
+        /// A code such as SKY121, or an error text pasted from a pod or a log (quote it).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Print the JSON Schema of the `-o json` document.
+    Schema,
+    /// Print the least-privilege IAM policy and Kubernetes RBAC the doctor itself needs.
+    Permissions,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -74,8 +84,21 @@ impl Mode {
 pub enum Output {
     /// A table for people.
     Table,
-    /// One JSON document (schema_version 1).
+    /// One JSON document (schema_version 1; `skys3 schema` prints its JSON Schema).
     Json,
+    /// A Markdown report for a support ticket: findings, evidence, fixes and every API call.
+    Markdown,
+    /// JUnit XML, one test case per check, for CI test reporters.
+    Junit,
+}
+
+/// Which findings make the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Failures only (warnings exit 0).
+    Fail,
+    /// Failures and warnings.
+    Warn,
 }
 
 /// When to colour the table.
@@ -143,6 +166,19 @@ pub struct DoctorArgs {
     /// Colour in the table.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Exit 1 on failures only, or on warnings too.
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    pub fail_on: FailOn,
+    /// A TOML file of accepted findings (check or code, optional resource, reason, optional expiry date).
+    #[arg(long, value_name = "PATH")]
+    pub suppressions: Option<PathBuf>,
+    /// Mask account ids, ARNs' account part, the cluster endpoint host and the bucket name (consistently), for
+    /// reports sent outside the company.
+    #[arg(long)]
+    pub redact: bool,
+    /// Only the checks that need neither AWS nor the cluster (the SkyPilot config checks).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Reads the value and origin of a flag that also has an environment variable. Empty values count as unset.
@@ -203,16 +239,36 @@ where
             print!("{}", if markdown { checks_markdown() } else { list_checks() });
             exit::OK
         }
-        Command::Explain { code } => match explain(&code) {
-            Some(text) => {
-                print!("{text}");
-                exit::OK
+        Command::Explain { text } => {
+            let text = text.join(" ");
+            match explain(&text).or_else(|| explain_text(&text)) {
+                Some(out) => {
+                    print!("{out}");
+                    exit::OK
+                }
+                None => {
+                    eprintln!(
+                        "skys3: {text:?} is neither a code nor an error text the doctor recognises; `skys3 checks` lists every code"
+                    );
+                    exit::USAGE
+                }
             }
-            None => {
-                eprintln!("skys3: unknown code {code:?}; `skys3 checks` lists every code");
-                exit::USAGE
-            }
-        },
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::report::schema()).expect("schema serializes")
+            );
+            exit::OK
+        }
+        Command::Permissions => {
+            print!("{}", crate::permissions::render());
+            exit::OK
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "skys3", &mut std::io::stdout());
+            exit::OK
+        }
     }
 }
 
@@ -220,29 +276,42 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
     let started = tokio::time::Instant::now();
     let run_timeout = Duration::from_secs(args.timeout);
     let check_timeout = Duration::from_secs(args.check_timeout);
+    // Read before anything runs: a bad suppressions file is an input error, not a finding.
+    let suppressions = match &args.suppressions {
+        Some(path) => Some(crate::suppress::Suppressions::load(path).map_err(InputError)?),
+        None => None,
+    };
     let resolved = target::resolve(args, inputs, aws::profile_region).await?;
 
-    let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, check_timeout).await);
-    let kube: Arc<dyn KubeApi> = Arc::new(KubeClient::new(
-        resolved.kubeconfig.clone(),
-        resolved.context.clone(),
-        check_timeout,
-    ));
-    let target = Target {
-        cluster: Some(resolved.cluster.clone()),
-        region: Some(resolved.region.clone()),
-        context: Some(resolved.context.clone()),
-        namespace: Some(resolved.namespace.clone()),
-        service_account: Some(resolved.service_account.clone()),
-        bucket: Some(resolved.bucket.clone()),
-        role_name: Some(resolved.role_name.clone()),
-        policy_name: Some(resolved.policy_name.clone()),
+    let log = CallLog::default();
+    let facts = if args.offline {
+        Facts::new(None, None)
+    } else {
+        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, check_timeout, log.clone()).await);
+        let kube: Arc<dyn KubeApi> = Arc::new(KubeClient::new(
+            resolved.kubeconfig.clone(),
+            resolved.context.clone(),
+            check_timeout,
+            log.clone(),
+        ));
+        Facts::new(Some(aws), Some(kube))
+    };
+    let some = |v: &String| (!v.is_empty()).then(|| v.clone());
+    let mut target = Target {
+        cluster: some(&resolved.cluster),
+        region: some(&resolved.region),
+        context: some(&resolved.context),
+        namespace: some(&resolved.namespace),
+        service_account: some(&resolved.service_account),
+        bucket: some(&resolved.bucket),
+        role_name: some(&resolved.role_name),
+        policy_name: some(&resolved.policy_name),
         mode: resolved.mode.as_str().to_string(),
         sources: resolved.sources.clone(),
     };
     let ctx = Arc::new(Ctx {
         target: resolved,
-        facts: Facts::new(Some(aws), Some(kube)),
+        facts,
     });
 
     let stderr_tty = std::io::stderr().is_terminal();
@@ -261,8 +330,12 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
         deadline: started + run_timeout,
         run_timeout,
     };
-    let checks = engine::run(ctx, REGISTRY, limits, progress).await;
-    let mut target = target;
+    let registry = if args.offline {
+        crate::checks::offline_registry()
+    } else {
+        REGISTRY
+    };
+    let checks = engine::run(ctx, registry, limits, progress).await;
     if let Some(mode) = checks
         .iter()
         .find(|c| c.id == "mode")
@@ -270,17 +343,26 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
     {
         target.mode = mode;
     }
-    let report = Report::new(target, checks);
+    let mut report = Report::new(target, checks);
+    report.calls = log.snapshot();
+    if let Some(s) = &suppressions {
+        s.apply(&mut report, jiff::Zoned::now().date());
+    }
+    if args.redact {
+        report = crate::redact::redact(&report);
+    }
 
     let out = match args.output {
         Output::Json => render::json::render(&report),
         Output::Table => render::table::render(&report, use_color(args.color)),
+        Output::Markdown => render::markdown::render(&report),
+        Output::Junit => render::junit::render(&report),
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a panic; the exit code still tells the verdict.
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
-    Ok(report.exit_code())
+    Ok(report.exit_code(args.fail_on == FailOn::Warn))
 }
 
 fn use_color(choice: ColorChoice) -> bool {
@@ -343,6 +425,41 @@ pub fn checks_markdown() -> String {
         out.push('\n');
     }
     out
+}
+
+/// `skys3 explain "error text"`: the likely causes of an error pasted from a pod or a log, the checks that decide
+/// between them, and the guide's fixes.
+pub fn explain_text(text: &str) -> Option<String> {
+    let known = crate::classify::classify(text)?;
+    let catalog = Catalog::get();
+    let mut out = format!(
+        "Recognised: {} ({}).\n\nLikely causes, and the checks that decide between them:\n",
+        known.meaning, known.code
+    );
+    for c in crate::classify::causes(known.code) {
+        out.push_str(&format!("  - {}\n", c.cause));
+        for (check, codes) in c.decided_by {
+            let titles: Vec<String> = codes
+                .iter()
+                .map(|code| {
+                    format!(
+                        "{code} {}",
+                        catalog.code(code).map(|(_, d)| d.title.as_str()).unwrap_or("")
+                    )
+                })
+                .collect();
+            out.push_str(&format!("      {check}: {}\n", titles.join("; ")));
+        }
+    }
+    out.push_str("\nRun `skys3 doctor` to see which one it is. The guide's troubleshooting section says:\n");
+    for line in crate::classify::GUIDE_TROUBLESHOOTING {
+        out.push_str(&format!("  - {line}\n"));
+    }
+    out.push_str(&format!(
+        "\n`skys3 explain {}` explains the finding itself.\n",
+        known.code
+    ));
+    Some(out)
 }
 
 /// `skys3 explain CODE`.

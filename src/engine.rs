@@ -303,6 +303,7 @@ fn finish(
             blocked_by
         },
         evidence: outcome.evidence,
+        suppression: None,
         duration_ms: elapsed.as_millis() as u64,
     }
 }

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON document's shape. Bump on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The link in the chain is right.
@@ -21,6 +22,8 @@ pub enum Status {
     Skip,
     /// The check could not decide (access denied, timeout, unreachable, ...).
     Inconclusive,
+    /// A finding accepted by a suppressions file (`--suppressions`); it does not fail the run.
+    Suppressed,
 }
 
 impl Status {
@@ -32,12 +35,13 @@ impl Status {
             Status::Fail => "fail",
             Status::Skip => "skip",
             Status::Inconclusive => "inconclusive",
+            Status::Suppressed => "suppressed",
         }
     }
 }
 
 /// What the doctor checked: the user's cluster, role, bucket, ... and where each value came from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Target {
     /// EKS cluster name.
     pub cluster: Option<String>,
@@ -62,7 +66,7 @@ pub struct Target {
 }
 
 /// A fix: what to do, the exact commands, and the guide section it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Remediation {
     /// One sentence.
     pub summary: String,
@@ -73,7 +77,7 @@ pub struct Remediation {
 }
 
 /// One check's result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CheckReport {
     /// Stable check id.
     pub id: String,
@@ -95,12 +99,45 @@ pub struct CheckReport {
     /// What the verdict rests on.
     #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
     pub evidence: serde_json::Value,
+    /// The suppression that applies to this finding (status `suppressed`), or that expired.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub suppression: Option<Suppression>,
     /// Wall time of the check.
     pub duration_ms: u64,
 }
 
+/// A suppression from the `--suppressions` file, as applied to one finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Suppression {
+    /// Why the finding is accepted.
+    pub reason: String,
+    /// Last day it applies (YYYY-MM-DD).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires: Option<String>,
+    /// True when the expiry date has passed: the finding is reported again, at least as a warning.
+    pub expired: bool,
+    /// The finding's status before suppression.
+    pub original_status: Status,
+}
+
+/// One API call the run made, for the evidence trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiCall {
+    /// `sts`, `eks`, `iam`, `s3` or `kube`.
+    pub service: String,
+    /// AWS operation (`DescribeCluster`) or Kubernetes verb and resource (`get serviceaccounts`).
+    pub operation: String,
+    /// `ok`, an AWS error code, or the Kubernetes status code.
+    pub outcome: String,
+    /// AWS request id, when the response carried one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_id: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
 /// The whole run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -112,6 +149,12 @@ pub struct Report {
     pub status: Status,
     /// Results in catalog order.
     pub checks: Vec<CheckReport>,
+    /// Versions of skys3 and of the SDKs it was built with.
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    /// Every API call the run made, in the order they finished.
+    #[serde(default)]
+    pub calls: Vec<ApiCall>,
 }
 
 impl Report {
@@ -124,20 +167,45 @@ impl Report {
             target,
             status,
             checks,
+            versions: versions(),
+            calls: vec![],
         }
     }
 
-    /// The process exit code for this report: 0 pass/warn, 1 any fail, 3 inconclusive without fail.
-    pub fn exit_code(&self) -> i32 {
+    /// The process exit code: 0 pass/warn, 1 any fail (or any warning with `fail_on_warn`), 3 inconclusive
+    /// without fail. Suppressed findings count for nothing.
+    pub fn exit_code(&self, fail_on_warn: bool) -> i32 {
         match self.status {
             Status::Fail => crate::exit::FAIL,
             Status::Inconclusive => crate::exit::INCONCLUSIVE,
+            Status::Warn if fail_on_warn => crate::exit::FAIL,
             _ => crate::exit::OK,
         }
     }
+
+    /// Recomputes the overall status (after suppressions changed check statuses).
+    pub fn refresh_status(&mut self) {
+        self.status = overall(self.checks.iter().map(|c| c.status));
+    }
 }
 
-/// The overall verdict of a set of check verdicts. Skips do not count.
+/// skys3's version and the versions of the SDKs it was built with (from Cargo.lock, at build time).
+pub fn versions() -> BTreeMap<String, String> {
+    let mut v: BTreeMap<String, String> = env!("SKYS3_DEP_VERSIONS")
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    v.insert("skys3".into(), env!("CARGO_PKG_VERSION").into());
+    v
+}
+
+/// The JSON Schema of the `-o json` document, generated from these types.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Report)).expect("the schema serializes")
+}
+
+/// The overall verdict of a set of check verdicts. Skips and suppressed findings do not count.
 pub fn overall(statuses: impl Iterator<Item = Status>) -> Status {
     let mut worst = Status::Pass;
     for s in statuses {

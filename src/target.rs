@@ -154,12 +154,14 @@ where
                 sources.insert("context".into(), "kubeconfig current-context".into());
                 (name, info, kc)
             }
+            None if args.offline => (String::new(), ContextInfo::default(), kc),
             None => {
                 return Err(InputError(
                     "no kube context: set --context or KUBE_CONTEXT (the kubeconfig has no current-context)".into(),
                 ));
             }
         },
+        (None, None) if args.offline => (String::new(), ContextInfo::default(), LoadedKubeconfig::empty()),
         (None, None) => {
             return Err(InputError(
                 "no kubeconfig found (KUBECONFIG or ~/.kube/config): run `aws eks update-kubeconfig --name <cluster> --region <region>`, or set KUBECONFIG".into(),
@@ -242,16 +244,34 @@ where
     if bucket.is_none() {
         missing.push("bucket (--bucket or S3_BUCKET; or --task with an s3:// file_mount)");
     }
+    // Offline, only the SkyPilot config is read: what is missing stays empty.
+    let (cluster, region, bucket) = if args.offline {
+        (
+            cluster.or(Some(String::new())),
+            region.or(Some(String::new())),
+            bucket.or(Some(String::new())),
+        )
+    } else {
+        (cluster, region, bucket)
+    };
     let (Some(cluster), Some(region), Some(bucket)) = (cluster, region, bucket) else {
         return Err(InputError(format!("missing input: {}", missing.join("; "))));
     };
     let role_name = role_name.unwrap_or_else(|| {
         sources.insert("role_name".into(), "default (SkyPilotS3Role-<bucket>)".into());
-        format!("SkyPilotS3Role-{bucket}")
+        if bucket.is_empty() {
+            String::new()
+        } else {
+            format!("SkyPilotS3Role-{bucket}")
+        }
     });
     let policy_name = policy_name.unwrap_or_else(|| {
         sources.insert("policy_name".into(), "default (SkyPilotS3Access-<bucket>)".into());
-        format!("SkyPilotS3Access-{bucket}")
+        if bucket.is_empty() {
+            String::new()
+        } else {
+            format!("SkyPilotS3Access-{bucket}")
+        }
     });
     sources.insert(
         "mode".into(),

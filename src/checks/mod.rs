@@ -45,3 +45,11 @@ pub static REGISTRY: &[CheckSpec] = &[
     pod_credentials::SPEC,
     pod_s3_list::SPEC,
 ];
+
+/// The checks that need neither AWS nor the cluster (`--offline`): the SkyPilot config checks.
+pub static OFFLINE: &[CheckSpec] = &[sky_config::SPEC, sky_service_account::SPEC, sky_mount_credentials::SPEC];
+
+/// The registry for `--offline`.
+pub fn offline_registry() -> &'static [CheckSpec] {
+    OFFLINE
+}

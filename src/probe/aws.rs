@@ -10,10 +10,88 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::{
-    AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, ErrorKind, OidcProviderInfo,
-    PolicyInfo, ProbeError, RoleInfo, SimulationResult,
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::report::ApiCall;
+
+use super::{
+    AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallLog, CallerIdentity, ClusterInfo, ErrorKind,
+    OidcProviderInfo, PolicyInfo, ProbeError, RoleInfo, SimulationResult,
+};
+
+/// Records every AWS call (operation, HTTP outcome, request id, duration) into the run's [`CallLog`].
+#[derive(Debug, Clone)]
+struct Recorder(CallLog);
+
+#[derive(Debug, Clone)]
+struct CallStart(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "skys3-call-recorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(CallStart(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_ascii_lowercase(), m.name().to_string()))
+            .unwrap_or_else(|| ("aws".into(), "unknown".into()));
+        let started = cfg.load::<CallStart>().map(|s| s.0);
+        let (outcome, request_id) = match context.response() {
+            Some(r) => {
+                let h = r.headers();
+                let id = h
+                    .get("x-amzn-requestid")
+                    .or_else(|| h.get("x-amz-request-id"))
+                    .map(str::to_string);
+                let status = r.status().as_u16();
+                let outcome = if (200..300).contains(&status) {
+                    "ok".to_string()
+                } else {
+                    let kind = h
+                        .get("x-amzn-errortype")
+                        .map(|t| format!(" {}", t.split(':').next().unwrap_or(t)));
+                    format!("HTTP {status}{}", kind.unwrap_or_default())
+                };
+                (outcome, id)
+            }
+            None => ("no response".to_string(), None),
+        };
+        self.0.push(ApiCall {
+            service,
+            operation,
+            outcome,
+            request_id,
+            duration_ms: started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0),
+        });
+        Ok(())
+    }
+}
 
 /// AWS clients for one region.
 pub struct AwsClients {
@@ -42,7 +120,7 @@ pub async fn profile_region() -> Option<String> {
 
 impl AwsClients {
     /// Loads the shared config (credential chain, endpoints) for `region`.
-    pub async fn new(region: &str, attempt_timeout: Duration) -> AwsClients {
+    pub async fn new(region: &str, attempt_timeout: Duration, log: CallLog) -> AwsClients {
         let sdk: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .timeout_config(
@@ -53,13 +131,23 @@ impl AwsClients {
             )
             .load()
             .await;
+        let rec = Recorder(log);
         let s3 = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(s3_custom_endpoint())
+            .interceptor(rec.clone())
             .build();
         AwsClients {
-            sts: aws_sdk_sts::Client::new(&sdk),
-            eks: aws_sdk_eks::Client::new(&sdk),
-            iam: aws_sdk_iam::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sdk)
+                    .interceptor(rec.clone())
+                    .build(),
+            ),
+            eks: aws_sdk_eks::Client::from_conf(
+                aws_sdk_eks::config::Builder::from(&sdk)
+                    .interceptor(rec.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&sdk).interceptor(rec).build()),
             s3: aws_sdk_s3::Client::from_conf(s3),
         }
     }

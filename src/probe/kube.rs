@@ -11,7 +11,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
-use super::{DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, PodInfo, ProbeError, ServiceAccountInfo};
+use crate::report::ApiCall;
+
+use super::{
+    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, PodInfo, ProbeError, ServiceAccountInfo,
+};
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
 pub struct KubeClient {
@@ -19,17 +23,41 @@ pub struct KubeClient {
     context: String,
     timeout: Duration,
     client: OnceCell<Result<Client, ProbeError>>,
+    log: CallLog,
 }
 
 impl KubeClient {
     /// A client for `context` of the loaded kubeconfig; nothing is contacted yet.
-    pub fn new(kubeconfig: LoadedKubeconfig, context: String, timeout: Duration) -> KubeClient {
+    pub fn new(kubeconfig: LoadedKubeconfig, context: String, timeout: Duration, log: CallLog) -> KubeClient {
         KubeClient {
             kubeconfig,
             context,
             timeout,
             client: OnceCell::new(),
+            log,
         }
+    }
+
+    /// Runs a call and records it in the evidence trail.
+    async fn timed<T>(
+        &self,
+        op: &str,
+        call: impl std::future::Future<Output = Result<T, ProbeError>>,
+    ) -> Result<T, ProbeError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.code.clone().unwrap_or_else(|| format!("{:?}", e.kind)),
+        };
+        self.log.push(ApiCall {
+            service: "kube".into(),
+            operation: op.to_string(),
+            outcome,
+            request_id: None,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        result
     }
 
     async fn client(&self, op: &str) -> Result<Client, ProbeError> {
@@ -117,16 +145,16 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-#[async_trait]
-impl KubeApi for KubeClient {
-    async fn server_version(&self) -> Result<String, ProbeError> {
+/// The calls themselves; the [`KubeApi`] impl below times and records each.
+impl KubeClient {
+    async fn server_version_inner(&self) -> Result<String, ProbeError> {
         const OP: &str = "get /version";
         let client = self.client(OP).await?;
         let info = client.apiserver_version().await.map_err(|e| map_err(OP, e))?;
         Ok(info.git_version)
     }
 
-    async fn get_namespace(&self, name: &str) -> Result<(), ProbeError> {
+    async fn get_namespace_inner(&self, name: &str) -> Result<(), ProbeError> {
         const OP: &str = "get namespaces";
         let client = self.client(OP).await?;
         Api::<Namespace>::all(client)
@@ -136,7 +164,7 @@ impl KubeApi for KubeClient {
         Ok(())
     }
 
-    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
+    async fn get_service_account_inner(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
         const OP: &str = "get serviceaccounts";
         let client = self.client(OP).await?;
         let sa = Api::<ServiceAccount>::namespaced(client, namespace)
@@ -150,7 +178,7 @@ impl KubeApi for KubeClient {
         })
     }
 
-    async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
+    async fn get_daemonset_inner(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
         const OP: &str = "get daemonsets";
         let client = self.client(OP).await?;
         let ds = Api::<DaemonSet>::namespaced(client, namespace)
@@ -164,7 +192,7 @@ impl KubeApi for KubeClient {
         })
     }
 
-    async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
+    async fn list_pods_inner(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
         const OP: &str = "list pods";
         let client = self.client(OP).await?;
         let list = Api::<Pod>::namespaced(client, namespace)
@@ -174,7 +202,7 @@ impl KubeApi for KubeClient {
         Ok(list.items.into_iter().map(pod_info).collect())
     }
 
-    async fn exec(
+    async fn exec_inner(
         &self,
         namespace: &str,
         pod: &str,
@@ -235,6 +263,46 @@ impl KubeApi for KubeClient {
                 format!("exec in pod {pod} did not finish in {}s", self.timeout.as_secs()),
             ))
         })
+    }
+}
+
+#[async_trait]
+impl KubeApi for KubeClient {
+    async fn server_version(&self) -> Result<String, ProbeError> {
+        self.timed("get /version", self.server_version_inner()).await
+    }
+
+    async fn get_namespace(&self, name: &str) -> Result<(), ProbeError> {
+        self.timed("get namespaces", self.get_namespace_inner(name)).await
+    }
+
+    async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
+        self.timed("get serviceaccounts", self.get_service_account_inner(namespace, name))
+            .await
+    }
+
+    async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
+        self.timed("get daemonsets", self.get_daemonset_inner(namespace, name))
+            .await
+    }
+
+    async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
+        self.timed("list pods", self.list_pods_inner(namespace, selector)).await
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+        limit: usize,
+    ) -> Result<ExecOutput, ProbeError> {
+        self.timed(
+            "create pods/exec",
+            self.exec_inner(namespace, pod, container, command, limit),
+        )
+        .await
     }
 }
 

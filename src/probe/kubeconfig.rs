@@ -9,7 +9,7 @@ pub struct LoadedKubeconfig {
 }
 
 /// What a kube context says about the cluster it points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContextInfo {
     /// Context name.
     pub name: String,

@@ -16,6 +16,21 @@ use serde::Serialize;
 
 pub use facts::Facts;
 
+/// The evidence trail: every API call of the run, shared by the AWS interceptor and the Kubernetes client.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<crate::report::ApiCall>>>);
+
+impl CallLog {
+    /// Records a finished call.
+    pub fn push(&self, call: crate::report::ApiCall) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(call);
+    }
+    /// The calls so far.
+    pub fn snapshot(&self) -> Vec<crate::report::ApiCall> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// How a probe call failed, in terms a check can decide on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

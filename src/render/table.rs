@@ -12,6 +12,7 @@ fn status_color(s: Status) -> Color {
         Status::Fail => Color::Red,
         Status::Skip => Color::DarkGrey,
         Status::Inconclusive => Color::Magenta,
+        Status::Suppressed => Color::Blue,
     }
 }
 
@@ -60,6 +61,14 @@ pub fn render(report: &Report, color: bool) -> String {
             Cell::new(status)
         };
         let mut text = c.message.clone();
+        if let Some(sup) = &c.suppression {
+            let expired = if sup.expired {
+                "expired suppression"
+            } else {
+                "suppressed"
+            };
+            text.push_str(&format!("\n{expired}: {}", sup.reason));
+        }
         if let Some(r) = &c.remediation {
             text.push_str(&format!("\nfix: {}", r.summary));
             for cmd in &r.commands {
@@ -78,13 +87,14 @@ pub fn render(report: &Report, color: bool) -> String {
 
     let count = |s: Status| report.checks.iter().filter(|c| c.status == s).count();
     let summary = format!(
-        "\n{}: {} passed, {} warned, {} failed, {} inconclusive, {} skipped\n",
+        "\n{}: {} passed, {} warned, {} failed, {} inconclusive, {} skipped, {} suppressed\n",
         report.status.as_str().to_uppercase(),
         count(Status::Pass),
         count(Status::Warn),
         count(Status::Fail),
         count(Status::Inconclusive),
         count(Status::Skip),
+        count(Status::Suppressed),
     );
     if color {
         let styled = match report.status {

@@ -9,3 +9,4 @@ mod cli_contract;
 mod cluster_checks;
 mod doctor_checks;
 mod lab_selftest;
+mod reports;

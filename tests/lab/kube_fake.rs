@@ -17,7 +17,7 @@ use super::scenario::{FaultKind, PodSpec};
 use super::{LabState, Recorded};
 
 /// The bearer token the fake accepts.
-pub const TOKEN: &str = "lab-token";
+pub const TOKEN: &str = "lab-token-canary-kube-7f3a";
 
 /// Starts the fake on a free loopback port; returns its URL.
 pub async fn serve(state: Arc<LabState>) -> String {

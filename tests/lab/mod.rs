@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 pub use scenario::*;
 
+/// The secret key the lab's credential_process hands out: a canary no output may contain.
+pub const PROCESS_SECRET: &str = "canary-process-secret-41c9";
+
 /// One request the doctor made, as the lab saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -147,6 +150,35 @@ pub fn skys3_bin() -> PathBuf {
         .expect("skys3 next to the examples folder")
 }
 
+/// Whether a recorded request is covered by the doctor's documented permissions.
+pub fn permitted(r: &Recorded) -> bool {
+    match r.service.as_str() {
+        "kube" => {
+            let op = match r.op.as_str() {
+                "exec pods/exec" => "create pods/exec".to_string(),
+                "get version" => "get /version".to_string(),
+                other => other.to_string(),
+            };
+            skys3::permissions::kube_covered(&op)
+        }
+        svc => skys3::permissions::AWS_ACTIONS.contains(&format!("{svc}:{}", r.op).as_str()),
+    }
+}
+
+/// Asserts that a JSON document is valid against `skys3 schema`.
+pub fn assert_valid(doc: &serde_json::Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = VALIDATOR.get_or_init(|| jsonschema::validator_for(&skys3::report::schema()).expect("the schema compiles"));
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the document does not match `skys3 schema`: {errors:#?}\n{doc:#}"
+    );
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -252,7 +284,7 @@ impl Lab {
         let creds = self.dir.path().join("lab-credentials.sh");
         std::fs::write(
             &creds,
-            "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}'\n",
+            format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"{PROCESS_SECRET}\"}}'\n"),
         )
         .unwrap();
         std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -292,9 +324,15 @@ impl Lab {
         cmd
     }
 
-    /// Runs the doctor with `args` and returns its output.
+    /// Runs the doctor with `args` and returns its output. Every request the run made must be covered by the
+    /// permissions `skys3 permissions` prints: the lab holds the whole suite to that one list.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("skys3 runs")
+        let before = self.state.requests.lock().unwrap().len();
+        let out = self.command().args(args).output().expect("skys3 runs");
+        for r in &self.state.requests.lock().unwrap()[before..] {
+            assert!(permitted(r), "request not covered by `skys3 permissions`: {r:?}");
+        }
+        out
     }
 
     /// Runs `skys3 doctor -o json` (plus `args`) and parses the document; asserts stdout is one JSON document.
@@ -309,6 +347,7 @@ impl Lab {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
+        assert_valid(&doc);
         (out.status.code().expect("exited"), doc)
     }
 

@@ -48,9 +48,10 @@ fn main() {
         if let Some(n) = line.strip_prefix("name = ") {
             name = Some(n.trim_matches('"').to_string());
         } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
-            && wanted.contains(&n.as_str()) {
-                found.push(format!("{n}={}", v.trim_matches('"')));
-            }
+            && wanted.contains(&n.as_str())
+        {
+            found.push(format!("{n}={}", v.trim_matches('"')));
+        }
     }
     println!("cargo:rustc-env=SKYS3_DEP_VERSIONS={}", found.join(","));
 }

@@ -83,6 +83,18 @@ mod tests {
         assert_eq!(code("Could not connect to the endpoint URL"), None);
         assert_eq!(code(""), None);
     }
+
+    proptest::proptest! {
+        /// Any text (including multi-byte and huge inputs) classifies without panicking, and a known marker
+        /// anywhere in it is found.
+        #[test]
+        fn classifier_never_panics(text in "\\PC{0,300}", pos in 0usize..300) {
+            let _ = classify(&text);
+            let cut = text.char_indices().map(|(i, _)| i).find(|&i| i >= pos).unwrap_or(text.len());
+            let with = format!("{}NoCredentialProviders{}", &text[..cut], &text[cut..]);
+            proptest::prop_assert!(classify(&with).is_some());
+        }
+    }
 }
 
 /// A likely cause of a recognised error, and the checks (and codes) that decide whether it is the one.

@@ -374,4 +374,40 @@ mod tests {
         );
         assert!(task_buckets(Path::new("t"), "run: echo").unwrap().is_empty());
     }
+
+    proptest::proptest! {
+        /// The reader never panics, whatever the file holds, and lookups on what it read never panic either.
+        #[test]
+        fn reader_never_panics(text in "[ -~\n\t]{0,200}", ctx in "[a-z*?-]{0,12}") {
+            if let Ok(v) = parse_yaml(Path::new("f"), &text) {
+                let c = SkyConfig {
+                    layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v.clone() }],
+                    errors: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                };
+                let _ = c.aws_remote_identity();
+                let _ = c.kubernetes_namespace();
+                let _ = c.pod_service_account(Some(&v), &ctx);
+            }
+            let _ = task(Path::new("t"), &text);
+        }
+
+        /// Structured YAML-ish input: keys SkyPilot reads, with values of every shape.
+        #[test]
+        fn shaped_configs_never_panic(
+            key in proptest::sample::select(vec!["remote_identity", "namespace", "pod_config", "active_workspace", "workspaces"]),
+            value in proptest::sample::select(vec!["NO_UPLOAD", "[a, b]", "{x: 1}", "- '*': NO_UPLOAD", "null", "", "1", "[{'*': sa}]"]),
+        ) {
+            for section in ["aws", "kubernetes", "workspaces"] {
+                let text = format!("{section}:\n  {key}: {value}\n");
+                if let Ok(v) = parse_yaml(Path::new("f"), &text) {
+                    let c = SkyConfig {
+                        layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v }],
+                        errors: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                    };
+                    let _ = c.aws_remote_identity();
+                    let _ = c.pod_service_account(None, "ctx");
+                }
+            }
+        }
+    }
 }

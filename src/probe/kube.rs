@@ -38,8 +38,28 @@ impl KubeClient {
         }
     }
 
-    /// Runs a call and records it in the evidence trail.
-    async fn timed<T>(
+    /// Runs a call, retrying throttling (HTTP 429) twice with a short backoff, and records each attempt in the
+    /// evidence trail. (kube-rs' own retry layer is off: it backs off for minutes, past any deadline.)
+    async fn timed<T, F, Fut>(&self, op: &str, call: F) -> Result<T, ProbeError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProbeError>>,
+    {
+        let mut backoff = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match self.attempt(op, call()).await {
+                Err(e) if e.kind == ErrorKind::Throttled && attempt < 3 => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt<T>(
         &self,
         op: &str,
         call: impl std::future::Future<Output = Result<T, ProbeError>>,
@@ -81,6 +101,7 @@ impl KubeClient {
                 config.connect_timeout = Some(self.timeout.min(Duration::from_secs(5)));
                 config.read_timeout = Some(self.timeout);
                 config.write_timeout = Some(self.timeout);
+                config.default_retry = false;
                 Client::try_from(config).map_err(|e| map_err("kubeconfig", e))
             })
             .await
@@ -269,25 +290,28 @@ impl KubeClient {
 #[async_trait]
 impl KubeApi for KubeClient {
     async fn server_version(&self) -> Result<String, ProbeError> {
-        self.timed("get /version", self.server_version_inner()).await
+        self.timed("get /version", || self.server_version_inner()).await
     }
 
     async fn get_namespace(&self, name: &str) -> Result<(), ProbeError> {
-        self.timed("get namespaces", self.get_namespace_inner(name)).await
+        self.timed("get namespaces", || self.get_namespace_inner(name)).await
     }
 
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
-        self.timed("get serviceaccounts", self.get_service_account_inner(namespace, name))
-            .await
+        self.timed("get serviceaccounts", || {
+            self.get_service_account_inner(namespace, name)
+        })
+        .await
     }
 
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
-        self.timed("get daemonsets", self.get_daemonset_inner(namespace, name))
+        self.timed("get daemonsets", || self.get_daemonset_inner(namespace, name))
             .await
     }
 
     async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
-        self.timed("list pods", self.list_pods_inner(namespace, selector)).await
+        self.timed("list pods", || self.list_pods_inner(namespace, selector))
+            .await
     }
 
     async fn exec(
@@ -298,10 +322,9 @@ impl KubeApi for KubeClient {
         command: &[String],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
-        self.timed(
-            "create pods/exec",
-            self.exec_inner(namespace, pod, container, command, limit),
-        )
+        self.timed("create pods/exec", || {
+            self.exec_inner(namespace, pod, container, command, limit)
+        })
         .await
     }
 }

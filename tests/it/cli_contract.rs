@@ -198,31 +198,3 @@ fn explain_prints_the_template_and_rejects_unknown_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("SKY999"));
 }
-
-#[test]
-fn the_doctor_only_reads() {
-    let lab = lab();
-    let _ = lab.doctor_json(&[]);
-    let reqs = lab.requests();
-    assert!(!reqs.is_empty());
-    for r in reqs {
-        let read_only = match r.service.as_str() {
-            "kube" if r.op == "exec pods/exec" => {
-                // The only exec is the documented probe, with the bucket as its argument.
-                let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
-                let command: Vec<String> = form_urlencoded::parse(query.as_bytes())
-                    .filter(|(k, _)| k == "command")
-                    .map(|(_, v)| v.into_owned())
-                    .collect();
-                command == skys3::checks::pod_s3_list::command("lab-bucket")
-            }
-            "kube" => r.method == "GET" && (r.op.starts_with("get ") || r.op.starts_with("list ")),
-            // The simulator evaluates policies; it reads and changes nothing.
-            _ => {
-                ["Get", "List", "Describe", "Head"].iter().any(|p| r.op.starts_with(p))
-                    || r.op == "SimulatePrincipalPolicy"
-            }
-        };
-        assert!(read_only, "not a read-only request: {r:?}");
-    }
-}

@@ -8,5 +8,6 @@ mod catalog_sync;
 mod cli_contract;
 mod cluster_checks;
 mod doctor_checks;
+mod faults;
 mod lab_selftest;
 mod reports;

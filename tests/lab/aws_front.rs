@@ -113,6 +113,10 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         },
     });
 
+    let latency = front.state.scenario.lock().unwrap().latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
     if let Some(fault) = front.state.fault(&service, &op) {
         if let FaultKind::Hang(secs) = fault {
             tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -256,7 +260,10 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
     match op {
         "DescribeCluster" => {
             let endpoint = match &cluster.endpoint {
-                Endpoint::Lab => state.kube_url.lock().unwrap().clone(),
+                Endpoint::Lab => s
+                    .kube_server
+                    .clone()
+                    .unwrap_or_else(|| state.kube_url.lock().unwrap().clone()),
                 Endpoint::Other(u) => u.clone(),
             };
             ok_json(json!({ "cluster": {

@@ -109,6 +109,10 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
     if !authorized {
         return status(401, "Unauthorized", "Unauthorized".into());
     }
+    let latency = state.scenario.lock().unwrap().latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
     if let Some(fault) = state.fault("kube", &resource) {
         match fault {
             FaultKind::Hang(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,

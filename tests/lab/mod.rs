@@ -150,6 +150,25 @@ pub fn skys3_bin() -> PathBuf {
         .expect("skys3 next to the examples folder")
 }
 
+/// Whether a recorded request only reads: AWS Get/List/Describe/Head and SimulatePrincipalPolicy (which only
+/// evaluates); Kubernetes get/list/watch, and exec of exactly the documented probe.
+pub fn read_only(r: &Recorded, bucket: &str) -> bool {
+    match r.service.as_str() {
+        "kube" if r.op == "exec pods/exec" => {
+            let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let command: Vec<String> = form_urlencoded::parse(query.as_bytes())
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            r.method == "GET" && command == skys3::checks::pod_s3_list::command(bucket)
+        }
+        "kube" => r.method == "GET" && ["get ", "list ", "watch "].iter().any(|v| r.op.starts_with(v)),
+        _ => {
+            ["Get", "List", "Describe", "Head"].iter().any(|p| r.op.starts_with(p)) || r.op == "SimulatePrincipalPolicy"
+        }
+    }
+}
+
 /// Whether a recorded request is covered by the doctor's documented permissions.
 pub fn permitted(r: &Recorded) -> bool {
     match r.service.as_str() {
@@ -252,6 +271,12 @@ impl Lab {
         self.dir.path().join("kubeconfig")
     }
 
+    /// Rewrites the kubeconfig from the current scenario (after a test changed `kube_server`).
+    pub fn rewrite_kubeconfig(&self) {
+        let s = self.state.scenario.lock().unwrap().clone();
+        self.write_files(&s);
+    }
+
     fn write_files(&self, s: &Scenario) {
         std::fs::create_dir_all(self.home().join(".sky")).unwrap();
         std::fs::create_dir_all(self.work()).unwrap();
@@ -278,7 +303,9 @@ impl Lab {
             .unwrap_or_default();
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\ncurrent-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
-            self.kube_url, s.context_name, s.context_name
+            s.kube_server.as_deref().unwrap_or(&self.kube_url),
+            s.context_name,
+            s.context_name
         );
         std::fs::write(self.kubeconfig(), kubeconfig).unwrap();
         let creds = self.dir.path().join("lab-credentials.sh");
@@ -329,8 +356,10 @@ impl Lab {
     pub fn run(&self, args: &[&str]) -> Output {
         let before = self.state.requests.lock().unwrap().len();
         let out = self.command().args(args).output().expect("skys3 runs");
+        let bucket = self.state.scenario.lock().unwrap().bucket.clone();
         for r in &self.state.requests.lock().unwrap()[before..] {
             assert!(permitted(r), "request not covered by `skys3 permissions`: {r:?}");
+            assert!(read_only(r, &bucket), "not a read-only request: {r:?}");
         }
         out
     }

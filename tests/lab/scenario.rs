@@ -215,6 +215,10 @@ pub struct Scenario {
     pub agent_daemonset: Option<(i32, i32)>,
     /// IAM SimulatePrincipalPolicy answers: action -> decision. `None`: moto's own answer (it has none: HTTP 500).
     pub simulator: Option<BTreeMap<String, String>>,
+    /// The API server URL of both the kubeconfig and DescribeCluster, instead of the fake's (e.g. a closed port).
+    pub kube_server: Option<String>,
+    /// Added to every AWS and Kubernetes request (the benchmark's network).
+    pub latency_ms: u64,
 }
 
 /// A running SkyPilot head pod of cluster `lab-test`, created after the wiring, whose client works as the role.
@@ -344,6 +348,8 @@ impl Scenario {
             faults: vec![],
             agent_daemonset: None,
             simulator: None,
+            kube_server: None,
+            latency_ms: 0,
             cluster,
             region,
             bucket,

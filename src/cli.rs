@@ -335,7 +335,15 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
     } else {
         REGISTRY
     };
+    // Independent requests go out at once; the checks find their answers in the memo.
+    let prefetch = (!args.offline).then(|| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { crate::checks::prefetch::prefetch(&ctx).await })
+    });
     let checks = engine::run(ctx, registry, limits, progress).await;
+    if let Some(p) = prefetch {
+        p.abort();
+    }
     if let Some(mode) = checks
         .iter()
         .find(|c| c.id == "mode")

@@ -33,6 +33,14 @@ pub fn required(partition: &str, bucket: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The simulator's action names and resource ARNs for the needed pairs.
+pub fn simulation_args(required: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    let actions = required.iter().map(|(a, _)| a.clone()).collect();
+    let mut resources: Vec<String> = required.iter().map(|(_, r)| r.clone()).collect();
+    resources.dedup();
+    (actions, resources)
+}
+
 /// One needed permission and how the policies decide it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Need {
@@ -47,7 +55,7 @@ pub struct Need {
 }
 
 /// Fetches a managed policy's default version document.
-async fn managed(ctx: &Ctx, arn: &str) -> Result<(String, Policy), ProbeError> {
+pub(crate) async fn managed(ctx: &Ctx, arn: &str) -> Result<(String, Policy), ProbeError> {
     let p = ctx.facts.policy(arn).await?;
     let doc = ctx.facts.policy_version(arn, &p.default_version).await?;
     let parsed = policy::parse_document(&doc).map_err(|e| {
@@ -93,12 +101,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         }
     };
     let required = required(id.partition(), &t.bucket);
-    let actions: Vec<String> = required.iter().map(|(a, _)| a.clone()).collect();
-    let resources: Vec<String> = {
-        let mut r: Vec<String> = required.iter().map(|(_, r)| r.clone()).collect();
-        r.dedup();
-        r
-    };
+    let (actions, resources) = simulation_args(&required);
     let simulation = ctx.facts.simulate(&role.arn, &actions, &resources);
     let (managed_docs, inline_docs, boundary, simulation) =
         futures::join!(managed_docs, inline_docs, boundary, simulation);

@@ -17,6 +17,7 @@ pub mod pod_identity_addon;
 pub mod pod_identity_association;
 pub mod pod_s3_list;
 pub mod pods;
+pub mod prefetch;
 pub mod s3_bucket;
 pub mod sky_config;
 pub mod sky_mount_credentials;

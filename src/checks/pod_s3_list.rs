@@ -42,7 +42,7 @@ pub const SPEC: CheckSpec = CheckSpec {
 };
 
 /// One pod per SkyPilot cluster: the head when there is one.
-fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
+pub(crate) fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
     let mut by_cluster: BTreeMap<String, &PodInfo> = BTreeMap::new();
     for p in pods {
         let is_head = p.labels.get("ray-node-type").is_some_and(|v| v == "head") || p.name.ends_with("-head");

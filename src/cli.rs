@@ -288,12 +288,16 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
         Facts::new(None, None)
     } else {
         let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, check_timeout, log.clone()).await);
-        let kube: Arc<dyn KubeApi> = Arc::new(KubeClient::new(
+        let kube_client = Arc::new(KubeClient::new(
             resolved.kubeconfig.clone(),
             resolved.context.clone(),
             check_timeout,
             log.clone(),
         ));
+        // TLS roots and kubeconfig are loaded while the first AWS requests are in flight.
+        let warm = kube_client.clone();
+        tokio::spawn(async move { warm.prepare().await });
+        let kube: Arc<dyn KubeApi> = kube_client;
         Facts::new(Some(aws), Some(kube))
     };
     let some = |v: &String| (!v.is_empty()).then(|| v.clone());

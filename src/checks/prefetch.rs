@@ -39,7 +39,10 @@ pub async fn prefetch(ctx: &Ctx) {
         }
     };
     let association = async {
-        if let Ok(list) = f.associations(&t.cluster, Some(&t.namespace), Some(&t.service_account)).await {
+        if let Ok(list) = f
+            .associations(&t.cluster, Some(&t.namespace), Some(&t.service_account))
+            .await
+        {
             join_all(list.iter().map(|a| f.association(&t.cluster, &a.id))).await;
         }
     };
@@ -55,7 +58,9 @@ pub async fn prefetch(ctx: &Ctx) {
         }
     };
     let kube = async {
-        let Ok(cluster) = f.cluster(&t.cluster).await else { return };
+        let Ok(cluster) = f.cluster(&t.cluster).await else {
+            return;
+        };
         // Only this cluster's API server is ever contacted.
         if !kube_context::same_server(t.context_info.server.as_deref(), cluster.endpoint.as_deref()) {
             return;

@@ -80,6 +80,12 @@ impl KubeClient {
         result
     }
 
+    /// Builds the client (kubeconfig, TLS roots) without contacting anything, so the first request does not pay
+    /// for it. Errors are kept for the first real call to report.
+    pub async fn prepare(&self) {
+        let _ = self.client("kubeconfig").await;
+    }
+
     async fn client(&self, op: &str) -> Result<Client, ProbeError> {
         self.client
             .get_or_init(|| async {

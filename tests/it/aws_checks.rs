@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, run};
+use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, fix, run};
 use crate::lab::{ACCOUNT, AddonSpec, FaultKind, PolicySpec, Scenario, irsa_trust};
 
 const PROVIDER: &str = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
@@ -29,15 +29,6 @@ fn sub() -> String {
 }
 fn aud() -> String {
     format!("{PROVIDER}:aud")
-}
-
-fn fix(doc: &Value, id: &str) -> Vec<String> {
-    check(doc, id)["remediation"]["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

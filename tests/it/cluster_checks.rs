@@ -2,22 +2,13 @@
 
 use serde_json::json;
 
-use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, run};
+use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, fix, run};
 use crate::lab::{
     ACCOUNT, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec, Scenario, sky_pod,
 };
 
 fn pod(s: &mut Scenario) -> &mut PodSpec {
     &mut s.pods[0]
-}
-
-fn fix(doc: &serde_json::Value, id: &str) -> Vec<String> {
-    check(doc, id)["remediation"]["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]
@@ -379,5 +370,31 @@ fn one_pod_per_sky_cluster_head_first() {
         .collect();
     assert_eq!(execs.len(), 2, "{execs:?}");
     assert!(execs.iter().all(|p| !p.contains("worker1")), "{execs:?}");
+    assert_eq!(code, 0);
+}
+
+/// The probe's python branch, for real: no aws CLI, python3 with the lab venv's boto3, IRSA env. boto3 trades
+/// the pod's web identity token for the role at moto's STS and lists the bucket in moto's S3.
+#[test]
+fn boto3_branch_assumes_the_role_and_lists_for_real() {
+    let s = Scenario::healthy_irsa().with(|s| {
+        let p = pod(s);
+        p.aws.cli = false;
+        p.aws.boto3 = true;
+        p.env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), "token".into());
+        p.env.insert("AWS_DEFAULT_REGION".into(), "us-west-2".into());
+        let home = format!("pods/{}/home/token", p.name);
+        s.files
+            .insert(home, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsYWIifQ.c2ln".into());
+    });
+    let lab = Lab::start(s);
+    // The pod's SDK talks to moto directly: its requests are the pod's, not the doctor's.
+    lab.state.scenario.lock().unwrap().pods[0]
+        .env
+        .insert("AWS_ENDPOINT_URL".into(), lab.moto_url.clone());
+    let (code, doc) = lab.doctor_json(&[]);
+    let c = check(&doc, "pod.s3-list");
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["evidence"]["pods"][0]["probe"]["result"]["client"], "boto3", "{c:#}");
     assert_eq!(code, 0);
 }

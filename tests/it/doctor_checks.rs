@@ -57,6 +57,16 @@ pub fn assert_only(doc: &Value, id: &str, status: &str, code: &str) {
     assert_no_unfilled_placeholders(doc);
 }
 
+/// The fix commands of check `id`.
+pub fn fix(doc: &Value, id: &str) -> Vec<String> {
+    check(doc, id)["remediation"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// No remediation may carry a `{placeholder}` the doctor failed to fill.
 pub fn assert_no_unfilled_placeholders(doc: &Value) {
     for c in doc["checks"].as_array().unwrap() {

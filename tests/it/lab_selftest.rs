@@ -22,6 +22,7 @@ fn pod() -> PodSpec {
             identity: Ok(String::new()),
             list: Ok(()),
             credentials_file: false,
+            boto3: false,
         },
     }
 }

@@ -282,6 +282,13 @@ fn container(bin: &std::path::Path, home: &std::path::Path, pod: &PodSpec) {
             "[default]\naws_access_key_id = AKIALABUPLOADED\naws_secret_access_key = lab-uploaded-secret\n",
         );
     }
+    if pod.aws.boto3 {
+        // A wrapper, not a symlink: Python finds its venv (and boto3) from the real interpreter's path.
+        let python = super::venv_dir().join("bin").join("python3");
+        let wrapper = bin.join("python3");
+        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
+        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+    }
     if !pod.aws.cli {
         return;
     }

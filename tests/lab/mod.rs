@@ -160,7 +160,7 @@ pub fn read_only(r: &Recorded, bucket: &str) -> bool {
                 .filter(|(k, _)| k == "command")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-                        // The probe, with the run's bucket (from the scenario, or a --task/--bucket the test gave).
+            // The probe, with the run's bucket (from the scenario, or a --task/--bucket the test gave).
             let probe = skys3::checks::pod_s3_list::command(bucket);
             r.method == "GET" && command.len() == probe.len() && command[..probe.len() - 1] == probe[..probe.len() - 1]
         }

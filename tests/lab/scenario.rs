@@ -52,6 +52,8 @@ pub struct PodAws {
     pub list: Result<(), (String, i32)>,
     /// `~/.aws/credentials` exists (SkyPilot uploaded local credentials).
     pub credentials_file: bool,
+    /// Without the CLI: python3 with the real boto3 (the lab venv's), talking to moto with the pod's env.
+    pub boto3: bool,
 }
 
 /// awscli's words when it finds no credentials (exit 253).
@@ -250,6 +252,7 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
             )),
             list: Ok(()),
             credentials_file: false,
+            boto3: false,
         },
     }
 }

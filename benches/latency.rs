@@ -1,0 +1,332 @@
+//! Latency benchmark: the lab with a fixed latency on every AWS and Kubernetes request, a healthy Pod Identity
+//! and a healthy IRSA setup. It prints the doctor's wall time, its requests (and whether any repeated), the
+//! critical path (the deepest chain of requests that depend on each other's answers, times the latency), the
+//! ratio of the two, the guide's manual verification commands (awscli and curl) run one by one against the same
+//! lab, `skys3 --version`'s time and the doctor's peak RSS.
+//!
+//! Run: `scripts/bench` (or `cargo bench --bench latency` with the lab venv installed). Not a test: it prints
+//! figures and asserts nothing.
+
+#[path = "../tests/lab/mod.rs"]
+#[allow(dead_code)]
+mod lab;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lab::{Lab, Recorded, Scenario};
+
+const DEFAULT_LATENCY_MS: u64 = 50;
+
+/// The injected latency: 50 ms, or `SKYS3_BENCH_LATENCY_MS`.
+fn latency_ms() -> u64 {
+    std::env::var("SKYS3_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LATENCY_MS)
+}
+const RUNS: usize = 5;
+
+/// The requests whose answers a request needs before it can be sent: data dependencies, nothing else.
+fn needs(op: &str) -> &'static [&'static str] {
+    match op {
+        "get version" | "get serviceaccounts" | "get daemonsets" | "list pods" => &["DescribeCluster"],
+        "exec pods/exec" => &["list pods"],
+        "get namespaces" => &["get serviceaccounts"],
+        "DescribePodIdentityAssociation" => &["ListPodIdentityAssociations"],
+        "GetPolicy" => &["ListAttachedRolePolicies", "GetRole"],
+        "GetPolicyVersion" => &["GetPolicy"],
+        "GetRolePolicy" => &["ListRolePolicies"],
+        "SimulatePrincipalPolicy" => &["GetRole", "GetCallerIdentity"],
+        "GetOpenIDConnectProvider" => &["ListOpenIDConnectProviders", "DescribeCluster"],
+        _ => &[],
+    }
+}
+
+/// The longest dependency chain among the requests made, as a list of operations.
+fn critical_path(requests: &[Recorded]) -> Vec<String> {
+    let ops: HashSet<String> = requests.iter().map(|r| r.op.clone()).collect();
+    fn chain(op: &str, ops: &HashSet<String>, memo: &mut BTreeMap<String, Vec<String>>) -> Vec<String> {
+        if let Some(c) = memo.get(op) {
+            return c.clone();
+        }
+        let mut best: Vec<String> = vec![];
+        for dep in needs(op) {
+            if ops.contains(*dep) {
+                let c = chain(dep, ops, memo);
+                if c.len() > best.len() {
+                    best = c;
+                }
+            }
+        }
+        best.push(op.to_string());
+        memo.insert(op.to_string(), best.clone());
+        best
+    }
+    let mut memo = BTreeMap::new();
+    ops.iter()
+        .map(|op| chain(op, &ops, &mut memo))
+        .max_by_key(|c| c.len())
+        .unwrap_or_default()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Figures {
+    name: &'static str,
+    wall: Duration,
+    requests: usize,
+    repeated: usize,
+    chain: Vec<String>,
+    manual: Duration,
+    manual_commands: usize,
+    rss_kb: Option<u64>,
+}
+
+fn doctor(lab: &Lab) -> (Duration, Vec<Recorded>) {
+    let before = lab.requests().len();
+    let started = Instant::now();
+    let out = lab
+        .command()
+        .args(["doctor", "-o", "json"])
+        .output()
+        .expect("skys3 runs");
+    let wall = started.elapsed();
+    assert!(
+        out.status.code() == Some(0),
+        "the healthy lab passes: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (wall, lab.requests()[before..].to_vec())
+}
+
+fn peak_rss_kb(lab: &Lab) -> Option<u64> {
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("SKYS3_RSS_KB=%M")
+        .arg(lab::skys3_bin())
+        .args(["doctor", "-o", "json"])
+        .envs(
+            lab.command()
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env_remove("NO_SUCH")
+        .current_dir(lab.work())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("SKYS3_RSS_KB=")?.trim().parse().ok())
+}
+
+/// The guide's verification commands, one after the other, as a person (or a runbook script) runs them.
+fn manual(lab: &Lab, irsa: bool) -> (Duration, usize) {
+    let venv = lab::venv_dir();
+    let aws = venv.join("bin").join("aws");
+    let s = lab.state.scenario.lock().unwrap().clone();
+    let (c, ns, sa, role) = (
+        s.cluster.as_str(),
+        s.namespace.as_str(),
+        s.service_account.as_str(),
+        format!("SkyPilotS3Role-{}", s.bucket),
+    );
+    let policy = format!("arn:aws:iam::{}:policy/SkyPilotS3Access-{}", lab::ACCOUNT, s.bucket);
+    let mut aws_cmds: Vec<Vec<String>> = vec![
+        vec!["sts".into(), "get-caller-identity".into()],
+        vec!["eks".into(), "describe-cluster".into(), "--name".into(), c.into()],
+        vec!["iam".into(), "get-role".into(), "--role-name".into(), role.clone()],
+        vec![
+            "iam".into(),
+            "list-attached-role-policies".into(),
+            "--role-name".into(),
+            role.clone(),
+        ],
+        vec!["iam".into(), "get-policy".into(), "--policy-arn".into(), policy.clone()],
+        vec![
+            "iam".into(),
+            "get-policy-version".into(),
+            "--policy-arn".into(),
+            policy,
+            "--version-id".into(),
+            "v1".into(),
+        ],
+        vec!["iam".into(), "list-role-policies".into(), "--role-name".into(), role],
+        vec![
+            "s3api".into(),
+            "get-bucket-location".into(),
+            "--bucket".into(),
+            s.bucket.clone(),
+        ],
+    ];
+    if irsa {
+        aws_cmds.push(vec!["iam".into(), "list-open-id-connect-providers".into()]);
+        let provider = format!(
+            "arn:aws:iam::{}:oidc-provider/oidc.eks.{}.amazonaws.com/id/{}",
+            lab::ACCOUNT,
+            s.region,
+            s.eks.as_ref().unwrap().oidc_id
+        );
+        aws_cmds.push(vec![
+            "iam".into(),
+            "get-open-id-connect-provider".into(),
+            "--open-id-connect-provider-arn".into(),
+            provider,
+        ]);
+    } else {
+        aws_cmds.push(vec![
+            "eks".into(),
+            "list-addons".into(),
+            "--cluster-name".into(),
+            c.into(),
+        ]);
+        aws_cmds.push(vec![
+            "eks".into(),
+            "list-pod-identity-associations".into(),
+            "--cluster-name".into(),
+            c.into(),
+            "--namespace".into(),
+            ns.into(),
+            "--service-account".into(),
+            sa.into(),
+        ]);
+        aws_cmds.push(vec![
+            "eks".into(),
+            "describe-pod-identity-association".into(),
+            "--cluster-name".into(),
+            c.into(),
+            "--association-id".into(),
+            "a-00000000000000000".into(),
+        ]);
+    }
+    let mut kube_paths = vec![
+        format!("/api/v1/namespaces/{ns}/serviceaccounts/{sa}"),
+        format!("/api/v1/namespaces/{ns}/pods?labelSelector=parent%3Dskypilot"),
+    ];
+    if !irsa {
+        kube_paths.push("/apis/apps/v1/namespaces/kube-system/daemonsets/eks-pod-identity-agent".into());
+    }
+    let started = Instant::now();
+    for args in &aws_cmds {
+        let out = Command::new(&aws)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", lab.home())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", &s.region)
+            .env("AWS_ENDPOINT_URL", &lab.aws_url)
+            .env("AWS_CONFIG_FILE", lab.dir.path().join("no-config"))
+            .output()
+            .expect("aws runs");
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for path in &kube_paths {
+        let out = Command::new("curl")
+            .args(["-sf", "-H", &format!("Authorization: Bearer {}", lab::kube_fake::TOKEN)])
+            .arg(format!("{}{path}", lab.kube_url))
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "curl {path}");
+    }
+    (started.elapsed(), aws_cmds.len() + kube_paths.len())
+}
+
+fn measure(name: &'static str, scenario: Scenario, irsa: bool) -> Figures {
+    let lab = Lab::start(scenario.with(|s| s.latency_ms = latency_ms()));
+    let _ = doctor(&lab); // warm the page cache and moto
+    let mut walls = vec![];
+    let mut requests = vec![];
+    for _ in 0..RUNS {
+        let (w, r) = doctor(&lab);
+        walls.push(w);
+        requests = r;
+    }
+    let mut seen = HashSet::new();
+    let repeated = requests
+        .iter()
+        .filter(|r| !seen.insert((r.service.clone(), r.op.clone(), r.path.clone())))
+        .count();
+    let rss_kb = peak_rss_kb(&lab);
+    let (manual, manual_commands) = manual(&lab, irsa);
+    Figures {
+        name,
+        wall: median(walls),
+        requests: requests.len(),
+        repeated,
+        chain: critical_path(&requests),
+        manual,
+        manual_commands,
+        rss_kb,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is expected.
+    let version_lab = Lab::start(Scenario::healthy_pod_identity());
+    let mut version_times = vec![];
+    for _ in 0..21 {
+        let started = Instant::now();
+        let out = version_lab.command().arg("--version").output().expect("skys3 runs");
+        version_times.push(started.elapsed());
+        assert!(out.status.success());
+    }
+    drop(version_lab);
+
+    let figures = [
+        measure("healthy Pod Identity", Scenario::healthy_pod_identity(), false),
+        measure("healthy IRSA", Scenario::healthy_irsa(), true),
+    ];
+    println!(
+        "skys3 latency benchmark: {} ms added to every AWS and Kubernetes request, median of {RUNS} runs\n",
+        latency_ms()
+    );
+    for f in &figures {
+        let critical = Duration::from_millis(latency_ms() * f.chain.len() as u64);
+        println!("{}:", f.name);
+        println!("  doctor wall time          {}", ms(f.wall));
+        println!("  requests                  {} ({} repeated)", f.requests, f.repeated);
+        println!(
+            "  critical path             {} = {} requests x {} ms: {}",
+            ms(critical),
+            f.chain.len(),
+            latency_ms(),
+            f.chain.join(" -> ")
+        );
+        println!(
+            "  wall / critical path      {:.2}x",
+            f.wall.as_secs_f64() / critical.as_secs_f64()
+        );
+        println!(
+            "  manual commands           {} for {} commands (awscli and curl, one by one)",
+            ms(f.manual),
+            f.manual_commands
+        );
+        println!(
+            "  manual / doctor           {:.1}x",
+            f.manual.as_secs_f64() / f.wall.as_secs_f64()
+        );
+        match f.rss_kb {
+            Some(kb) => println!("  doctor peak RSS           {:.1} MB", kb as f64 / 1024.0),
+            None => println!("  doctor peak RSS           unavailable (/usr/bin/time missing)"),
+        }
+        println!();
+    }
+    println!(
+        "skys3 --version            {} (median of 21)",
+        ms(median(version_times))
+    );
+}

@@ -363,6 +363,14 @@ impl Lab {
             assert!(permitted(r), "request not covered by `skys3 permissions`: {r:?}");
             assert!(read_only(r, &bucket), "not a read-only request: {r:?}");
         }
+        // Every JSON document the suite produces must match `skys3 schema`.
+        let json = args
+            .windows(2)
+            .any(|w| w == ["-o", "json"] || w == ["--output", "json"]);
+        if json && args.first() == Some(&"doctor") && matches!(out.status.code(), Some(0 | 1 | 3)) {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("-o json prints one document");
+            assert_valid(&doc);
+        }
         out
     }
 

@@ -34,6 +34,20 @@ const PATTERNS: &[(&[&str], Known)] = &[
         },
     ),
     (
+        &[
+            "not authorized to perform sts:assumerolewithwebidentity",
+            "not authorized to perform: sts:assumerolewithwebidentity",
+            "when calling the assumerolewithwebidentity operation",
+            "when calling the assumerole operation",
+            "not authorized to perform sts:assumerole",
+            "not authorized to perform sts:tagsession",
+        ],
+        Known {
+            code: "SKY348",
+            meaning: "STS refused to let the pod assume the role (its trust policy does not match the pod)",
+        },
+    ),
+    (
         &["accessdenied", "access denied", "status code: 403", "forbidden"],
         Known {
             code: "SKY344",
@@ -80,6 +94,12 @@ mod tests {
         );
         // boto3
         assert_eq!(code("NoCredentialsError: Unable to locate credentials"), Some("SKY342"));
+        assert_eq!(
+            code(
+                "An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            ),
+            Some("SKY348")
+        );
         assert_eq!(code("Could not connect to the endpoint URL"), None);
         assert_eq!(code(""), None);
     }
@@ -145,6 +165,20 @@ pub fn causes(code: &str) -> &'static [Cause] {
             Cause {
                 cause: "the role trusts another cluster's or region's provider",
                 decided_by: &[("iam.trust-policy", &["SKY243", "SKY244"])],
+            },
+        ],
+        "SKY348" => &[
+            Cause {
+                cause: "the trust policy's :sub names another namespace or service account, or StringEquals has a *",
+                decided_by: &[("iam.trust-policy", &["SKY245", "SKY246"])],
+            },
+            Cause {
+                cause: "the trust policy federates another cluster's OIDC provider",
+                decided_by: &[("iam.trust-policy", &["SKY243", "SKY244"])],
+            },
+            Cause {
+                cause: "Pod Identity: the trust policy lacks pods.eks.amazonaws.com or sts:TagSession",
+                decided_by: &[("iam.trust-policy", &["SKY241", "SKY242"])],
             },
         ],
         "SKY344" => &[

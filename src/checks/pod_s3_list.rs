@@ -37,7 +37,9 @@ pub fn command(bucket: &str) -> Vec<String> {
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.s3-list",
     deps: &["pod.credentials"],
-    codes: &["SKY341", "SKY342", "SKY343", "SKY344", "SKY345", "SKY346", "SKY347"],
+    codes: &[
+        "SKY341", "SKY342", "SKY343", "SKY344", "SKY345", "SKY346", "SKY347", "SKY348",
+    ],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 

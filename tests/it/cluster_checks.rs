@@ -4,7 +4,8 @@ use serde_json::json;
 
 use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, fix, run};
 use crate::lab::{
-    ACCOUNT, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec, Scenario, sky_pod,
+    ACCOUNT, AWSCLI_ASSUME_DENIED, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec,
+    Scenario, sky_pod,
 };
 
 fn pod(s: &mut Scenario) -> &mut PodSpec {
@@ -397,4 +398,16 @@ fn boto3_branch_assumes_the_role_and_lists_for_real() {
     assert_eq!(c["status"], "pass", "{c:#}");
     assert_eq!(c["evidence"]["pods"][0]["probe"]["result"]["client"], "boto3", "{c:#}");
     assert_eq!(code, 0);
+}
+
+#[test]
+fn sky348_pod_may_not_assume_the_role() {
+    let s = Scenario::healthy_irsa().with(|s| pod(s).aws.identity = Err((AWSCLI_ASSUME_DENIED.into(), 254)));
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "pod.s3-list", "fail", "SKY348");
+    assert_eq!(
+        fix(&doc, "pod.s3-list"),
+        ["aws iam get-role --role-name SkyPilotS3Role-lab-bucket --query Role.AssumeRolePolicyDocument"]
+    );
+    assert_eq!(code, 1);
 }

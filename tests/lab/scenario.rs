@@ -223,6 +223,9 @@ pub struct Scenario {
     pub latency_ms: u64,
 }
 
+/// awscli's words when STS refuses the web identity for the role (exit 254): a trust policy that does not match.
+pub const AWSCLI_ASSUME_DENIED: &str = "\nAn error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity\n";
+
 /// A running SkyPilot head pod of cluster `lab-test`, created after the wiring, whose client works as the role.
 pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
     let role = role_arn.rsplit('/').next().unwrap_or("");
@@ -524,6 +527,8 @@ pub fn named() -> Vec<(&'static str, &'static str, Scenario)> {
             Scenario::healthy_irsa().with(|s| {
                 let id = s.eks.as_ref().unwrap().oidc_id.clone();
                 s.role.as_mut().unwrap().trust_policy = irsa_trust(&s.region, &id, "team-a", &s.service_account);
+                // As a real pod would: STS refuses the token for this role.
+                s.pods[0].aws.identity = Err((AWSCLI_ASSUME_DENIED.into(), 254));
             }),
         ),
         (

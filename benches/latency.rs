@@ -8,7 +8,6 @@
 //! figures and asserts nothing.
 
 #[path = "../tests/lab/mod.rs"]
-#[allow(dead_code)]
 mod lab;
 
 use std::collections::{BTreeMap, HashSet};

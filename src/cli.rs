@@ -17,7 +17,7 @@ use crate::probe::aws::{self, AwsClients};
 use crate::probe::kube::KubeClient;
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
 use crate::render;
-use crate::report::{Report, Target};
+use crate::report::Report;
 use crate::target::{self, Given, Input, InputError, Inputs};
 
 /// skys3: a read-only doctor for SkyPilot pods reaching S3 through an IAM role on EKS.
@@ -300,19 +300,7 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
         let kube: Arc<dyn KubeApi> = kube_client;
         Facts::new(Some(aws), Some(kube))
     };
-    let some = |v: &String| (!v.is_empty()).then(|| v.clone());
-    let mut target = Target {
-        cluster: some(&resolved.cluster),
-        region: some(&resolved.region),
-        context: some(&resolved.context),
-        namespace: some(&resolved.namespace),
-        service_account: some(&resolved.service_account),
-        bucket: some(&resolved.bucket),
-        role_name: some(&resolved.role_name),
-        policy_name: some(&resolved.policy_name),
-        mode: resolved.mode.as_str().to_string(),
-        sources: resolved.sources.clone(),
-    };
+    let mut target = resolved.to_target();
     let ctx = Arc::new(Ctx {
         target: resolved,
         facts,

@@ -235,20 +235,11 @@ async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Out
 
 /// The template values every remediation can use.
 pub fn target_vars(t: &Resolved) -> BTreeMap<String, String> {
-    [
-        ("cluster", &t.cluster),
-        ("region", &t.region),
-        ("context", &t.context),
-        ("namespace", &t.namespace),
-        ("service_account", &t.service_account),
-        ("bucket", &t.bucket),
-        ("role_name", &t.role_name),
-        ("policy_name", &t.policy_name),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.clone()))
-    .chain([("sky_config_path".to_string(), t.sky.user_file.display().to_string())])
-    .collect()
+    t.fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain([("sky_config_path".to_string(), t.sky.user_file.display().to_string())])
+        .collect()
 }
 
 fn finish(

@@ -65,6 +65,22 @@ pub struct Target {
     pub sources: BTreeMap<String, String>,
 }
 
+impl Target {
+    /// The named inputs, in report order.
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 8] {
+        [
+            ("cluster", self.cluster.as_deref()),
+            ("region", self.region.as_deref()),
+            ("context", self.context.as_deref()),
+            ("namespace", self.namespace.as_deref()),
+            ("service_account", self.service_account.as_deref()),
+            ("bucket", self.bucket.as_deref()),
+            ("role_name", self.role_name.as_deref()),
+            ("policy_name", self.policy_name.as_deref()),
+        ]
+    }
+}
+
 /// A fix: what to do, the exact commands, and the guide section it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Remediation {

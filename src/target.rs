@@ -92,6 +92,39 @@ pub struct Resolved {
     pub sources: BTreeMap<String, String>,
 }
 
+impl Resolved {
+    /// The named inputs, in report order: the template values every remediation can use.
+    pub fn fields(&self) -> [(&'static str, &String); 8] {
+        [
+            ("cluster", &self.cluster),
+            ("region", &self.region),
+            ("context", &self.context),
+            ("namespace", &self.namespace),
+            ("service_account", &self.service_account),
+            ("bucket", &self.bucket),
+            ("role_name", &self.role_name),
+            ("policy_name", &self.policy_name),
+        ]
+    }
+
+    /// The report's view of the target (empty values, as `--offline` leaves them, are absent).
+    pub fn to_target(&self) -> crate::report::Target {
+        let some = |v: &String| (!v.is_empty()).then(|| v.clone());
+        crate::report::Target {
+            cluster: some(&self.cluster),
+            region: some(&self.region),
+            context: some(&self.context),
+            namespace: some(&self.namespace),
+            service_account: some(&self.service_account),
+            bucket: some(&self.bucket),
+            role_name: some(&self.role_name),
+            policy_name: some(&self.policy_name),
+            mode: self.mode.as_str().to_string(),
+            sources: self.sources.clone(),
+        }
+    }
+}
+
 fn flag_source(name: &str, env: &str, given: Given) -> String {
     match given {
         Given::Flag => format!("flag --{name}"),

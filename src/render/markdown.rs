@@ -37,21 +37,12 @@ pub fn render(r: &Report) -> String {
 
     o.push_str("## Target\n\n| input | value | source |\n|---|---|---|\n");
     let t = &r.target;
-    let rows = [
-        ("cluster", &t.cluster),
-        ("region", &t.region),
-        ("context", &t.context),
-        ("namespace", &t.namespace),
-        ("service_account", &t.service_account),
-        ("bucket", &t.bucket),
-        ("role_name", &t.role_name),
-        ("policy_name", &t.policy_name),
-    ];
+    let rows = t.fields();
     for (k, v) in rows {
         let source = t.sources.get(k).map(String::as_str).unwrap_or("");
         o.push_str(&format!(
             "| {k} | {} | {} |\n",
-            escape(v.as_deref().unwrap_or("-")),
+            escape(v.unwrap_or("-")),
             escape(source)
         ));
     }

@@ -1,11 +1,13 @@
 //! Error texts from awscli, boto3/botocore and the Go SDK (goofys, rclone), classified into catalog codes.
 //! Used on the in-pod probe's output, and by `skys3 explain` on text pasted from a pod or a log.
 
+use crate::code::Code;
+
 /// A recognised error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
     /// The catalog code it maps to.
-    pub code: &'static str,
+    pub code: Code,
     /// What it means, in a phrase.
     pub meaning: &'static str,
 }
@@ -15,7 +17,7 @@ const PATTERNS: &[(&[&str], Known)] = &[
     (
         &["no openidconnect provider found", "invalididentitytoken"],
         Known {
-            code: "SKY345",
+            code: Code::Sky345,
             meaning: "STS rejected the pod's web identity token: the OIDC provider is not registered in IAM",
         },
     ),
@@ -29,7 +31,7 @@ const PATTERNS: &[(&[&str], Known)] = &[
             "no credentials found",
         ],
         Known {
-            code: "SKY342",
+            code: Code::Sky342,
             meaning: "the pod's AWS client found no credentials",
         },
     ),
@@ -43,14 +45,14 @@ const PATTERNS: &[(&[&str], Known)] = &[
             "not authorized to perform sts:tagsession",
         ],
         Known {
-            code: "SKY348",
+            code: Code::Sky348,
             meaning: "STS refused to let the pod assume the role (its trust policy does not match the pod)",
         },
     ),
     (
         &["accessdenied", "access denied", "status code: 403", "forbidden"],
         Known {
-            code: "SKY344",
+            code: Code::Sky344,
             meaning: "S3 denied the request",
         },
     ),
@@ -75,30 +77,33 @@ mod tests {
         // awscli v2
         assert_eq!(
             code("\nUnable to locate credentials. You can configure credentials by running \"aws configure\".\n"),
-            Some("SKY342")
+            Some(Code::Sky342)
         );
         assert_eq!(
             code("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied"),
-            Some("SKY344")
+            Some(Code::Sky344)
         );
         assert_eq!(
             code(
                 "An error occurred (InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: No OpenIDConnect provider found in your account for https://oidc.eks.us-west-2.amazonaws.com/id/X"
             ),
-            Some("SKY345")
+            Some(Code::Sky345)
         );
         // aws-sdk-go v1 (goofys)
         assert_eq!(
             code("NoCredentialProviders: no valid providers in chain. Deprecated."),
-            Some("SKY342")
+            Some(Code::Sky342)
         );
         // boto3
-        assert_eq!(code("NoCredentialsError: Unable to locate credentials"), Some("SKY342"));
+        assert_eq!(
+            code("NoCredentialsError: Unable to locate credentials"),
+            Some(Code::Sky342)
+        );
         assert_eq!(
             code(
                 "An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity"
             ),
-            Some("SKY348")
+            Some(Code::Sky348)
         );
         assert_eq!(code("Could not connect to the endpoint URL"), None);
         assert_eq!(code(""), None);
@@ -123,76 +128,79 @@ pub struct Cause {
     /// The cause, for people.
     pub cause: &'static str,
     /// The checks that decide it, with the codes they report when it is.
-    pub decided_by: &'static [(&'static str, &'static [&'static str])],
+    pub decided_by: &'static [(&'static str, &'static [Code])],
 }
 
 /// The likely causes behind a recognised code, most common first.
-pub fn causes(code: &str) -> &'static [Cause] {
+pub fn causes(code: Code) -> &'static [Cause] {
     match code {
-        "SKY342" => &[
+        Code::Sky342 => &[
             Cause {
                 cause: "SkyPilot uploaded local credentials, or aws.remote_identity is not NO_UPLOAD",
-                decided_by: &[("sky.config", &["SKY141", "SKY142", "SKY143"])],
+                decided_by: &[("sky.config", &[Code::Sky141, Code::Sky142, Code::Sky143])],
             },
             Cause {
                 cause: "no Pod Identity association for the pods' namespace and service account",
                 decided_by: &[
-                    ("mode", &["SKY152"]),
-                    ("pod-identity.association", &["SKY211", "SKY212"]),
+                    ("mode", &[Code::Sky152]),
+                    ("pod-identity.association", &[Code::Sky211, Code::Sky212]),
                 ],
             },
             Cause {
                 cause: "the service account lacks the IRSA annotation",
-                decided_by: &[("irsa.annotation", &["SKY301", "SKY302"])],
+                decided_by: &[("irsa.annotation", &[Code::Sky301, Code::Sky302])],
             },
             Cause {
                 cause: "the pods were created before the wiring (sky down, then sky launch)",
-                decided_by: &[("pod.credentials", &["SKY332", "SKY333"])],
+                decided_by: &[("pod.credentials", &[Code::Sky332, Code::Sky333])],
             },
             Cause {
                 cause: "the Pod Identity agent is missing or not ready, or the pod uses hostNetwork",
                 decided_by: &[
-                    ("pod-identity.addon", &["SKY201", "SKY202", "SKY203"]),
-                    ("pod.credentials", &["SKY335"]),
+                    ("pod-identity.addon", &[Code::Sky201, Code::Sky202, Code::Sky203]),
+                    ("pod.credentials", &[Code::Sky335]),
                 ],
             },
         ],
-        "SKY345" => &[
+        Code::Sky345 => &[
             Cause {
                 cause: "the cluster's OIDC issuer is not registered as an IAM OIDC provider",
-                decided_by: &[("irsa.oidc-provider", &["SKY221", "SKY222"])],
+                decided_by: &[("irsa.oidc-provider", &[Code::Sky221, Code::Sky222])],
             },
             Cause {
                 cause: "the role trusts another cluster's or region's provider",
-                decided_by: &[("iam.trust-policy", &["SKY243", "SKY244"])],
+                decided_by: &[("iam.trust-policy", &[Code::Sky243, Code::Sky244])],
             },
         ],
-        "SKY348" => &[
+        Code::Sky348 => &[
             Cause {
                 cause: "the trust policy's :sub names another namespace or service account, or StringEquals has a *",
-                decided_by: &[("iam.trust-policy", &["SKY245", "SKY246"])],
+                decided_by: &[("iam.trust-policy", &[Code::Sky245, Code::Sky246])],
             },
             Cause {
                 cause: "the trust policy federates another cluster's OIDC provider",
-                decided_by: &[("iam.trust-policy", &["SKY243", "SKY244"])],
+                decided_by: &[("iam.trust-policy", &[Code::Sky243, Code::Sky244])],
             },
             Cause {
                 cause: "Pod Identity: the trust policy lacks pods.eks.amazonaws.com or sts:TagSession",
-                decided_by: &[("iam.trust-policy", &["SKY241", "SKY242"])],
+                decided_by: &[("iam.trust-policy", &[Code::Sky241, Code::Sky242])],
             },
         ],
-        "SKY344" => &[
+        Code::Sky344 => &[
             Cause {
                 cause: "the role's policies lack the S3 action, or a Deny or boundary blocks it",
-                decided_by: &[("iam.s3-permissions", &["SKY261", "SKY262", "SKY263", "SKY265"])],
+                decided_by: &[(
+                    "iam.s3-permissions",
+                    &[Code::Sky261, Code::Sky262, Code::Sky263, Code::Sky265],
+                )],
             },
             Cause {
                 cause: "the pod does not run as the role (uploaded keys, or the node's role)",
-                decided_by: &[("pod.s3-list", &["SKY341", "SKY343"])],
+                decided_by: &[("pod.s3-list", &[Code::Sky341, Code::Sky343])],
             },
             Cause {
                 cause: "a bucket policy, SCP, VPC endpoint policy or SSE-KMS key denies it",
-                decided_by: &[("pod.s3-list", &["SKY344"])],
+                decided_by: &[("pod.s3-list", &[Code::Sky344])],
             },
         ],
         _ => &[],

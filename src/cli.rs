@@ -9,16 +9,12 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::catalog::{COMMON_ID, Catalog};
-use crate::checks::REGISTRY;
-use crate::engine::{self, Ctx, Limits};
+use crate::catalog;
+use crate::doctor::{self, Progress};
 use crate::exit;
-use crate::probe::aws::{self, AwsClients};
-use crate::probe::kube::KubeClient;
-use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
 use crate::render;
-use crate::report::Report;
-use crate::target::{self, Given, Input, InputError, Inputs};
+use crate::target::{Given, Input, InputError, Inputs, Request};
+use crate::wiring::Wiring;
 
 /// skys3: a read-only doctor for SkyPilot pods reaching S3 through an IAM role on EKS.
 #[derive(Debug, Parser)]
@@ -57,9 +53,9 @@ pub enum Command {
     },
 }
 
-/// Wiring mode.
+/// `--mode`: detect the wiring, or force one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
+pub enum ModeArg {
     /// Detect from the cluster (association or annotation).
     Auto,
     /// EKS Pod Identity.
@@ -68,13 +64,13 @@ pub enum Mode {
     Irsa,
 }
 
-impl Mode {
-    /// The name used in the report.
-    pub fn as_str(self) -> &'static str {
+impl ModeArg {
+    /// The forced wiring, if any.
+    pub fn wiring(self) -> Option<Wiring> {
         match self {
-            Mode::Auto => "auto",
-            Mode::PodIdentity => "pod-identity",
-            Mode::Irsa => "irsa",
+            ModeArg::Auto => None,
+            ModeArg::PodIdentity => Some(Wiring::PodIdentity),
+            ModeArg::Irsa => Some(Wiring::Irsa),
         }
     }
 }
@@ -140,8 +136,8 @@ pub struct DoctorArgs {
     #[arg(long, env = "IAM_POLICY_NAME", value_name = "NAME")]
     pub policy_name: Option<String>,
     /// Wiring mode: detect it, or force one.
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub mode: Mode,
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
     /// A SkyPilot config file to read instead of SkyPilot's own lookup.
     #[arg(long, value_name = "PATH")]
     pub sky_config: Option<PathBuf>,
@@ -227,7 +223,7 @@ where
                 role_name: input(sub, "role_name"),
                 policy_name: input(sub, "policy_name"),
             };
-            match doctor(&args, &inputs).await {
+            match doctor(&args, inputs).await {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("skys3: {e}");
@@ -236,12 +232,19 @@ where
             }
         }
         Command::Checks { markdown } => {
-            print!("{}", if markdown { checks_markdown() } else { list_checks() });
+            print!(
+                "{}",
+                if markdown {
+                    catalog::checks_markdown()
+                } else {
+                    catalog::list_checks()
+                }
+            );
             exit::OK
         }
         Command::Explain { text } => {
             let text = text.join(" ");
-            match explain(&text).or_else(|| explain_text(&text)) {
+            match catalog::explain(&text).or_else(|| catalog::explain_text(&text)) {
                 Some(out) => {
                     print!("{out}");
                     exit::OK
@@ -272,42 +275,22 @@ where
     }
 }
 
-async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
-    let started = tokio::time::Instant::now();
-    let run_timeout = Duration::from_secs(args.timeout);
-    let check_timeout = Duration::from_secs(args.check_timeout);
+async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
     // Read before anything runs: a bad suppressions file is an input error, not a finding.
     let suppressions = match &args.suppressions {
         Some(path) => Some(crate::suppress::Suppressions::load(path).map_err(InputError)?),
         None => None,
     };
-    let resolved = target::resolve(args, inputs, aws::profile_region).await?;
-
-    let log = CallLog::default();
-    let facts = if args.offline {
-        Facts::new(None, None)
-    } else {
-        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, check_timeout, log.clone()).await);
-        let kube_client = Arc::new(KubeClient::new(
-            resolved.kubeconfig.clone(),
-            resolved.context.clone(),
-            check_timeout,
-            log.clone(),
-        ));
-        // TLS roots and kubeconfig are loaded while the first AWS requests are in flight.
-        let warm = kube_client.clone();
-        tokio::spawn(async move { warm.prepare().await });
-        let kube: Arc<dyn KubeApi> = kube_client;
-        Facts::new(Some(aws), Some(kube))
+    let req = Request {
+        inputs,
+        mode: args.mode.wiring(),
+        sky_config: args.sky_config.clone(),
+        task: args.task.clone(),
+        sky_cluster: args.sky_cluster.clone(),
+        no_exec: args.no_exec,
+        offline: args.offline,
     };
-    let mut target = resolved.to_target();
-    let ctx = Arc::new(Ctx {
-        target: resolved,
-        facts,
-    });
-
-    let stderr_tty = std::io::stderr().is_terminal();
-    let progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>> = stderr_tty.then(|| {
+    let progress: Option<Progress> = std::io::stderr().is_terminal().then(|| {
         Arc::new(|done: usize, total: usize| {
             let mut err = std::io::stderr();
             let _ = write!(err, "\rskys3: {done}/{total} checks done");
@@ -315,43 +298,16 @@ async fn doctor(args: &DoctorArgs, inputs: &Inputs) -> Result<i32, InputError> {
                 let _ = write!(err, "\r\x1b[2K");
             }
             let _ = err.flush();
-        }) as Arc<dyn Fn(usize, usize) + Send + Sync>
+        }) as Progress
     });
-    let limits = Limits {
-        check_timeout,
-        deadline: started + run_timeout,
-        run_timeout,
+    let opts = doctor::Options {
+        timeout: Duration::from_secs(args.timeout),
+        check_timeout: Duration::from_secs(args.check_timeout),
+        suppressions,
+        redact: args.redact,
+        progress,
     };
-    let registry = if args.offline {
-        crate::checks::offline_registry()
-    } else {
-        REGISTRY
-    };
-    // Independent requests go out at once; the checks find their answers in the memo.
-    let prefetch = (!args.offline).then(|| {
-        let ctx = ctx.clone();
-        tokio::spawn(async move { crate::checks::prefetch::prefetch(&ctx).await })
-    });
-    let checks = engine::run(ctx, registry, limits, progress).await;
-    if let Some(p) = prefetch {
-        p.abort();
-    }
-    if let Some(mode) = checks
-        .iter()
-        .find(|c| c.id == "mode")
-        .and_then(crate::checks::mode::in_force_from)
-    {
-        target.mode = mode;
-    }
-    let mut report = Report::new(target, checks);
-    report.calls = log.snapshot();
-    if let Some(s) = &suppressions {
-        s.apply(&mut report, jiff::Zoned::now().date());
-    }
-    if args.redact {
-        report = crate::redact::redact(&report);
-    }
-
+    let report = doctor::run(&req, &opts).await?;
     let out = match args.output {
         Output::Json => render::json::render(&report),
         Output::Table => render::table::render(&report, use_color(args.color)),
@@ -373,115 +329,4 @@ fn use_color(choice: ColorChoice) -> bool {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
         }
     }
-}
-
-/// `skys3 checks`: every check in report order with its codes, then the shared codes.
-pub fn list_checks() -> String {
-    let catalog = Catalog::get();
-    let mut out = String::new();
-    for spec in REGISTRY {
-        let doc = catalog
-            .check(spec.id)
-            .expect("every registered check has a catalog entry (tested)");
-        out.push_str(&format!("{:<24} {}\n", doc.id, doc.title));
-        for c in &doc.codes {
-            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
-        }
-    }
-    if let Some(common) = catalog.check(COMMON_ID) {
-        out.push_str(&format!("{:<24} {}\n", "(any check)", common.title));
-        for c in &common.codes {
-            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
-        }
-    }
-    out
-}
-
-/// `skys3 checks --markdown`: the catalog as Markdown, in report order. The README embeds it verbatim (tested).
-pub fn checks_markdown() -> String {
-    let catalog = Catalog::get();
-    let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
-    let mut out = String::new();
-    let ids = REGISTRY.iter().map(|s| s.id).chain([COMMON_ID]);
-    for id in ids {
-        let doc = catalog.check(id).expect("catalog entry (tested)");
-        if id == COMMON_ID {
-            out.push_str("#### Codes any check can carry\n\n");
-        } else {
-            out.push_str(&format!("#### `{id}`: {}\n\n", doc.title));
-        }
-        out.push_str(&format!("{}\n\n", cell(&doc.verifies)));
-        out.push_str("| code | status | meaning | fix | guide section |\n|---|---|---|---|---|\n");
-        for c in &doc.codes {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                c.code,
-                c.status.as_str(),
-                cell(&c.title),
-                cell(&c.summary),
-                cell(&c.guide)
-            ));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// `skys3 explain "error text"`: the likely causes of an error pasted from a pod or a log, the checks that decide
-/// between them, and the guide's fixes.
-pub fn explain_text(text: &str) -> Option<String> {
-    let known = crate::classify::classify(text)?;
-    let catalog = Catalog::get();
-    let mut out = format!(
-        "Recognised: {} ({}).\n\nLikely causes, and the checks that decide between them:\n",
-        known.meaning, known.code
-    );
-    for c in crate::classify::causes(known.code) {
-        out.push_str(&format!("  - {}\n", c.cause));
-        for (check, codes) in c.decided_by {
-            let titles: Vec<String> = codes
-                .iter()
-                .map(|code| {
-                    format!(
-                        "{code} {}",
-                        catalog.code(code).map(|(_, d)| d.title.as_str()).unwrap_or("")
-                    )
-                })
-                .collect();
-            out.push_str(&format!("      {check}: {}\n", titles.join("; ")));
-        }
-    }
-    out.push_str("\nRun `skys3 doctor` to see which one it is. The guide's troubleshooting section says:\n");
-    for line in crate::classify::GUIDE_TROUBLESHOOTING {
-        out.push_str(&format!("  - {line}\n"));
-    }
-    out.push_str(&format!(
-        "\n`skys3 explain {}` explains the finding itself.\n",
-        known.code
-    ));
-    Some(out)
-}
-
-/// `skys3 explain CODE`.
-pub fn explain(code: &str) -> Option<String> {
-    let (check, doc) = Catalog::get().code(code.trim())?;
-    let mut out = format!("{}: {}\n", doc.code, doc.title);
-    let check_name = if check.id == COMMON_ID {
-        "any check".to_string()
-    } else {
-        format!("{} ({})", check.id, check.title)
-    };
-    out.push_str(&format!("check:  {check_name}\nstatus: {}\n\n", doc.status.as_str()));
-    out.push_str(doc.explanation.trim());
-    out.push_str("\n\nFix:\n  ");
-    out.push_str(&doc.summary);
-    out.push('\n');
-    for c in &doc.commands {
-        out.push_str(&format!("  $ {c}\n"));
-    }
-    out.push_str(&format!(
-        "\nGuide: \"Using IAM Roles for S3 Access on EKS\", section \"{}\"\n",
-        doc.guide
-    ));
-    Some(out)
 }

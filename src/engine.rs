@@ -11,10 +11,12 @@ use futures::future::{BoxFuture, Shared, join_all};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::code::Code;
 use crate::probe::{ErrorKind, Facts, ProbeError};
 use crate::report::{CheckReport, Remediation, Status};
 use crate::target::Resolved;
 use crate::template;
+use crate::wiring::{self, Detected, Wiring};
 
 /// What every check can see: the resolved target and the memoized facts.
 pub struct Ctx {
@@ -22,6 +24,35 @@ pub struct Ctx {
     pub target: Resolved,
     /// The probe layer.
     pub facts: Facts,
+    /// The wiring as the cluster says, detected once per run by the first check that asks.
+    wiring: tokio::sync::OnceCell<Result<Detected, ProbeError>>,
+}
+
+impl Ctx {
+    /// A context over a resolved target and its facts.
+    pub fn new(target: Resolved, facts: Facts) -> Ctx {
+        Ctx {
+            target,
+            facts,
+            wiring: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The wiring of the namespace and service account (Pod Identity association, IRSA annotation, near misses).
+    pub async fn wiring(&self) -> Result<Detected, ProbeError> {
+        self.wiring.get_or_init(|| wiring::detect(self)).await.clone()
+    }
+
+    /// The wiring in force: forced with `--mode`, else as detected, if a check has detected it in this run.
+    /// Never makes a request: the report's `target.mode` must not cost a call the checks did not make.
+    pub fn wiring_in_force(&self) -> Option<Wiring> {
+        self.target.mode.or_else(|| {
+            self.wiring
+                .get()
+                .and_then(|d| d.as_ref().ok())
+                .and_then(Detected::in_force)
+        })
+    }
 }
 
 /// A check's entry point.
@@ -33,10 +64,15 @@ pub struct CheckSpec {
     pub id: &'static str,
     /// Checks that must pass (or warn) before this one runs; they come earlier in the registry.
     pub deps: &'static [&'static str],
-    /// Every code the check itself can report (the engine adds the `_common` ones).
-    pub codes: &'static [&'static str],
     /// The check.
     pub run: CheckFn,
+}
+
+impl CheckSpec {
+    /// Every code the check itself can report, from its catalog file (the engine adds the `_common` ones).
+    pub fn codes(&self) -> &'static [Code] {
+        Code::of_check(self.id)
+    }
 }
 
 /// What a check decided.
@@ -45,7 +81,7 @@ pub struct Outcome {
     /// Verdict.
     pub status: Status,
     /// Catalog code, for every non-pass verdict.
-    pub code: Option<&'static str>,
+    pub code: Option<Code>,
     /// One sentence with the real names.
     pub message: String,
     /// Extra template values for the remediation (beyond the target's).
@@ -57,7 +93,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(status: Status, code: Option<&'static str>, message: impl Into<String>) -> Outcome {
+    fn new(status: Status, code: Option<Code>, message: impl Into<String>) -> Outcome {
         Outcome {
             status,
             code,
@@ -72,19 +108,19 @@ impl Outcome {
         Outcome::new(Status::Pass, None, message)
     }
     /// A failure with its code.
-    pub fn fail(code: &'static str, message: impl Into<String>) -> Outcome {
+    pub fn fail(code: Code, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Fail, Some(code), message)
     }
     /// A warning with its code.
-    pub fn warn(code: &'static str, message: impl Into<String>) -> Outcome {
+    pub fn warn(code: Code, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Warn, Some(code), message)
     }
     /// Did not run, with the reason's code.
-    pub fn skip(code: &'static str, message: impl Into<String>) -> Outcome {
+    pub fn skip(code: Code, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Skip, Some(code), message)
     }
     /// Could not decide.
-    pub fn inconclusive(code: &'static str, message: impl Into<String>) -> Outcome {
+    pub fn inconclusive(code: Code, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Inconclusive, Some(code), message)
     }
     /// Adds a template value for the remediation.
@@ -94,7 +130,7 @@ impl Outcome {
     }
     /// A skip because another check's finding decides this one (e.g. no OIDC issuer: see irsa.oidc-provider).
     pub fn blocked(check: &str, message: impl Into<String>) -> Outcome {
-        let mut o = Outcome::new(Status::Skip, Some("SKY007"), message);
+        let mut o = Outcome::new(Status::Skip, Some(Code::Sky007), message);
         o.blocked_by.push(check.to_string());
         o
     }
@@ -108,20 +144,20 @@ impl Outcome {
     pub fn from_error(err: &ProbeError) -> Outcome {
         let (code, message) = match err.kind {
             ErrorKind::AccessDenied => (
-                "SKY001",
+                Code::Sky001,
                 format!(
                     "access denied: the doctor's identity may not call {} ({})",
                     err.op, err.message
                 ),
             ),
-            ErrorKind::Timeout => ("SKY002", format!("{} timed out ({})", err.op, err.message)),
+            ErrorKind::Timeout => (Code::Sky002, format!("{} timed out ({})", err.op, err.message)),
             ErrorKind::Unreachable => (
-                "SKY003",
+                Code::Sky003,
                 format!("{} could not reach its endpoint: {}", err.op, err.message),
             ),
-            ErrorKind::Throttled => ("SKY005", format!("{} was throttled: {}", err.op, err.message)),
+            ErrorKind::Throttled => (Code::Sky005, format!("{} was throttled: {}", err.op, err.message)),
             ErrorKind::NotFound | ErrorKind::NoCredentials | ErrorKind::CredentialsRejected | ErrorKind::Other => {
-                ("SKY006", format!("{} failed: {}", err.op, err.message))
+                (Code::Sky006, format!("{} failed: {}", err.op, err.message))
             }
         };
         Outcome::inconclusive(code, message).evidence(serde_json::json!({ "error": err }))
@@ -169,7 +205,7 @@ pub async fn run(
                 .into_iter()
                 // A prerequisite that does not apply, or had nothing to look at, blocks nothing: the check decides.
                 .filter(|r| !matches!(r.status, Status::Pass | Status::Warn))
-                .filter(|r| !(r.status == Status::Skip && matches!(r.code.as_deref(), Some("SKY008" | "SKY009"))))
+                .filter(|r| !(r.status == Status::Skip && matches!(r.code, Some(Code::Sky008 | Code::Sky009))))
                 .map(|r| r.id)
                 .collect();
             let started = Instant::now();
@@ -178,7 +214,7 @@ pub async fn run(
             } else {
                 Outcome::new(
                     Status::Skip,
-                    Some("SKY007"),
+                    Some(Code::Sky007),
                     format!("not run: {} did not pass", blocked.join(", ")),
                 )
             };
@@ -224,11 +260,11 @@ async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Out
             } else {
                 "cancelled".into()
             };
-            Outcome::inconclusive("SKY004", format!("check {} crashed: {why}", spec.id))
+            Outcome::inconclusive(Code::Sky004, format!("check {} crashed: {why}", spec.id))
         }
         Err(_) => {
             task.abort();
-            Outcome::inconclusive("SKY002", format!("check {} did not finish within {what}", spec.id))
+            Outcome::inconclusive(Code::Sky002, format!("check {} did not finish within {what}", spec.id))
         }
     }
 }
@@ -256,20 +292,15 @@ fn finish(
         .unwrap_or_else(|| spec.id.to_string());
     let remediation = match (outcome.status, outcome.code) {
         (Status::Fail | Status::Warn | Status::Inconclusive, Some(code)) => {
-            let (_, doc) = catalog
-                .code(code)
-                .unwrap_or_else(|| panic!("{}: code {code} is not in the catalog", spec.id));
+            let doc = catalog.doc(code);
             let mut vars = target_vars(&ctx.target);
             if let Some(id) = ctx.facts.caller_identity_if_known() {
                 vars.insert("account_id".into(), id.account.clone());
                 vars.insert("partition".into(), id.partition().to_string());
-                vars.insert(
-                    "role_arn".into(),
-                    crate::checks::common::role_arn(&id, &ctx.target.role_name),
-                );
+                vars.insert("role_arn".into(), crate::arn::role_arn(&id, &ctx.target.role_name));
                 vars.insert(
                     "policy_arn".into(),
-                    crate::checks::common::policy_arn(&id, &ctx.target.policy_name),
+                    crate::arn::policy_arn(&id, &ctx.target.policy_name),
                 );
             }
             vars.extend(outcome.vars.clone());
@@ -285,7 +316,7 @@ fn finish(
         id: spec.id.to_string(),
         title,
         status: outcome.status,
-        code: outcome.code.map(str::to_string),
+        code: outcome.code,
         message: outcome.message,
         remediation,
         blocked_by: if blocked_by.is_empty() {
@@ -323,7 +354,7 @@ mod tests {
             bucket: "b".into(),
             role_name: "role".into(),
             policy_name: "pol".into(),
-            mode: crate::cli::Mode::Auto,
+            mode: None,
             sky: SkyConfig {
                 layers: vec![],
                 errors: vec![],
@@ -335,10 +366,7 @@ mod tests {
             no_exec: false,
             sources: Default::default(),
         };
-        Arc::new(Ctx {
-            target,
-            facts: Facts::new(None, None),
-        })
+        Arc::new(Ctx::new(target, Facts::new(None, None)))
     }
 
     fn limits(check: u64, run: u64) -> Limits {
@@ -353,19 +381,16 @@ mod tests {
         CheckSpec {
             id: "a.ok",
             deps: &[],
-            codes: &[],
             run: |_| async { Outcome::pass("fine") }.boxed(),
         },
         CheckSpec {
             id: "b.panics",
             deps: &[],
-            codes: &[],
             run: |_| async { panic!("boom") }.boxed(),
         },
         CheckSpec {
             id: "c.hangs",
             deps: &[],
-            codes: &[],
             run: |_| {
                 async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -377,20 +402,17 @@ mod tests {
         CheckSpec {
             id: "d.after-ok",
             deps: &["a.ok"],
-            codes: &[],
             run: |_| async { Outcome::pass("ran") }.boxed(),
         },
         CheckSpec {
             id: "e.after-panic",
             deps: &["a.ok", "b.panics"],
-            codes: &[],
             run: |_| async { Outcome::pass("must not run") }.boxed(),
         },
         CheckSpec {
             id: "f.fails",
             deps: &[],
-            codes: &["SKY111"],
-            run: |_| async { Outcome::fail("SKY111", "cluster c missing") }.boxed(),
+            run: |_| async { Outcome::fail(Code::Sky111, "cluster c missing") }.boxed(),
         },
     ];
 
@@ -410,14 +432,14 @@ mod tests {
 
         assert_eq!(by_id("a.ok").status, Status::Pass);
         let p = by_id("b.panics");
-        assert_eq!((p.status, p.code.as_deref()), (Status::Inconclusive, Some("SKY004")));
+        assert_eq!((p.status, p.code), (Status::Inconclusive, Some(Code::Sky004)));
         assert!(p.message.contains("boom"));
         let h = by_id("c.hangs");
-        assert_eq!((h.status, h.code.as_deref()), (Status::Inconclusive, Some("SKY002")));
+        assert_eq!((h.status, h.code), (Status::Inconclusive, Some(Code::Sky002)));
         assert!(h.message.contains("--check-timeout"), "{}", h.message);
         assert_eq!(by_id("d.after-ok").status, Status::Pass);
         let e = by_id("e.after-panic");
-        assert_eq!((e.status, e.code.as_deref()), (Status::Skip, Some("SKY007")));
+        assert_eq!((e.status, e.code), (Status::Skip, Some(Code::Sky007)));
         assert_eq!(e.blocked_by, vec!["b.panics".to_string()]);
         let f = by_id("f.fails");
         let r = f.remediation.as_ref().unwrap();
@@ -427,7 +449,7 @@ mod tests {
     #[tokio::test]
     async fn run_deadline_wins_over_check_timeout() {
         let reports = run(ctx(), &SPECS[2..3], limits(60_000, 200), None).await;
-        assert_eq!(reports[0].code.as_deref(), Some("SKY002"));
+        assert_eq!(reports[0].code, Some(Code::Sky002));
         assert!(reports[0].message.contains("--timeout"), "{}", reports[0].message);
     }
 }

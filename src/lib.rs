@@ -5,13 +5,18 @@
 //! that talks to AWS and Kubernetes, read-only, memoized). [`report`] is the one model every [`render`]er reads;
 //! [`catalog`] is `checks/*.toml`, embedded at build time.
 
+pub mod arn;
 pub mod catalog;
 pub mod checks;
 pub mod classify;
 pub mod cli;
+pub mod code;
+pub mod doctor;
 pub mod engine;
 pub mod exit;
+pub mod guide;
 pub mod permissions;
+pub mod pods;
 pub mod policy;
 pub mod probe;
 pub mod redact;
@@ -21,3 +26,4 @@ pub mod sky;
 pub mod suppress;
 pub mod target;
 pub mod template;
+pub mod wiring;

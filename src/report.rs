@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::code::Code;
+
 /// Version of the JSON document's shape. Bump on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -103,7 +105,7 @@ pub struct CheckReport {
     pub status: Status,
     /// Catalog code; present for every non-pass result.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub code: Option<String>,
+    pub code: Option<Code>,
     /// One sentence with the real names.
     pub message: String,
     /// The fix, for fail and warn.

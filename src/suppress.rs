@@ -13,6 +13,7 @@ use std::path::Path;
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use crate::code::Code;
 use crate::report::{Report, Status, Suppression};
 
 /// One entry.
@@ -21,8 +22,8 @@ use crate::report::{Report, Status, Suppression};
 pub struct Entry {
     /// Check id.
     pub check: Option<String>,
-    /// Code.
-    pub code: Option<String>,
+    /// Code (an unknown code is an error when the file is read).
+    pub code: Option<Code>,
     /// A string the finding's message must contain.
     pub resource: Option<String>,
     /// Why (required).
@@ -64,11 +65,6 @@ impl Suppressions {
             if e.reason.trim().is_empty() {
                 return Err(format!("entry {n} has an empty reason"));
             }
-            if let Some(code) = &e.code
-                && crate::catalog::Catalog::get().code(code).is_none()
-            {
-                return Err(format!("entry {n}: unknown code {code}"));
-            }
             let date = match &e.expires {
                 Some(d) => Some(
                     d.parse::<Date>()
@@ -90,9 +86,7 @@ impl Suppressions {
             }
             let hit = self.entries.iter().find(|(e, _)| {
                 e.check.as_deref().is_none_or(|id| id == c.id)
-                    && e.code
-                        .as_deref()
-                        .is_none_or(|code| c.code.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(code)))
+                    && e.code.is_none_or(|code| c.code == Some(code))
                     && e.resource.as_deref().is_none_or(|r| c.message.contains(r))
             });
             let Some((entry, date)) = hit else { continue };

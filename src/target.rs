@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{DoctorArgs, Mode};
 use crate::probe::kubeconfig::{ContextInfo, LoadedKubeconfig};
 use crate::sky::{ConfigPaths, SkyConfig};
+use crate::wiring::Wiring;
 
 /// SkyPilot's default service account name.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "skypilot-service-account";
@@ -78,8 +78,8 @@ pub struct Resolved {
     pub role_name: String,
     /// IAM policy name.
     pub policy_name: String,
-    /// Requested mode.
-    pub mode: Mode,
+    /// The wiring forced with `--mode`; `None` to detect it.
+    pub mode: Option<Wiring>,
     /// SkyPilot's layered config.
     pub sky: SkyConfig,
     /// The `config:` block of `--task`, if any.
@@ -119,7 +119,7 @@ impl Resolved {
             bucket: some(&self.bucket),
             role_name: some(&self.role_name),
             policy_name: some(&self.policy_name),
-            mode: self.mode.as_str().to_string(),
+            mode: self.mode.map(Wiring::as_str).unwrap_or("auto").to_string(),
             sources: self.sources.clone(),
         }
     }
@@ -132,189 +132,146 @@ fn flag_source(name: &str, env: &str, given: Given) -> String {
     }
 }
 
-/// Resolves the target. `profile_region` is consulted only when nothing else names the region.
-pub async fn resolve<F, Fut>(args: &DoctorArgs, inputs: &Inputs, profile_region: F) -> Result<Resolved, InputError>
+/// What the user asked for: the inputs and the options that shape resolution. Free of any CLI library, so the
+/// doctor can be driven (and resolution tested) without a command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Flags and environment variables.
+    pub inputs: Inputs,
+    /// `--mode`: a forced wiring, or `None` to detect it.
+    pub mode: Option<Wiring>,
+    /// `--sky-config`.
+    pub sky_config: Option<PathBuf>,
+    /// `--task`.
+    pub task: Option<PathBuf>,
+    /// `--sky-cluster`.
+    pub sky_cluster: Option<String>,
+    /// `--no-exec`.
+    pub no_exec: bool,
+    /// `--offline`: only the SkyPilot config is read; missing AWS and cluster inputs stay empty.
+    pub offline: bool,
+}
+
+/// The local files resolution reads: the kubeconfig and where SkyPilot's config files are.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// The kubeconfig (`$KUBECONFIG` or `~/.kube/config`), `None` when there is none.
+    pub kubeconfig: Option<LoadedKubeconfig>,
+    /// SkyPilot's config files.
+    pub sky_paths: ConfigPaths,
+}
+
+impl Local {
+    /// Reads the machine's kubeconfig and finds SkyPilot's config files as SkyPilot would (`HOME`, the working
+    /// directory, the `SKYPILOT_*` variables).
+    pub fn discover(req: &Request) -> Result<Local, InputError> {
+        let kubeconfig = LoadedKubeconfig::load().map_err(InputError)?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let sky_paths = ConfigPaths::discover(req.sky_config.as_deref(), home.as_deref(), &cwd);
+        Ok(Local { kubeconfig, sky_paths })
+    }
+}
+
+/// Records where each resolved value came from.
+#[derive(Debug, Default)]
+struct Sources(BTreeMap<String, String>);
+
+impl Sources {
+    fn set(&mut self, key: &str, source: impl Into<String>) {
+        self.0.insert(key.to_string(), source.into());
+    }
+
+    /// The value the user gave for `key` (flag or env), recording its origin.
+    fn given(&mut self, key: &str, flag: &str, env: &str, input: &Option<Input>) -> Option<String> {
+        input.as_ref().map(|i| {
+            self.set(key, flag_source(flag, env, i.given));
+            i.value.clone()
+        })
+    }
+}
+
+/// Resolves the target from the request and the local files. `profile_region` is consulted only when nothing else
+/// names the region.
+pub async fn resolve<F, Fut>(req: &Request, local: Local, profile_region: F) -> Result<Resolved, InputError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Option<String>>,
 {
-    let mut sources = BTreeMap::new();
-    let mut missing: Vec<&str> = Vec::new();
-    let mut take = |key: &str, flag: &str, env: &str, input: &Option<Input>| -> Option<String> {
-        input.as_ref().map(|i| {
-            sources.insert(key.to_string(), flag_source(flag, env, i.given));
-            i.value.clone()
-        })
-    };
-    let cluster = take("cluster", "cluster", "EKS_CLUSTER_NAME", &inputs.cluster);
-    let region = take("region", "region", "AWS_REGION", &inputs.region);
-    let context = take("context", "context", "KUBE_CONTEXT", &inputs.context);
-    let bucket = take("bucket", "bucket", "S3_BUCKET", &inputs.bucket);
-    let namespace = take("namespace", "namespace", "K8S_NAMESPACE", &inputs.namespace);
-    let service_account = take(
+    let inputs = &req.inputs;
+    let mut sources = Sources::default();
+    let cluster = sources.given("cluster", "cluster", "EKS_CLUSTER_NAME", &inputs.cluster);
+    let region = sources.given("region", "region", "AWS_REGION", &inputs.region);
+    let context = sources.given("context", "context", "KUBE_CONTEXT", &inputs.context);
+    let bucket = sources.given("bucket", "bucket", "S3_BUCKET", &inputs.bucket);
+    let namespace = sources.given("namespace", "namespace", "K8S_NAMESPACE", &inputs.namespace);
+    let service_account = sources.given(
         "service_account",
         "service-account",
         "K8S_SERVICE_ACCOUNT",
         &inputs.service_account,
     );
-    let role_name = take("role_name", "role-name", "IAM_ROLE_NAME", &inputs.role_name);
-    let policy_name = take("policy_name", "policy-name", "IAM_POLICY_NAME", &inputs.policy_name);
+    let role_name = sources.given("role_name", "role-name", "IAM_ROLE_NAME", &inputs.role_name);
+    let policy_name = sources.given("policy_name", "policy-name", "IAM_POLICY_NAME", &inputs.policy_name);
 
-    // Kube context: flag/env, else the kubeconfig's current context.
-    let kubeconfig = LoadedKubeconfig::load().map_err(InputError)?;
-    let (context, context_info, kubeconfig) = match (context, kubeconfig) {
-        (Some(name), Some(kc)) => {
-            let info = kc.context(&name).ok_or_else(|| {
-                InputError(format!(
-                    "unknown kube context {name:?} (the kubeconfig has: {})",
-                    list_or_none(&kc.context_names())
-                ))
-            })?;
-            (name, info, kc)
-        }
-        (Some(name), None) => {
-            return Err(InputError(format!(
-                "unknown kube context {name:?}: no kubeconfig found (KUBECONFIG or ~/.kube/config)"
-            )));
-        }
-        (None, Some(kc)) => match kc.current_context().map(str::to_string) {
-            Some(name) => {
-                let info = kc.context(&name).ok_or_else(|| {
-                    InputError(format!(
-                        "the kubeconfig's current-context {name:?} is not one of its contexts"
-                    ))
-                })?;
-                sources.insert("context".into(), "kubeconfig current-context".into());
-                (name, info, kc)
-            }
-            None if args.offline => (String::new(), ContextInfo::default(), kc),
-            None => {
-                return Err(InputError(
-                    "no kube context: set --context or KUBE_CONTEXT (the kubeconfig has no current-context)".into(),
-                ));
-            }
-        },
-        (None, None) if args.offline => (String::new(), ContextInfo::default(), LoadedKubeconfig::empty()),
-        (None, None) => {
-            return Err(InputError(
-                "no kubeconfig found (KUBECONFIG or ~/.kube/config): run `aws eks update-kubeconfig --name <cluster> --region <region>`, or set KUBECONFIG".into(),
-            ));
-        }
-    };
+    let (context, context_info, kubeconfig) = pick_context(context, local.kubeconfig, req.offline, &mut sources)?;
 
     let cluster = cluster.or_else(|| {
-        context_info.eks_cluster.clone().inspect(|_| {
-            sources.insert("cluster".into(), "kube context".into());
-        })
+        context_info
+            .eks_cluster
+            .clone()
+            .inspect(|_| sources.set("cluster", "kube context"))
     });
     let region = match region.or_else(|| {
-        context_info.eks_region.clone().inspect(|_| {
-            sources.insert("region".into(), "kube context".into());
-        })
+        context_info
+            .eks_region
+            .clone()
+            .inspect(|_| sources.set("region", "kube context"))
     }) {
         Some(r) => Some(r),
-        None => profile_region().await.inspect(|_| {
-            sources.insert("region".into(), "aws profile".into());
-        }),
+        None => profile_region().await.inspect(|_| sources.set("region", "aws profile")),
     };
 
-    // Bucket: flag/env, else the task's s3:// file_mounts.
-    let task = match &args.task {
-        Some(path) => Some(read_task(path)?),
+    let task = match &req.task {
+        Some(path) => Some((path, read_task(path)?)),
         None => None,
     };
-    let bucket = match (bucket, &task, &args.task) {
-        (Some(b), _, _) => Some(b),
-        (None, Some(task), Some(path)) => match task.buckets.as_slice() {
-            [] => None,
-            [one] => {
-                sources.insert("bucket".into(), format!("task {}", path.display()));
-                Some(one.clone())
-            }
-            many => {
-                return Err(InputError(format!(
-                    "task {} mounts several S3 buckets ({}): pick one with --bucket",
-                    path.display(),
-                    many.join(", ")
-                )));
-            }
-        },
-        _ => None,
+    let bucket = match bucket {
+        Some(b) => Some(b),
+        None => bucket_from_task(task.as_ref().map(|(p, t)| (p.as_path(), t)), &mut sources)?,
     };
 
-    // SkyPilot config: an explicitly named file must be readable.
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let paths = ConfigPaths::discover(args.sky_config.as_deref(), home.as_deref(), &cwd);
-    let sky = SkyConfig::load(&paths).map_err(InputError)?;
-
+    let sky = SkyConfig::load(&local.sky_paths).map_err(InputError)?;
     let namespace = namespace
         .or_else(|| {
-            sky.kubernetes_namespace().inspect(|_| {
-                sources.insert("namespace".into(), "skypilot config kubernetes.namespace".into());
-            })
+            sky.kubernetes_namespace()
+                .inspect(|_| sources.set("namespace", "skypilot config kubernetes.namespace"))
         })
         .or_else(|| {
-            context_info.namespace.clone().inspect(|_| {
-                sources.insert("namespace".into(), "kube context".into());
-            })
+            context_info
+                .namespace
+                .clone()
+                .inspect(|_| sources.set("namespace", "kube context"))
         })
         .unwrap_or_else(|| {
-            sources.insert("namespace".into(), "default".into());
+            sources.set("namespace", "default");
             "default".into()
         });
     let service_account = service_account.unwrap_or_else(|| {
-        sources.insert("service_account".into(), "default".into());
+        sources.set("service_account", "default");
         DEFAULT_SERVICE_ACCOUNT.into()
     });
 
-    if cluster.is_none() {
-        missing.push("cluster (--cluster or EKS_CLUSTER_NAME; or use an EKS kube context)");
-    }
-    if region.is_none() {
-        missing.push("region (--region or AWS_REGION; or an AWS profile with a region)");
-    }
-    if bucket.is_none() {
-        missing.push("bucket (--bucket or S3_BUCKET; or --task with an s3:// file_mount)");
-    }
-    // Offline, only the SkyPilot config is read: what is missing stays empty.
-    let (cluster, region, bucket) = if args.offline {
-        (
-            cluster.or(Some(String::new())),
-            region.or(Some(String::new())),
-            bucket.or(Some(String::new())),
-        )
-    } else {
-        (cluster, region, bucket)
-    };
-    let (Some(cluster), Some(region), Some(bucket)) = (cluster, region, bucket) else {
-        return Err(InputError(format!("missing input: {}", missing.join("; "))));
-    };
+    let (cluster, region, bucket) = require_inputs(cluster, region, bucket, req.offline)?;
     let role_name = role_name.unwrap_or_else(|| {
-        sources.insert("role_name".into(), "default (SkyPilotS3Role-<bucket>)".into());
-        if bucket.is_empty() {
-            String::new()
-        } else {
-            format!("SkyPilotS3Role-{bucket}")
-        }
+        sources.set("role_name", "default (SkyPilotS3Role-<bucket>)");
+        guide_name("SkyPilotS3Role-", &bucket)
     });
     let policy_name = policy_name.unwrap_or_else(|| {
-        sources.insert("policy_name".into(), "default (SkyPilotS3Access-<bucket>)".into());
-        if bucket.is_empty() {
-            String::new()
-        } else {
-            format!("SkyPilotS3Access-{bucket}")
-        }
+        sources.set("policy_name", "default (SkyPilotS3Access-<bucket>)");
+        guide_name("SkyPilotS3Access-", &bucket)
     });
-    sources.insert(
-        "mode".into(),
-        if args.mode == Mode::Auto {
-            "default"
-        } else {
-            "flag --mode"
-        }
-        .into(),
-    );
+    sources.set("mode", if req.mode.is_some() { "flag --mode" } else { "default" });
 
     Ok(Resolved {
         cluster,
@@ -327,13 +284,123 @@ where
         bucket,
         role_name,
         policy_name,
-        mode: args.mode,
+        mode: req.mode,
         sky,
-        task_config: task.and_then(|t| t.config),
-        sky_cluster: args.sky_cluster.clone(),
-        no_exec: args.no_exec,
-        sources,
+        task_config: task.and_then(|(_, t)| t.config),
+        sky_cluster: req.sky_cluster.clone(),
+        no_exec: req.no_exec,
+        sources: sources.0,
     })
+}
+
+/// The kube context: the one given, else the kubeconfig's current context. Offline, none is needed.
+fn pick_context(
+    given: Option<String>,
+    kubeconfig: Option<LoadedKubeconfig>,
+    offline: bool,
+    sources: &mut Sources,
+) -> Result<(String, ContextInfo, LoadedKubeconfig), InputError> {
+    match (given, kubeconfig) {
+        (Some(name), Some(kc)) => {
+            let info = kc.context(&name).ok_or_else(|| {
+                InputError(format!(
+                    "unknown kube context {name:?} (the kubeconfig has: {})",
+                    list_or_none(&kc.context_names())
+                ))
+            })?;
+            Ok((name, info, kc))
+        }
+        (Some(name), None) => Err(InputError(format!(
+            "unknown kube context {name:?}: no kubeconfig found (KUBECONFIG or ~/.kube/config)"
+        ))),
+        (None, Some(kc)) => match kc.current_context().map(str::to_string) {
+            Some(name) => {
+                let info = kc.context(&name).ok_or_else(|| {
+                    InputError(format!(
+                        "the kubeconfig's current-context {name:?} is not one of its contexts"
+                    ))
+                })?;
+                sources.set("context", "kubeconfig current-context");
+                Ok((name, info, kc))
+            }
+            None if offline => Ok((String::new(), ContextInfo::default(), kc)),
+            None => Err(InputError(
+                "no kube context: set --context or KUBE_CONTEXT (the kubeconfig has no current-context)".into(),
+            )),
+        },
+        (None, None) if offline => Ok((String::new(), ContextInfo::default(), LoadedKubeconfig::empty())),
+        (None, None) => Err(InputError(
+            "no kubeconfig found (KUBECONFIG or ~/.kube/config): run `aws eks update-kubeconfig --name <cluster> --region <region>`, or set KUBECONFIG".into(),
+        )),
+    }
+}
+
+/// The bucket of the task's one s3:// file_mount; several are ambiguous.
+fn bucket_from_task(
+    task: Option<(&Path, &crate::sky::Task)>,
+    sources: &mut Sources,
+) -> Result<Option<String>, InputError> {
+    let Some((path, task)) = task else { return Ok(None) };
+    match task.buckets.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            sources.set("bucket", format!("task {}", path.display()));
+            Ok(Some(one.clone()))
+        }
+        many => Err(InputError(format!(
+            "task {} mounts several S3 buckets ({}): pick one with --bucket",
+            path.display(),
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Cluster, region and bucket, or one error naming every missing one. Offline they may stay empty.
+fn require_inputs(
+    cluster: Option<String>,
+    region: Option<String>,
+    bucket: Option<String>,
+    offline: bool,
+) -> Result<(String, String, String), InputError> {
+    if offline {
+        return Ok((
+            cluster.unwrap_or_default(),
+            region.unwrap_or_default(),
+            bucket.unwrap_or_default(),
+        ));
+    }
+    match (cluster, region, bucket) {
+        (Some(c), Some(r), Some(b)) => Ok((c, r, b)),
+        (c, r, b) => {
+            let missing: Vec<&str> = [
+                (
+                    c.is_none(),
+                    "cluster (--cluster or EKS_CLUSTER_NAME; or use an EKS kube context)",
+                ),
+                (
+                    r.is_none(),
+                    "region (--region or AWS_REGION; or an AWS profile with a region)",
+                ),
+                (
+                    b.is_none(),
+                    "bucket (--bucket or S3_BUCKET; or --task with an s3:// file_mount)",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(m, what)| m.then_some(what))
+            .collect();
+            Err(InputError(format!("missing input: {}", missing.join("; "))))
+        }
+    }
+}
+
+/// The guide's default role and policy names: `<prefix><bucket>`; empty without a bucket (offline).
+fn guide_name(prefix: &str, bucket: &str) -> String {
+    if bucket.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}{bucket}")
+    }
 }
 
 fn read_task(task: &Path) -> Result<crate::sky::Task, InputError> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{CallerIdentity, ErrorKind, ProbeError};
 
@@ -12,7 +13,6 @@ use crate::probe::{CallerIdentity, ErrorKind, ProbeError};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "aws.identity",
     deps: &[],
-    codes: &["SKY101", "SKY102"],
     run: |ctx: Arc<Ctx>| async move { evaluate(ctx.facts.caller_identity().await) }.boxed(),
 };
 
@@ -27,10 +27,11 @@ pub fn evaluate(identity: Result<CallerIdentity, ProbeError>) -> Outcome {
         ))
         .evidence(json!({ "account": id.account, "arn": id.arn, "partition": id.partition() })),
         Err(e) if e.kind == ErrorKind::NoCredentials => {
-            Outcome::fail("SKY101", format!("no AWS credentials found: {}", e.message)).evidence(json!({ "error": e }))
+            Outcome::fail(Code::Sky101, format!("no AWS credentials found: {}", e.message))
+                .evidence(json!({ "error": e }))
         }
         Err(e) if e.kind == ErrorKind::CredentialsRejected => Outcome::fail(
-            "SKY102",
+            Code::Sky102,
             format!("AWS rejected the doctor's credentials: {}", e.message),
         )
         .evidence(json!({ "error": e })),

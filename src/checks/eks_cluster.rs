@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ClusterInfo, ProbeError};
 
@@ -12,7 +13,6 @@ use crate::probe::{ClusterInfo, ProbeError};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "eks.cluster",
     deps: &["aws.identity"],
-    codes: &["SKY111", "SKY112", "SKY113"],
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -27,8 +27,11 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
     let c = match cluster {
         Ok(c) => c,
         Err(e) if e.is_not_found() => {
-            return Outcome::fail("SKY111", format!("EKS cluster {name} was not found in region {region}"))
-                .evidence(json!({ "error": e }));
+            return Outcome::fail(
+                Code::Sky111,
+                format!("EKS cluster {name} was not found in region {region}"),
+            )
+            .evidence(json!({ "error": e }));
         }
         Err(e) => return Outcome::from_error(&e),
     };
@@ -38,9 +41,9 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
             "EKS cluster {name} in {region} is ACTIVE (Kubernetes {})",
             c.version.as_deref().unwrap_or("unknown")
         )),
-        "UPDATING" => Outcome::warn("SKY113", format!("EKS cluster {name} in {region} is UPDATING")),
+        "UPDATING" => Outcome::warn(Code::Sky113, format!("EKS cluster {name} in {region} is UPDATING")),
         other => Outcome::fail(
-            "SKY112",
+            Code::Sky112,
             format!("EKS cluster {name} in {region} is {other}, not ACTIVE"),
         ),
     }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::wiring::Wiring;
+use crate::{arn, guide};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.role",
     deps: &["aws.identity"],
-    codes: &["SKY231"],
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -20,12 +21,13 @@ pub const SPEC: CheckSpec = CheckSpec {
                 Ok(r) => Outcome::pass(format!("IAM role {} exists", r.arn)).evidence(json!({ "role": r })),
                 Err(e) if e.is_not_found() => {
                     // The fix's trust policy follows the wiring, when the cluster already tells it.
-                    let wiring = common::detect(&ctx)
+                    let wiring = ctx
+                        .wiring()
                         .await
                         .ok()
                         .and_then(|d| d.in_force())
                         .unwrap_or(Wiring::PodIdentity);
-                    let mut o = Outcome::fail("SKY231", format!("IAM role {} does not exist", t.role_name))
+                    let mut o = Outcome::fail(Code::Sky231, format!("IAM role {} does not exist", t.role_name))
                         .var("mode", wiring.as_str())
                         .evidence(json!({ "error": e }));
                     if let Some(trust) = fix_trust_policy(&ctx, wiring).await {
@@ -43,14 +45,14 @@ pub const SPEC: CheckSpec = CheckSpec {
 /// The guide's trust policy for `wiring`, with this cluster's provider, namespace and service account.
 pub async fn fix_trust_policy(ctx: &Ctx, wiring: Wiring) -> Option<String> {
     match wiring {
-        Wiring::PodIdentity => Some(common::pod_identity_trust()),
+        Wiring::PodIdentity => Some(guide::pod_identity_trust()),
         Wiring::Irsa => {
             let t = &ctx.target;
             let id = ctx.facts.caller_identity().await.ok()?;
             let issuer = ctx.facts.cluster(&t.cluster).await.ok()?.oidc_issuer?;
-            let provider = common::oidc_provider(&issuer);
-            let arn = common::oidc_provider_arn(&id, &provider);
-            Some(common::irsa_trust(&arn, &provider, &t.namespace, &t.service_account))
+            let provider = arn::oidc_provider(&issuer);
+            let arn = arn::oidc_provider_arn(&id, &provider);
+            Some(guide::irsa_trust(&arn, &provider, &t.namespace, &t.service_account))
         }
     }
 }

@@ -7,16 +7,16 @@ use futures::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 
-use super::common;
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::policy::{self, Decision, Policy};
-use crate::probe::{ProbeError, SimulationResult};
+use crate::probe::{Op, ProbeError, SimulationResult};
+use crate::{arn, guide};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.s3-permissions",
     deps: &["iam.role"],
-    codes: &["SKY261", "SKY262", "SKY263", "SKY264", "SKY265", "SKY266"],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -60,7 +60,7 @@ pub(crate) async fn managed(ctx: &Ctx, arn: &str) -> Result<(String, Policy), Pr
     let doc = ctx.facts.policy_version(arn, &p.default_version).await?;
     let parsed = policy::parse_document(&doc).map_err(|e| {
         ProbeError::new(
-            "iam:GetPolicyVersion",
+            Op::GetPolicyVersion,
             crate::probe::ErrorKind::Other,
             None,
             format!("{arn}: {e}"),
@@ -87,7 +87,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         let doc = ctx.facts.inline_policy(&t.role_name, name).await?;
         policy::parse_document(&doc).map(|p| (name.clone(), p)).map_err(|e| {
             ProbeError::new(
-                "iam:GetRolePolicy",
+                Op::GetRolePolicy,
                 crate::probe::ErrorKind::Other,
                 None,
                 format!("{name}: {e}"),
@@ -131,7 +131,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         })
         .collect();
 
-    let policy_arn = common::policy_arn(&id, &t.policy_name);
+    let policy_arn = arn::policy_arn(&id, &t.policy_name);
     let expected_unattached =
         if needs.iter().any(|n| n.decision == Decision::ImplicitDeny) && !attached.contains(&policy_arn) {
             ctx.facts.policy(&policy_arn).await.is_ok()
@@ -151,7 +151,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
         .var("policy_arn", policy_arn)
         .var("role_arn", role.arn.clone())
-        .var("s3_policy_json", common::s3_policy(id.partition(), &t.bucket))
+        .var("s3_policy_json", guide::s3_policy(id.partition(), &t.bucket))
         .evidence(evidence)
 }
 
@@ -176,7 +176,7 @@ pub fn evaluate(
     if !denied.is_empty() {
         let found = list(&denied);
         return Outcome::fail(
-            "SKY263",
+            Code::Sky263,
             format!("an explicit Deny in {role}'s policies blocks {found}"),
         )
         .var("found", found);
@@ -187,24 +187,24 @@ pub fn evaluate(
         let by_boundary = missing.iter().all(|n| n.identity_only != Decision::ImplicitDeny);
         if by_boundary {
             return Outcome::fail(
-                "SKY265",
+                Code::Sky265,
                 format!("the permissions boundary of {role} does not allow {found}"),
             )
             .var("found", found);
         }
         if expected_unattached {
             return Outcome::fail(
-                "SKY262",
+                Code::Sky262,
                 format!("the S3 policy exists but is not attached to {role}, which lacks {found}"),
             )
             .var("found", found);
         }
-        return Outcome::fail("SKY261", format!("no policy of {role} allows {found}")).var("found", found);
+        return Outcome::fail(Code::Sky261, format!("no policy of {role} allows {found}")).var("found", found);
     }
     let conditional = with(&[Decision::ConditionallyAllowed, Decision::ConditionallyDenied]);
     if !conditional.is_empty() {
         let found = list(&conditional);
-        return Outcome::warn("SKY264", format!("{role} gets {found} only under conditions")).var("found", found);
+        return Outcome::warn(Code::Sky264, format!("{role} gets {found} only under conditions")).var("found", found);
     }
     // Static verdict: allowed. The simulator also sees SCPs; a disagreement is worth showing.
     if let Some(results) = simulation {
@@ -221,7 +221,7 @@ pub fn evaluate(
         if !disagree.is_empty() {
             let found = disagree.join("; ");
             return Outcome::warn(
-                "SKY266",
+                Code::Sky266,
                 format!("the policies of {role} allow every needed S3 action, but IAM's simulator disagrees: {found}"),
             )
             .var("found", found);

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::policy::{self, CondResult, Effect, Policy, Statement};
-use crate::probe::{ErrorKind, ProbeError};
+use crate::probe::{ErrorKind, Op, ProbeError};
 use crate::report::Status;
+use crate::wiring::Wiring;
+use crate::{arn, guide};
 
 /// The Pod Identity service principal.
 pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -19,17 +21,14 @@ pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.trust-policy",
     deps: &["iam.role", "mode"],
-    codes: &[
-        "SKY241", "SKY242", "SKY243", "SKY244", "SKY245", "SKY246", "SKY247", "SKY248", "SKY249", "SKY250", "SKY251",
-    ],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
 async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
-    let wiring = match common::detect(ctx).await.map(|d| d.in_force()) {
+    let wiring = match ctx.wiring().await.map(|d| d.in_force()) {
         Ok(Some(w)) => w,
-        Ok(None) => return Outcome::skip("SKY008", "not applicable: no wiring is in force"),
+        Ok(None) => return Outcome::skip(Code::Sky008, "not applicable: no wiring is in force"),
         Err(e) => return Outcome::from_error(&e),
     };
     let role = match ctx.facts.role(&t.role_name).await {
@@ -40,7 +39,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         Ok(p) => p,
         Err(e) => {
             return Outcome::from_error(&ProbeError::new(
-                "iam:GetRole",
+                Op::GetRole,
                 ErrorKind::Other,
                 None,
                 format!("trust policy of {}: {e}", role.arn),
@@ -50,7 +49,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     let evidence = json!({ "role": role.arn, "wiring": wiring.as_str(), "trust_policy": doc });
     match wiring {
         Wiring::PodIdentity => evaluate_pod_identity(&t.role_name, &doc)
-            .var("trust_policy_json", common::pod_identity_trust())
+            .var("trust_policy_json", guide::pod_identity_trust())
             .evidence(evidence),
         Wiring::Irsa => {
             let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
@@ -63,12 +62,12 @@ async fn run(ctx: &Ctx) -> Outcome {
                     format!("cluster {} has no OIDC issuer", t.cluster),
                 );
             };
-            let provider = common::oidc_provider(&issuer);
-            let provider_arn = common::oidc_provider_arn(&id, &provider);
+            let provider = arn::oidc_provider(&issuer);
+            let provider_arn = arn::oidc_provider_arn(&id, &provider);
             evaluate_irsa(&doc, &provider_arn, &provider, &t.namespace, &t.service_account)
                 .var(
                     "trust_policy_json",
-                    common::irsa_trust(&provider_arn, &provider, &t.namespace, &t.service_account),
+                    guide::irsa_trust(&provider_arn, &provider, &t.namespace, &t.service_account),
                 )
                 .var("oidc_provider", provider)
                 .evidence(evidence)
@@ -100,7 +99,7 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
             && needed.iter().any(|a| st.action.matches(a, true))
     }) {
         return Outcome::fail(
-            "SKY249",
+            Code::Sky249,
             format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {}", label(i, st)),
         )
         .var("found", label(i, st));
@@ -116,7 +115,7 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
         .collect();
     if assume.is_empty() {
         return Outcome::fail(
-            "SKY241",
+            Code::Sky241,
             format!("the trust policy of {role} does not let {PODS_PRINCIPAL} call sts:AssumeRole"),
         );
     }
@@ -126,7 +125,7 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
         .collect();
     if both.is_empty() {
         return Outcome::fail(
-            "SKY242",
+            Code::Sky242,
             format!("the trust policy of {role} allows sts:AssumeRole for {PODS_PRINCIPAL} but not sts:TagSession"),
         );
     }
@@ -137,7 +136,7 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
     }
     let keys = condition_keys(both.iter().flat_map(|st| &st.conditions));
     Outcome::warn(
-        "SKY250",
+        Code::Sky250,
         format!("{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {keys}"),
     )
     .var("found", keys)
@@ -172,7 +171,7 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
     });
     if let Some((i, st)) = deny {
         return Outcome::fail(
-            "SKY249",
+            Code::Sky249,
             format!("the trust policy denies {ACTION} for {subject} in {}", label(i, st)),
         )
         .var("found", label(i, st));
@@ -197,12 +196,12 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
             });
         return match other {
             Some(found) => Outcome::fail(
-                "SKY244",
+                Code::Sky244,
                 format!("the trust policy federates {found}, not this cluster's provider {provider_arn}"),
             )
             .var("found", found),
             None => Outcome::fail(
-                "SKY243",
+                Code::Sky243,
                 format!("no statement of the trust policy lets {provider_arn} call {ACTION}"),
             ),
         };
@@ -246,20 +245,23 @@ fn irsa_statement(
                     .any(|v| v.contains('*') && policy::wildcard_match(v, subject, false));
             if literal_star {
                 return Outcome::fail(
-                    "SKY246",
+                    Code::Sky246,
                     format!("the :sub condition is StringEquals {found}: the * is literal, so {subject} never matches"),
                 )
                 .var("found", found);
             }
-            return Outcome::fail("SKY245", format!("the :sub condition allows {found}, not {subject}"))
-                .var("found", found);
+            return Outcome::fail(
+                Code::Sky245,
+                format!("the :sub condition allows {found}, not {subject}"),
+            )
+            .var("found", found);
         }
     }
     for c in &auds {
         if policy::eval_condition(c, context) == CondResult::False {
             let found = c.values.join(", ");
             return Outcome::fail(
-                "SKY248",
+                Code::Sky248,
                 format!("the :aud condition requires {found}, not sts.amazonaws.com"),
             )
             .var("found", found);
@@ -278,21 +280,21 @@ fn irsa_statement(
     if !unknown.is_empty() {
         let keys = condition_keys(unknown.into_iter());
         return Outcome::warn(
-            "SKY250",
+            Code::Sky250,
             format!("the trust statement has conditions the doctor cannot evaluate: {keys}"),
         )
         .var("found", keys);
     }
     if subs.is_empty() {
         return Outcome::warn(
-            "SKY251",
+            Code::Sky251,
             format!(
                 "the trust statement has no {sub_key} condition: any service account of the cluster can assume the role"
             ),
         );
     }
     if auds.is_empty() {
-        return Outcome::warn("SKY247", format!("the trust statement has no {aud_key} condition"));
+        return Outcome::warn(Code::Sky247, format!("the trust statement has no {aud_key} condition"));
     }
     Outcome::pass(format!(
         "the role trusts {subject} through this cluster's OIDC provider"
@@ -328,13 +330,13 @@ mod tests {
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:other:sa", &aud: "sts.amazonaws.com"}})
             ))),
-            "SKY245"
+            Code::Sky245
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:*", &aud: "sts.amazonaws.com"}})
             ))),
-            "SKY246"
+            Code::Sky246
         );
         let like = irsa(stmt(
             json!({"StringLike": {&sub: "system:serviceaccount:default:*"}, "StringEquals": {&aud: "sts.amazonaws.com"}}),
@@ -344,37 +346,37 @@ mod tests {
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa"}})
             ))),
-            "SKY247"
+            Code::Sky247
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "other"}})
             ))),
-            "SKY248"
+            Code::Sky248
         );
         assert_eq!(
             code(irsa(stmt(json!({"StringEquals": {&aud: "sts.amazonaws.com"}})))),
-            "SKY251"
+            Code::Sky251
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com", "aws:SourceIp": "1.2.3.4"}})
             ))),
-            "SKY250"
+            Code::Sky250
         );
         let other = ARN.replace("ABC", "XYZ");
         let o = irsa(
             json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": other}, "Action": "sts:AssumeRoleWithWebIdentity"}]}),
         );
-        assert_eq!(o.code, Some("SKY244"));
-        assert_eq!(code(irsa(json!({"Statement": []}))), "SKY243");
+        assert_eq!(o.code, Some(Code::Sky244));
+        assert_eq!(code(irsa(json!({"Statement": []}))), Code::Sky243);
         let mut deny =
             stmt(json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com"}}));
         deny["Statement"]
             .as_array_mut()
             .unwrap()
             .push(json!({"Effect": "Deny", "Principal": {"Federated": ARN}, "Action": "sts:*"}));
-        assert_eq!(code(irsa(deny)), "SKY249");
+        assert_eq!(code(irsa(deny)), Code::Sky249);
     }
 
     #[test]
@@ -383,8 +385,8 @@ mod tests {
         let st = |actions: serde_json::Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": actions}]});
         assert_eq!(pi(st(json!(["sts:AssumeRole", "sts:TagSession"]))).status, Status::Pass);
         assert_eq!(pi(st(json!("sts:*"))).status, Status::Pass);
-        assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some("SKY242"));
-        assert_eq!(pi(st(json!("sts:TagSession"))).code, Some("SKY241"));
-        assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some("SKY241"));
+        assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some(Code::Sky242));
+        assert_eq!(pi(st(json!("sts:TagSession"))).code, Some(Code::Sky241));
+        assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some(Code::Sky241));
     }
 }

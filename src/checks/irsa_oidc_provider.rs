@@ -5,8 +5,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::wiring::Wiring;
+use crate::{arn, wiring};
 
 /// The audience of the tokens EKS projects for IRSA.
 pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
@@ -15,10 +17,9 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "irsa.oidc-provider",
     deps: &["mode"],
-    codes: &["SKY221", "SKY222", "SKY223"],
     run: |ctx: Arc<Ctx>| {
         async move {
-            if let Err(o) = common::require(&ctx, Wiring::Irsa).await {
+            if let Err(o) = wiring::require(&ctx, Wiring::Irsa).await {
                 return o;
             }
             let t = &ctx.target;
@@ -27,10 +28,10 @@ pub const SPEC: CheckSpec = CheckSpec {
                 (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
             };
             let Some(issuer) = cluster.oidc_issuer.filter(|i| !i.is_empty()) else {
-                return Outcome::fail("SKY223", format!("EKS cluster {} has no OIDC issuer", t.cluster));
+                return Outcome::fail(Code::Sky223, format!("EKS cluster {} has no OIDC issuer", t.cluster));
             };
-            let provider = common::oidc_provider(&issuer);
-            let expected = common::oidc_provider_arn(&id, &provider);
+            let provider = arn::oidc_provider(&issuer);
+            let expected = arn::oidc_provider_arn(&id, &provider);
             let listed = match ctx.facts.oidc_providers().await {
                 Ok(l) => l,
                 Err(e) => return Outcome::from_error(&e),
@@ -38,7 +39,7 @@ pub const SPEC: CheckSpec = CheckSpec {
             // IAM compares provider URLs case-insensitively.
             let Some(arn) = listed.iter().find(|a| a.eq_ignore_ascii_case(&expected)) else {
                 return Outcome::fail(
-                    "SKY221",
+                    Code::Sky221,
                     format!(
                         "no IAM OIDC provider for cluster {}'s issuer {issuer} (expected {expected})",
                         t.cluster
@@ -53,7 +54,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                         .evidence(json!({ "provider": p }))
                 }
                 Ok(p) => Outcome::fail(
-                    "SKY222",
+                    Code::Sky222,
                     format!(
                         "IAM OIDC provider {} does not list {STS_AUDIENCE} among its client ids ({})",
                         p.arn,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ErrorKind, ProbeError};
 
@@ -12,7 +13,6 @@ use crate::probe::{ErrorKind, ProbeError};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "kube.context",
     deps: &["eks.cluster"],
-    codes: &["SKY121", "SKY122"],
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -49,7 +49,7 @@ pub fn evaluate(
     let evidence = json!({ "context": context, "server": server, "cluster_endpoint": endpoint });
     if !same_server(server, endpoint) {
         return Outcome::fail(
-            "SKY121",
+            Code::Sky121,
             format!(
                 "kube context {context} points at {} but EKS cluster {cluster}'s endpoint is {}",
                 server.unwrap_or("no server"),
@@ -64,7 +64,7 @@ pub fn evaluate(
         ))
         .evidence(evidence),
         Err(e) if e.kind == ErrorKind::CredentialsRejected || e.kind == ErrorKind::NoCredentials => Outcome::fail(
-            "SKY122",
+            Code::Sky122,
             format!(
                 "the API server of cluster {cluster} rejected kube context {context}'s credentials: {}",
                 e.message

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ProbeError, ServiceAccountInfo};
 
@@ -12,7 +13,6 @@ use crate::probe::{ProbeError, ServiceAccountInfo};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "kube.service-account",
     deps: &["kube.context"],
-    codes: &["SKY131", "SKY132"],
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -40,7 +40,7 @@ pub fn evaluate(
             .evidence(json!({ "service_account": sa })),
         Err(e) if e.is_not_found() => match namespace_lookup {
             Some(Err(ns)) if ns.is_not_found() => Outcome::fail(
-                "SKY132",
+                Code::Sky132,
                 format!("namespace {namespace} does not exist, so neither does service account {name}"),
             )
             .evidence(json!({ "error": ns })),
@@ -52,7 +52,7 @@ pub fn evaluate(
                     _ => String::new(),
                 };
                 Outcome::fail(
-                    "SKY131",
+                    Code::Sky131,
                     format!("service account {name} does not exist in namespace {namespace}{note}"),
                 )
                 .evidence(json!({ "error": e }))

@@ -2,7 +2,6 @@
 //! [`crate::probe::Facts`] for what it needs and decides in a pure function over those facts.
 
 pub mod aws_identity;
-pub mod common;
 pub mod eks_cluster;
 pub mod iam_role;
 pub mod iam_s3_permissions;
@@ -16,8 +15,6 @@ pub mod pod_credentials;
 pub mod pod_identity_addon;
 pub mod pod_identity_association;
 pub mod pod_s3_list;
-pub mod pods;
-pub mod prefetch;
 pub mod s3_bucket;
 pub mod sky_config;
 pub mod sky_mount_credentials;
@@ -49,8 +46,3 @@ pub static REGISTRY: &[CheckSpec] = &[
 
 /// The checks that need neither AWS nor the cluster (`--offline`): the SkyPilot config checks.
 pub static OFFLINE: &[CheckSpec] = &[sky_config::SPEC, sky_service_account::SPEC, sky_mount_credentials::SPEC];
-
-/// The registry for `--offline`.
-pub fn offline_registry() -> &'static [CheckSpec] {
-    OFFLINE
-}

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Detected, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::wiring::{Detected, Wiring};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "mode",
     deps: &["eks.cluster", "kube.context"],
-    codes: &["SKY151", "SKY152"],
     run: |ctx: Arc<Ctx>| {
         async move {
-            match common::detect(&ctx).await {
+            match ctx.wiring().await {
                 Ok(d) => evaluate(&ctx.target.namespace, &ctx.target.service_account, &d),
                 Err(e) => Outcome::from_error(&e),
             }
@@ -23,15 +23,6 @@ pub const SPEC: CheckSpec = CheckSpec {
         .boxed()
     },
 };
-
-/// The wiring in force according to a finished `mode` check's evidence.
-pub fn in_force_from(report: &crate::report::CheckReport) -> Option<String> {
-    report
-        .evidence
-        .get("in_force")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
 
 /// Decides over what the cluster says.
 pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
@@ -41,7 +32,7 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
     }
     match (&d.association, &d.annotation) {
         (Some(a), Some(ann)) => Outcome::warn(
-            "SKY151",
+            Code::Sky151,
             format!(
                 "{namespace}/{sa} has Pod Identity association {} and the IRSA annotation {ann}; Pod Identity wins",
                 a.id
@@ -64,7 +55,7 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
                 " (the service account does not exist yet)"
             };
             Outcome::fail(
-                "SKY152",
+                Code::Sky152,
                 format!("{namespace}/{sa} has no Pod Identity association and no IRSA annotation{sa_note}"),
             )
         }

@@ -7,17 +7,18 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::json;
 
-use super::common::{self, Wiring};
-use super::pods;
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::pods;
 use crate::probe::PodInfo;
 use crate::report::Status;
+use crate::wiring;
+use crate::wiring::Wiring;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.credentials",
     deps: &["mode", "kube.context"],
-    codes: &["SKY331", "SKY332", "SKY333", "SKY334", "SKY335"],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -36,21 +37,21 @@ pub struct Expect {
 
 async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
-    let detected = match common::detect(ctx).await {
+    let detected = match ctx.wiring().await {
         Ok(d) => d,
         Err(e) => return Outcome::from_error(&e),
     };
     let Some(wiring) = detected.in_force() else {
-        return Outcome::skip("SKY008", "not applicable: no wiring is in force");
+        return Outcome::skip(Code::Sky008, "not applicable: no wiring is in force");
     };
     let pods = match pods::running(ctx).await {
         Ok(p) => p,
         Err(e) => return Outcome::from_error(&e),
     };
     if pods.is_empty() {
-        return Outcome::skip("SKY009", pods::none_message(ctx));
+        return Outcome::skip(Code::Sky009, pods::none_message(ctx));
     }
-    let role_arn = match common::expected_role_arn(ctx).await {
+    let role_arn = match wiring::expected_role_arn(ctx).await {
         Ok(a) => a,
         Err(e) => return Outcome::from_error(&e),
     };
@@ -71,11 +72,11 @@ async fn run(ctx: &Ctx) -> Outcome {
 }
 
 /// One pod's finding.
-fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
+fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
     let env = |k: &str| p.aws_env.get(k).filter(|v| !v.is_empty());
     if p.service_account != e.service_account {
         return Some((
-            "SKY331",
+            Code::Sky331,
             format!(
                 "pod {} runs as service account {}, not {}",
                 p.name, p.service_account, e.service_account
@@ -89,14 +90,14 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
             if !injected {
                 return Some(match (p.created_at, e.associated_at) {
                     (Some(pod), Some(assoc)) if pod < assoc => (
-                        "SKY332",
+                        Code::Sky332,
                         format!(
                             "pod {} was created before the Pod Identity association and has no injected credentials",
                             p.name
                         ),
                     ),
                     _ => (
-                        "SKY333",
+                        Code::Sky333,
                         format!(
                             "pod {} has no Pod Identity credentials injected (AWS_CONTAINER_CREDENTIALS_FULL_URI)",
                             p.name
@@ -106,7 +107,7 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
             }
             if p.host_network {
                 return Some((
-                    "SKY335",
+                    Code::Sky335,
                     format!(
                         "pod {} uses hostNetwork, which cannot reach the Pod Identity agent",
                         p.name
@@ -117,14 +118,14 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
         Wiring::Irsa => match (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
             (Some(arn), Some(_)) if *arn != e.role_arn => {
                 return Some((
-                    "SKY334",
+                    Code::Sky334,
                     format!("pod {} got AWS_ROLE_ARN={arn}, not {}", p.name, e.role_arn),
                 ));
             }
             (Some(_), Some(_)) => {}
             _ => {
                 return Some((
-                    "SKY333",
+                    Code::Sky333,
                     format!(
                         "pod {} has no IRSA credentials injected (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); if it predates the annotation, recreate it",
                         p.name
@@ -138,7 +139,7 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(&'static str, String)> {
 
 /// Decides over the running pods: the first pod with a finding decides the code; the message counts them all.
 pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
-    let findings: Vec<(&PodInfo, &'static str, String)> = pods
+    let findings: Vec<(&PodInfo, Code, String)> = pods
         .iter()
         .filter_map(|p| judge(e, p).map(|(c, m)| (p, c, m)))
         .collect();
@@ -153,11 +154,7 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
     // A failure outranks a warning, whichever pod comes first.
     let worst = findings
         .iter()
-        .find(|(_, c, _)| {
-            crate::catalog::Catalog::get()
-                .code(c)
-                .is_some_and(|(_, d)| d.status == Status::Fail)
-        })
+        .find(|(_, c, _)| crate::catalog::Catalog::get().doc(*c).status == Status::Fail)
         .or(findings.first());
     match worst {
         None => Outcome::pass(format!(
@@ -173,10 +170,10 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
             } else {
                 message.clone()
             };
-            let o = if *code == "SKY335" {
-                Outcome::warn(code, message)
+            let o = if *code == Code::Sky335 {
+                Outcome::warn(*code, message)
             } else {
-                Outcome::fail(code, message)
+                Outcome::fail(*code, message)
             };
             o.var("sky_cluster", pods::sky_cluster(pod))
                 .var("role_arn", e.role_arn.clone())

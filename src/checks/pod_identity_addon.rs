@@ -5,9 +5,11 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::probe::{AddonInfo, DaemonSetInfo, ProbeError};
+use crate::probe::{AddonInfo, DaemonSetInfo, Op, ProbeError};
+use crate::wiring;
+use crate::wiring::Wiring;
 
 /// The add-on and DaemonSet name.
 pub const AGENT: &str = "eks-pod-identity-agent";
@@ -16,10 +18,9 @@ pub const AGENT: &str = "eks-pod-identity-agent";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod-identity.addon",
     deps: &["mode"],
-    codes: &["SKY201", "SKY202", "SKY203"],
     run: |ctx: Arc<Ctx>| {
         async move {
-            if let Err(o) = common::require(&ctx, Wiring::PodIdentity).await {
+            if let Err(o) = wiring::require(&ctx, Wiring::PodIdentity).await {
                 return o;
             }
             let t = &ctx.target;
@@ -54,7 +55,7 @@ pub fn evaluate(
     let addon = match addon {
         Ok(a) => a,
         Err(e) if e.is_not_found() => {
-            return Outcome::fail("SKY201", format!("cluster {cluster} has no {AGENT} add-on"))
+            return Outcome::fail(Code::Sky201, format!("cluster {cluster} has no {AGENT} add-on"))
                 .evidence(json!({ "error": e }));
         }
         Err(e) => return Outcome::from_error(&e),
@@ -66,7 +67,7 @@ pub fn evaluate(
             format!(" (health issues: {})", addon.health_issues.join("; "))
         };
         return Outcome::fail(
-            "SKY202",
+            Code::Sky202,
             format!("{AGENT} add-on on {cluster} is {}{issues}", addon.status),
         )
         .evidence(json!({ "addon": addon }));
@@ -80,7 +81,7 @@ pub fn evaluate(
         ))
         .evidence(json!({ "addon": addon, "daemonset": ds })),
         Some(Ok(ds)) => Outcome::fail(
-            "SKY203",
+            Code::Sky203,
             format!(
                 "{AGENT} add-on is ACTIVE but only {}/{} agent pods are ready in kube-system",
                 ds.ready, ds.desired
@@ -88,13 +89,13 @@ pub fn evaluate(
         )
         .evidence(json!({ "addon": addon, "daemonset": ds })),
         Some(Err(e)) if e.is_not_found() => Outcome::fail(
-            "SKY203",
+            Code::Sky203,
             format!("{AGENT} add-on is ACTIVE but DaemonSet kube-system/{AGENT} does not exist"),
         )
         .evidence(json!({ "addon": addon, "error": e })),
         Some(Err(e)) => Outcome::from_error(&e),
         None => Outcome::from_error(&ProbeError::new(
-            "get daemonsets",
+            Op::GetDaemonSet,
             crate::probe::ErrorKind::Other,
             None,
             "the agent DaemonSet was not read",

@@ -5,23 +5,24 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use super::common::{self, Wiring};
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::AssociationSummary;
+use crate::wiring;
+use crate::wiring::Wiring;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod-identity.association",
     deps: &["mode"],
-    codes: &["SKY211", "SKY212", "SKY213"],
     run: |ctx: Arc<Ctx>| {
         async move {
-            let detected = match common::require(&ctx, Wiring::PodIdentity).await {
+            let detected = match wiring::require(&ctx, Wiring::PodIdentity).await {
                 Ok(d) => d,
                 Err(o) => return o,
             };
             let t = &ctx.target;
-            let expected = match common::expected_role_arn(&ctx).await {
+            let expected = match wiring::expected_role_arn(&ctx).await {
                 Ok(a) => a,
                 Err(e) => return Outcome::from_error(&e),
             };
@@ -40,7 +41,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                 ))
                 .evidence(json!({ "association": a })),
                 Ok(a) => Outcome::fail(
-                    "SKY213",
+                    Code::Sky213,
                     format!(
                         "association {} for {}/{} gives role {}, not {expected}",
                         a.id, a.namespace, a.service_account, a.role_arn
@@ -68,13 +69,13 @@ pub fn missing(namespace: &str, sa: &str, all: &[AssociationSummary]) -> Outcome
     let evidence = json!({ "associations": all });
     if near.is_empty() {
         Outcome::fail(
-            "SKY211",
+            Code::Sky211,
             format!("no Pod Identity association exists for {namespace}/{sa}"),
         )
         .evidence(evidence)
     } else {
         Outcome::fail(
-            "SKY212",
+            Code::Sky212,
             format!(
                 "no Pod Identity association for {namespace}/{sa}; there is one for {}",
                 near.join(", ")

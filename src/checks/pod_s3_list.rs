@@ -11,9 +11,10 @@ use futures::FutureExt;
 use futures::future::join_all;
 use serde_json::json;
 
-use super::pods;
 use crate::classify;
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::pods;
 use crate::probe::{ExecOutput, PodInfo};
 use crate::report::Status;
 
@@ -37,9 +38,6 @@ pub fn command(bucket: &str) -> Vec<String> {
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.s3-list",
     deps: &["pod.credentials"],
-    codes: &[
-        "SKY341", "SKY342", "SKY343", "SKY344", "SKY345", "SKY346", "SKY347", "SKY348",
-    ],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -61,14 +59,14 @@ pub(crate) fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
 async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
     if t.no_exec {
-        return Outcome::skip("SKY009", "not run: --no-exec");
+        return Outcome::skip(Code::Sky009, "not run: --no-exec");
     }
     let pods = match pods::running(ctx).await {
         Ok(p) => p,
         Err(e) => return Outcome::from_error(&e),
     };
     if pods.is_empty() {
-        return Outcome::skip("SKY009", pods::none_message(ctx));
+        return Outcome::skip(Code::Sky009, pods::none_message(ctx));
     }
     let cmd = command(&t.bucket);
     let chosen = targets(&pods);
@@ -126,24 +124,24 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
     let outcome = if get("probe") != "skys3-v1" {
         let err: String = out.stderr.chars().take(300).collect();
         Outcome::inconclusive(
-            "SKY006",
+            Code::Sky006,
             format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
         )
     } else if get("client") == "none" {
         Outcome::inconclusive(
-            "SKY347",
+            Code::Sky347,
             format!("pod {pod} has neither the aws CLI nor python3 with boto3"),
         )
     } else if get("credentials_file") == "present" {
         Outcome::fail(
-            "SKY341",
+            Code::Sky341,
             format!("pod {pod} has ~/.aws/credentials: uploaded local credentials take precedence over the role"),
         )
     } else if get("identity_rc") != "0" {
         failure(pod, "asking STS who it is", get("identity"))
     } else if assumed_role(get("identity")) != Some(role) {
         Outcome::fail(
-            "SKY343",
+            Code::Sky343,
             format!("pod {pod} runs as {}, not role {role}", get("identity")),
         )
         .var("found", get("identity"))
@@ -159,6 +157,6 @@ fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
     let message = format!("pod {pod} failed {doing}: {text}");
     match classify::classify(text) {
         Some(k) => Outcome::fail(k.code, message),
-        None => Outcome::fail("SKY346", message),
+        None => Outcome::fail(Code::Sky346, message),
     }
 }

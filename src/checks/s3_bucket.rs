@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ErrorKind, ProbeError};
 
@@ -12,7 +13,6 @@ use crate::probe::{ErrorKind, ProbeError};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "s3.bucket",
     deps: &["aws.identity"],
-    codes: &["SKY281", "SKY282"],
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -30,12 +30,12 @@ pub fn evaluate(bucket: &str, cluster_region: &str, location: Result<String, Pro
                 .evidence(json!({ "bucket_region": region }))
         }
         Ok(region) => Outcome::warn(
-            "SKY282",
+            Code::Sky282,
             format!("bucket {bucket} is in {region}, the cluster in {cluster_region}: traffic crosses regions"),
         )
         .evidence(json!({ "bucket_region": region })),
         Err(e) if e.is_not_found() => {
-            Outcome::fail("SKY281", format!("bucket {bucket} does not exist")).evidence(json!({ "error": e }))
+            Outcome::fail(Code::Sky281, format!("bucket {bucket} does not exist")).evidence(json!({ "error": e }))
         }
         Err(e) if e.kind == ErrorKind::AccessDenied => {
             let mut o = Outcome::from_error(&e);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::sky::SkyConfig;
 
@@ -12,7 +13,6 @@ use crate::sky::SkyConfig;
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.config",
     deps: &[],
-    codes: &["SKY141", "SKY142", "SKY143", "SKY144"],
     run: |ctx: Arc<Ctx>| {
         let outcome = evaluate(&ctx.target.sky);
         async move { outcome }.boxed()
@@ -25,7 +25,7 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
     if let Some(err) = cfg.errors.first() {
         let file = err.file.display().to_string();
         return Outcome::fail(
-            "SKY144",
+            Code::Sky144,
             format!(
                 "SkyPilot config {file} is not valid YAML (line {}, column {}): {}",
                 err.line, err.column, err.message
@@ -38,7 +38,7 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
     }
     let Some((value, file, key)) = cfg.aws_remote_identity() else {
         return Outcome::fail(
-            "SKY141",
+            Code::Sky141,
             format!(
                 "aws.remote_identity is not set in any SkyPilot config ({}), so SkyPilot uploads local AWS credentials",
                 if searched.is_empty() {
@@ -57,7 +57,7 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
             Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local"))
         }
         Value::Array(_) => Outcome::fail(
-            "SKY142",
+            Code::Sky142,
             format!("{key} in {file} is a list; SkyPilot still uploads local credentials unless it is the plain string NO_UPLOAD"),
         )
         .var("sky_config_path", file.clone()),
@@ -66,7 +66,7 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
                 Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            Outcome::fail("SKY143", format!("{key} in {file} is {found}, not NO_UPLOAD: SkyPilot uploads local credentials"))
+            Outcome::fail(Code::Sky143, format!("{key} in {file} is {found}, not NO_UPLOAD: SkyPilot uploads local credentials"))
                 .var("sky_config_path", file.clone())
                 .var("found", found)
         }

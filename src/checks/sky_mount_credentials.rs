@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::local_aws::{self, CredentialKind, LocalCredentials};
 
@@ -12,7 +13,6 @@ use crate::probe::local_aws::{self, CredentialKind, LocalCredentials};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.mount-credentials",
     deps: &[],
-    codes: &["SKY321", "SKY322"],
     run: |_ctx: Arc<Ctx>| async move { evaluate(&local_aws::local_credentials().await) }.boxed(),
 };
 
@@ -26,12 +26,12 @@ pub fn evaluate(local: &LocalCredentials) -> Outcome {
     };
     match local.kind {
         k if k.is_static() => Outcome::warn(
-            "SKY321",
+            Code::Sky321,
             format!("the local AWS identity is {what}: SkyPilot would embed them in MOUNT_CACHED pods, bypassing the role"),
         )
         .var("found", what),
         CredentialKind::WebIdentity => Outcome::warn(
-            "SKY322",
+            Code::Sky322,
             "the local AWS identity is a web identity token: SkyPilot's MOUNT_CACHED takes the static-keys path and fails",
         ),
         k => Outcome::pass(format!(

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.service-account",
     deps: &[],
-    codes: &["SKY311"],
     run: |ctx: Arc<Ctx>| {
         let t = &ctx.target;
         let outcome = if t.sky.errors.is_empty() {
@@ -21,7 +21,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                 Outcome::pass(format!("SkyPilot's pods run as {} ({})", pod_sa.name, pod_sa.source))
             } else {
                 Outcome::fail(
-                    "SKY311",
+                    Code::Sky311,
                     format!(
                         "SkyPilot's pods would run as {} ({}), but the role is wired to {}",
                         pod_sa.name, pod_sa.source, t.service_account

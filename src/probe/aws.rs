@@ -23,7 +23,7 @@ use crate::report::ApiCall;
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallLog, CallerIdentity, ClusterInfo, ErrorKind,
-    OidcProviderInfo, PolicyInfo, ProbeError, RoleInfo, SimulationResult,
+    OidcProviderInfo, Op, PolicyInfo, ProbeError, RoleInfo, SimulationResult,
 };
 
 /// Records every AWS call (operation, HTTP outcome, request id, duration) into the run's [`CallLog`].
@@ -154,7 +154,7 @@ impl AwsClients {
 }
 
 /// Maps an SDK error to a [`ProbeError`] with the service's code and message, never the raw response.
-fn map_err<E, R>(op: &str, err: SdkError<E, R>) -> ProbeError
+fn map_err<E, R>(op: Op, err: SdkError<E, R>) -> ProbeError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -256,7 +256,7 @@ fn last_cause(err: &(dyn StdError + 'static)) -> String {
 #[async_trait]
 impl AwsApi for AwsClients {
     async fn get_caller_identity(&self) -> Result<CallerIdentity, ProbeError> {
-        const OP: &str = "sts:GetCallerIdentity";
+        const OP: Op = Op::GetCallerIdentity;
         let out = self
             .sts
             .get_caller_identity()
@@ -270,7 +270,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn describe_cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError> {
-        const OP: &str = "eks:DescribeCluster";
+        const OP: Op = Op::DescribeCluster;
         let out = self
             .eks
             .describe_cluster()
@@ -300,7 +300,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn describe_addon(&self, cluster: &str, addon: &str) -> Result<AddonInfo, ProbeError> {
-        const OP: &str = "eks:DescribeAddon";
+        const OP: Op = Op::DescribeAddon;
         let out = self
             .eks
             .describe_addon()
@@ -341,7 +341,7 @@ impl AwsApi for AwsClients {
         namespace: Option<&str>,
         service_account: Option<&str>,
     ) -> Result<Vec<AssociationSummary>, ProbeError> {
-        const OP: &str = "eks:ListPodIdentityAssociations";
+        const OP: Op = Op::ListPodIdentityAssociations;
         let items = self
             .eks
             .list_pod_identity_associations()
@@ -365,7 +365,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn describe_pod_identity_association(&self, cluster: &str, id: &str) -> Result<AssociationInfo, ProbeError> {
-        const OP: &str = "eks:DescribePodIdentityAssociation";
+        const OP: Op = Op::DescribePodIdentityAssociation;
         let out = self
             .eks
             .describe_pod_identity_association()
@@ -385,7 +385,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_role(&self, name: &str) -> Result<RoleInfo, ProbeError> {
-        const OP: &str = "iam:GetRole";
+        const OP: Op = Op::GetRole;
         let out = self
             .iam
             .get_role()
@@ -405,7 +405,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn list_attached_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError> {
-        const OP: &str = "iam:ListAttachedRolePolicies";
+        const OP: Op = Op::ListAttachedRolePolicies;
         let items = self
             .iam
             .list_attached_role_policies()
@@ -423,7 +423,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn list_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError> {
-        const OP: &str = "iam:ListRolePolicies";
+        const OP: Op = Op::ListRolePolicies;
         self.iam
             .list_role_policies()
             .role_name(role)
@@ -436,7 +436,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_role_policy(&self, role: &str, name: &str) -> Result<String, ProbeError> {
-        const OP: &str = "iam:GetRolePolicy";
+        const OP: Op = Op::GetRolePolicy;
         let out = self
             .iam
             .get_role_policy()
@@ -449,7 +449,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_policy(&self, arn: &str) -> Result<PolicyInfo, ProbeError> {
-        const OP: &str = "iam:GetPolicy";
+        const OP: Op = Op::GetPolicy;
         let out = self
             .iam
             .get_policy()
@@ -466,7 +466,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_policy_version(&self, arn: &str, version: &str) -> Result<String, ProbeError> {
-        const OP: &str = "iam:GetPolicyVersion";
+        const OP: Op = Op::GetPolicyVersion;
         let out = self
             .iam
             .get_policy_version()
@@ -480,7 +480,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn list_oidc_providers(&self) -> Result<Vec<String>, ProbeError> {
-        const OP: &str = "iam:ListOpenIDConnectProviders";
+        const OP: Op = Op::ListOpenIdConnectProviders;
         let out = self
             .iam
             .list_open_id_connect_providers()
@@ -495,7 +495,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProviderInfo, ProbeError> {
-        const OP: &str = "iam:GetOpenIDConnectProvider";
+        const OP: Op = Op::GetOpenIdConnectProvider;
         let out = self
             .iam
             .get_open_id_connect_provider()
@@ -516,7 +516,7 @@ impl AwsApi for AwsClients {
         actions: &[String],
         resources: &[String],
     ) -> Result<Vec<SimulationResult>, ProbeError> {
-        const OP: &str = "iam:SimulatePrincipalPolicy";
+        const OP: Op = Op::SimulatePrincipalPolicy;
         let out = self
             .iam
             .simulate_principal_policy()
@@ -538,7 +538,7 @@ impl AwsApi for AwsClients {
     }
 
     async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError> {
-        const OP: &str = "s3:GetBucketLocation";
+        const OP: Op = Op::GetBucketLocation;
         let out = self
             .s3
             .get_bucket_location()
@@ -555,6 +555,6 @@ impl AwsApi for AwsClients {
     }
 }
 
-fn need<T>(op: &str, v: Option<T>, what: &str) -> Result<T, ProbeError> {
+fn need<T>(op: Op, v: Option<T>, what: &str) -> Result<T, ProbeError> {
     v.ok_or_else(|| ProbeError::new(op, ErrorKind::Other, None, format!("the response carries no {what}")))
 }

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, KubeApi, OidcProviderInfo, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
+    ExecOutput, KubeApi, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
     SimulationResult,
 };
 
@@ -72,7 +72,7 @@ pub struct Facts {
 
 /// Declares a memoized accessor over one probe call.
 macro_rules! memo_call {
-    ($(#[$doc:meta])* $name:ident, $side:ident, $op:literal, $memo:ident, ($($arg:ident: $ty:ty),*) -> $out:ty, $key:expr, $call:ident) => {
+    ($(#[$doc:meta])* $name:ident, $side:ident, $op:expr, $memo:ident, ($($arg:ident: $ty:ty),*) -> $out:ty, $key:expr, $call:ident) => {
         $(#[$doc])*
         pub async fn $name(&self, $($arg: $ty),*) -> Result<$out, ProbeError> {
             let api = self.$side($op)?;
@@ -111,7 +111,7 @@ impl Facts {
         }
     }
 
-    fn aws(&self, op: &str) -> Result<&Arc<dyn AwsApi>, ProbeError> {
+    fn aws(&self, op: Op) -> Result<&Arc<dyn AwsApi>, ProbeError> {
         self.aws.as_ref().ok_or_else(|| {
             ProbeError::new(
                 op,
@@ -122,7 +122,7 @@ impl Facts {
         })
     }
 
-    fn kube(&self, op: &str) -> Result<&Arc<dyn KubeApi>, ProbeError> {
+    fn kube(&self, op: Op) -> Result<&Arc<dyn KubeApi>, ProbeError> {
         self.kube
             .as_ref()
             .ok_or_else(|| ProbeError::new(op, ErrorKind::Unreachable, None, "no kube context is configured"))
@@ -130,31 +130,31 @@ impl Facts {
 
     /// STS caller identity.
     pub async fn caller_identity(&self) -> Result<CallerIdentity, ProbeError> {
-        let aws = self.aws("sts:GetCallerIdentity")?;
+        let aws = self.aws(Op::GetCallerIdentity)?;
         self.identity.get((), || aws.get_caller_identity()).await
     }
 
     /// EKS DescribeCluster.
     pub async fn cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError> {
-        let aws = self.aws("eks:DescribeCluster")?;
+        let aws = self.aws(Op::DescribeCluster)?;
         self.clusters.get(name.to_string(), || aws.describe_cluster(name)).await
     }
 
     /// Kubernetes server version.
     pub async fn server_version(&self) -> Result<String, ProbeError> {
-        let kube = self.kube("get /version")?;
+        let kube = self.kube(Op::KubeVersion)?;
         self.version.get((), || kube.server_version()).await
     }
 
     /// Namespace existence.
     pub async fn namespace(&self, name: &str) -> Result<(), ProbeError> {
-        let kube = self.kube("get namespaces")?;
+        let kube = self.kube(Op::GetNamespace)?;
         self.namespaces.get(name.to_string(), || kube.get_namespace(name)).await
     }
 
     /// A service account.
     pub async fn service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
-        let kube = self.kube("get serviceaccounts")?;
+        let kube = self.kube(Op::GetServiceAccount)?;
         self.service_accounts
             .get((namespace.to_string(), name.to_string()), || {
                 kube.get_service_account(namespace, name)
@@ -173,49 +173,49 @@ impl Facts {
     }
 
     memo_call!(/// A DaemonSet's rollout state.
-        daemonset, kube, "get daemonsets", daemonsets, (namespace: &str, name: &str) -> DaemonSetInfo,
+        daemonset, kube, Op::GetDaemonSet, daemonsets, (namespace: &str, name: &str) -> DaemonSetInfo,
         (namespace.to_string(), name.to_string()), get_daemonset);
     memo_call!(/// EKS DescribeAddon.
-        addon, aws, "eks:DescribeAddon", addons, (cluster: &str, addon: &str) -> AddonInfo,
+        addon, aws, Op::DescribeAddon, addons, (cluster: &str, addon: &str) -> AddonInfo,
         (cluster.to_string(), addon.to_string()), describe_addon);
     memo_call!(/// EKS ListPodIdentityAssociations.
-        associations, aws, "eks:ListPodIdentityAssociations", associations,
+        associations, aws, Op::ListPodIdentityAssociations, associations,
         (cluster: &str, namespace: Option<&str>, service_account: Option<&str>) -> Vec<AssociationSummary>,
         (cluster.to_string(), namespace.map(str::to_string), service_account.map(str::to_string)),
         list_pod_identity_associations);
     memo_call!(/// EKS DescribePodIdentityAssociation.
-        association, aws, "eks:DescribePodIdentityAssociation", association, (cluster: &str, id: &str) -> AssociationInfo,
+        association, aws, Op::DescribePodIdentityAssociation, association, (cluster: &str, id: &str) -> AssociationInfo,
         (cluster.to_string(), id.to_string()), describe_pod_identity_association);
     memo_call!(/// IAM GetRole.
-        role, aws, "iam:GetRole", roles, (name: &str) -> RoleInfo, name.to_string(), get_role);
+        role, aws, Op::GetRole, roles, (name: &str) -> RoleInfo, name.to_string(), get_role);
     memo_call!(/// IAM ListAttachedRolePolicies.
-        attached_policies, aws, "iam:ListAttachedRolePolicies", attached, (role: &str) -> Vec<String>,
+        attached_policies, aws, Op::ListAttachedRolePolicies, attached, (role: &str) -> Vec<String>,
         role.to_string(), list_attached_role_policies);
     memo_call!(/// IAM ListRolePolicies.
-        inline_policy_names, aws, "iam:ListRolePolicies", inline_names, (role: &str) -> Vec<String>,
+        inline_policy_names, aws, Op::ListRolePolicies, inline_names, (role: &str) -> Vec<String>,
         role.to_string(), list_role_policies);
     memo_call!(/// IAM GetRolePolicy.
-        inline_policy, aws, "iam:GetRolePolicy", inline_docs, (role: &str, name: &str) -> String,
+        inline_policy, aws, Op::GetRolePolicy, inline_docs, (role: &str, name: &str) -> String,
         (role.to_string(), name.to_string()), get_role_policy);
     memo_call!(/// IAM GetPolicy.
-        policy, aws, "iam:GetPolicy", policies, (arn: &str) -> PolicyInfo, arn.to_string(), get_policy);
+        policy, aws, Op::GetPolicy, policies, (arn: &str) -> PolicyInfo, arn.to_string(), get_policy);
     memo_call!(/// IAM GetPolicyVersion.
-        policy_version, aws, "iam:GetPolicyVersion", policy_versions, (arn: &str, version: &str) -> String,
+        policy_version, aws, Op::GetPolicyVersion, policy_versions, (arn: &str, version: &str) -> String,
         (arn.to_string(), version.to_string()), get_policy_version);
     memo_call!(/// IAM ListOpenIDConnectProviders.
-        oidc_providers, aws, "iam:ListOpenIDConnectProviders", oidc_list, () -> Vec<String>, (), list_oidc_providers);
+        oidc_providers, aws, Op::ListOpenIdConnectProviders, oidc_list, () -> Vec<String>, (), list_oidc_providers);
     memo_call!(/// IAM GetOpenIDConnectProvider.
-        oidc_provider, aws, "iam:GetOpenIDConnectProvider", oidc, (arn: &str) -> OidcProviderInfo,
+        oidc_provider, aws, Op::GetOpenIdConnectProvider, oidc, (arn: &str) -> OidcProviderInfo,
         arn.to_string(), get_oidc_provider);
     memo_call!(/// IAM SimulatePrincipalPolicy.
-        simulate, aws, "iam:SimulatePrincipalPolicy", simulations,
+        simulate, aws, Op::SimulatePrincipalPolicy, simulations,
         (principal: &str, actions: &[String], resources: &[String]) -> Vec<SimulationResult>,
         (principal.to_string(), actions.to_vec(), resources.to_vec()), simulate_principal_policy);
     memo_call!(/// S3 GetBucketLocation.
-        bucket_location, aws, "s3:GetBucketLocation", bucket_locations, (bucket: &str) -> String,
+        bucket_location, aws, Op::GetBucketLocation, bucket_locations, (bucket: &str) -> String,
         bucket.to_string(), get_bucket_location);
     memo_call!(/// Pods by label selector.
-        pods, kube, "list pods", pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,
+        pods, kube, Op::ListPods, pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,
         (namespace.to_string(), selector.to_string()), list_pods);
 
     /// Runs a command in a pod (once per run for the same command).
@@ -227,7 +227,7 @@ impl Facts {
         command: &[String],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
-        let api = self.kube("create pods/exec")?;
+        let api = self.kube(Op::Exec)?;
         let key = (
             namespace.to_string(),
             pod.to_string(),

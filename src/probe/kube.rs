@@ -14,7 +14,7 @@ use super::kubeconfig::LoadedKubeconfig;
 use crate::report::ApiCall;
 
 use super::{
-    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, PodInfo, ProbeError, ServiceAccountInfo,
+    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, Op, PodInfo, ProbeError, ServiceAccountInfo,
 };
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
@@ -40,7 +40,7 @@ impl KubeClient {
 
     /// Runs a call, retrying throttling (HTTP 429) twice with a short backoff, and records each attempt in the
     /// evidence trail. (kube-rs' own retry layer is off: it backs off for minutes, past any deadline.)
-    async fn timed<T, F, Fut>(&self, op: &str, call: F) -> Result<T, ProbeError>
+    async fn timed<T, F, Fut>(&self, op: Op, call: F) -> Result<T, ProbeError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProbeError>>,
@@ -61,7 +61,7 @@ impl KubeClient {
 
     async fn attempt<T>(
         &self,
-        op: &str,
+        op: Op,
         call: impl std::future::Future<Output = Result<T, ProbeError>>,
     ) -> Result<T, ProbeError> {
         let started = std::time::Instant::now();
@@ -83,10 +83,10 @@ impl KubeClient {
     /// Builds the client (kubeconfig, TLS roots) without contacting anything, so the first request does not pay
     /// for it. Errors are kept for the first real call to report.
     pub async fn prepare(&self) {
-        let _ = self.client("kubeconfig").await;
+        let _ = self.client(Op::KubeVersion).await;
     }
 
-    async fn client(&self, op: &str) -> Result<Client, ProbeError> {
+    async fn client(&self, op: Op) -> Result<Client, ProbeError> {
         self.client
             .get_or_init(|| async {
                 let opts = KubeConfigOptions {
@@ -98,7 +98,7 @@ impl KubeClient {
                     .await
                     .map_err(|e| {
                         ProbeError::new(
-                            "kubeconfig",
+                            op,
                             ErrorKind::NoCredentials,
                             None,
                             format!("cannot load kube context {}: {e}", self.context),
@@ -108,19 +108,19 @@ impl KubeClient {
                 config.read_timeout = Some(self.timeout);
                 config.write_timeout = Some(self.timeout);
                 config.default_retry = false;
-                Client::try_from(config).map_err(|e| map_err("kubeconfig", e))
+                Client::try_from(config).map_err(|e| map_err(op, e))
             })
             .await
             .clone()
             .map_err(|mut e| {
-                e.op = op.to_string();
+                e.op = op;
                 e
             })
     }
 }
 
 /// Maps a kube-rs error to a [`ProbeError`].
-fn map_err(op: &str, err: kube::Error) -> ProbeError {
+fn map_err(op: Op, err: kube::Error) -> ProbeError {
     match err {
         kube::Error::Api(status) => {
             let kind = match status.code {
@@ -175,14 +175,14 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// The calls themselves; the [`KubeApi`] impl below times and records each.
 impl KubeClient {
     async fn server_version_inner(&self) -> Result<String, ProbeError> {
-        const OP: &str = "get /version";
+        const OP: Op = Op::KubeVersion;
         let client = self.client(OP).await?;
         let info = client.apiserver_version().await.map_err(|e| map_err(OP, e))?;
         Ok(info.git_version)
     }
 
     async fn get_namespace_inner(&self, name: &str) -> Result<(), ProbeError> {
-        const OP: &str = "get namespaces";
+        const OP: Op = Op::GetNamespace;
         let client = self.client(OP).await?;
         Api::<Namespace>::all(client)
             .get(name)
@@ -192,7 +192,7 @@ impl KubeClient {
     }
 
     async fn get_service_account_inner(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
-        const OP: &str = "get serviceaccounts";
+        const OP: Op = Op::GetServiceAccount;
         let client = self.client(OP).await?;
         let sa = Api::<ServiceAccount>::namespaced(client, namespace)
             .get(name)
@@ -206,7 +206,7 @@ impl KubeClient {
     }
 
     async fn get_daemonset_inner(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
-        const OP: &str = "get daemonsets";
+        const OP: Op = Op::GetDaemonSet;
         let client = self.client(OP).await?;
         let ds = Api::<DaemonSet>::namespaced(client, namespace)
             .get(name)
@@ -220,7 +220,7 @@ impl KubeClient {
     }
 
     async fn list_pods_inner(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
-        const OP: &str = "list pods";
+        const OP: Op = Op::ListPods;
         let client = self.client(OP).await?;
         let list = Api::<Pod>::namespaced(client, namespace)
             .list(&ListParams::default().labels(selector))
@@ -237,7 +237,7 @@ impl KubeClient {
         command: &[String],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
-        const OP: &str = "create pods/exec";
+        const OP: Op = Op::Exec;
         let client = self.client(OP).await?;
         let mut params = AttachParams::default().stdin(false).stdout(true).stderr(true);
         if let Some(c) = container {
@@ -296,27 +296,27 @@ impl KubeClient {
 #[async_trait]
 impl KubeApi for KubeClient {
     async fn server_version(&self) -> Result<String, ProbeError> {
-        self.timed("get /version", || self.server_version_inner()).await
+        self.timed(Op::KubeVersion, || self.server_version_inner()).await
     }
 
     async fn get_namespace(&self, name: &str) -> Result<(), ProbeError> {
-        self.timed("get namespaces", || self.get_namespace_inner(name)).await
+        self.timed(Op::GetNamespace, || self.get_namespace_inner(name)).await
     }
 
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError> {
-        self.timed("get serviceaccounts", || {
+        self.timed(Op::GetServiceAccount, || {
             self.get_service_account_inner(namespace, name)
         })
         .await
     }
 
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
-        self.timed("get daemonsets", || self.get_daemonset_inner(namespace, name))
+        self.timed(Op::GetDaemonSet, || self.get_daemonset_inner(namespace, name))
             .await
     }
 
     async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
-        self.timed("list pods", || self.list_pods_inner(namespace, selector))
+        self.timed(Op::ListPods, || self.list_pods_inner(namespace, selector))
             .await
     }
 
@@ -328,10 +328,8 @@ impl KubeApi for KubeClient {
         command: &[String],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
-        self.timed("create pods/exec", || {
-            self.exec_inner(namespace, pod, container, command, limit)
-        })
-        .await
+        self.timed(Op::Exec, || self.exec_inner(namespace, pod, container, command, limit))
+            .await
     }
 }
 

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod kube;
 pub mod kubeconfig;
 pub mod local_aws;
+pub mod ops;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use facts::Facts;
+pub use ops::Op;
 
 /// The evidence trail: every API call of the run, shared by the AWS interceptor and the Kubernetes client.
 #[derive(Debug, Clone, Default)]
@@ -57,8 +59,8 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{op}: {message}")]
 pub struct ProbeError {
-    /// The IAM action or Kubernetes verb and resource of the call.
-    pub op: String,
+    /// The call: its IAM action or Kubernetes verb and resource.
+    pub op: Op,
     /// How it failed.
     pub kind: ErrorKind,
     /// The service's error code, when it gave one.
@@ -69,9 +71,9 @@ pub struct ProbeError {
 
 impl ProbeError {
     /// Builds an error.
-    pub fn new(op: impl Into<String>, kind: ErrorKind, code: Option<String>, message: impl Into<String>) -> Self {
+    pub fn new(op: Op, kind: ErrorKind, code: Option<String>, message: impl Into<String>) -> Self {
         ProbeError {
-            op: op.into(),
+            op,
             kind,
             code,
             message: message.into(),

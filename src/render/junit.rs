@@ -36,14 +36,14 @@ pub fn render(report: &Report) -> String {
             Status::Fail => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(label("FAIL"))
-                    .set_type(c.code.clone().unwrap_or_default())
+                    .set_type(c.code.map(|c| c.to_string()).unwrap_or_default())
                     .set_description(details(c));
                 s
             }
             Status::Inconclusive => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                 s.set_message(label("INCONCLUSIVE"))
-                    .set_type(c.code.clone().unwrap_or_default())
+                    .set_type(c.code.map(|c| c.to_string()).unwrap_or_default())
                     .set_description(details(c));
                 s
             }

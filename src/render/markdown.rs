@@ -66,7 +66,7 @@ pub fn render(r: &Report) -> String {
             "| {} | {} | {} | {} |\n",
             c.status.as_str().to_uppercase(),
             escape(&c.id),
-            escape(c.code.as_deref().unwrap_or("")),
+            escape(c.code.map(|c| c.as_str()).unwrap_or("")),
             escape(&c.message)
         ));
     }
@@ -85,7 +85,7 @@ pub fn render(r: &Report) -> String {
         o.push_str(&format!(
             "### {} {} {}\n\n{}\n\n",
             c.status.as_str().to_uppercase(),
-            escape(c.code.as_deref().unwrap_or("")),
+            escape(c.code.map(|c| c.as_str()).unwrap_or("")),
             escape(&c.id),
             escape(&c.message)
         ));

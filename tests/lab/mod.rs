@@ -171,19 +171,22 @@ pub fn read_only(r: &Recorded, bucket: &str) -> bool {
     }
 }
 
+/// The operation of the probe layer's table (`skys3::probe::ops`) a recorded request is: `None` for a request
+/// the doctor has no business making. The table is what `skys3 permissions` prints, so a request that maps to an
+/// operation is covered by the documented permissions.
+pub fn operation(r: &Recorded) -> Option<skys3::probe::Op> {
+    let name = match (r.service.as_str(), r.op.as_str()) {
+        ("kube", "exec pods/exec") => "create pods/exec".to_string(),
+        ("kube", "get version") => "get /version".to_string(),
+        ("kube", other) => other.to_string(),
+        (svc, op) => format!("{svc}:{op}"),
+    };
+    skys3::probe::Op::from_name(&name)
+}
+
 /// Whether a recorded request is covered by the doctor's documented permissions.
 pub fn permitted(r: &Recorded) -> bool {
-    match r.service.as_str() {
-        "kube" => {
-            let op = match r.op.as_str() {
-                "exec pods/exec" => "create pods/exec".to_string(),
-                "get version" => "get /version".to_string(),
-                other => other.to_string(),
-            };
-            skys3::permissions::kube_covered(&op)
-        }
-        svc => skys3::permissions::AWS_ACTIONS.contains(&format!("{svc}:{}", r.op).as_str()),
-    }
+    operation(r).is_some()
 }
 
 /// Asserts that a JSON document is valid against `skys3 schema`.

@@ -4,11 +4,18 @@
 //! templates. `_common.toml` holds the codes the engine gives any check (access denied, timeout, ...). Codes are
 //! permanent: they are never renamed or reused.
 
+mod explain;
+mod listing;
+
+pub use explain::{explain, explain_text};
+pub use listing::{checks_markdown, list_checks};
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::code::Code;
 use crate::report::Status;
 
 mod files {
@@ -100,6 +107,13 @@ impl Catalog {
     pub fn code(&self, code: &str) -> Option<(&CheckDoc, &CodeDoc)> {
         let (i, j) = *self.codes.get(&code.to_ascii_uppercase())?;
         Some((&self.checks[i], &self.checks[i].codes[j]))
+    }
+
+    /// The document of a typed code. Every [`Code`] is generated from the catalog, so this cannot fail.
+    pub fn doc(&self, code: Code) -> &CodeDoc {
+        self.code(code.as_str())
+            .map(|(_, d)| d)
+            .expect("Code is generated from the embedded catalog")
     }
 
     /// Every code, in code order.

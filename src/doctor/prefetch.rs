@@ -9,8 +9,10 @@
 
 use futures::future::join_all;
 
-use super::{common, iam_s3_permissions, kube_context, pod_identity_addon, pod_s3_list, pods};
+use crate::arn;
+use crate::checks::{iam_s3_permissions, kube_context, pod_identity_addon, pod_s3_list};
 use crate::engine::Ctx;
+use crate::pods;
 
 /// Fetches the facts; returns when all are in (or failed).
 pub async fn prefetch(ctx: &Ctx) {
@@ -51,7 +53,7 @@ pub async fn prefetch(ctx: &Ctx) {
         if let (Ok(cluster), Ok(id), Ok(listed)) = (cluster, id, listed)
             && let Some(issuer) = cluster.oidc_issuer
         {
-            let expected = common::oidc_provider_arn(&id, &common::oidc_provider(&issuer));
+            let expected = arn::oidc_provider_arn(&id, &arn::oidc_provider(&issuer));
             if let Some(arn) = listed.iter().find(|a| a.eq_ignore_ascii_case(&expected)) {
                 let _ = f.oidc_provider(arn).await;
             }

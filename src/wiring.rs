@@ -1,12 +1,12 @@
-//! Facts and documents several checks share: the wiring mode in force, the expected role ARN, and the guide's
-//! policy documents with the user's values filled in.
+//! The wiring: how the role reaches SkyPilot's pods (EKS Pod Identity or IRSA), as requested with `--mode` and as
+//! the cluster says. Detected once per run (the answer is memoized in [`crate::engine::Ctx`]) and shared by every
+//! check that depends on it, and by the report's `target.mode`.
 
 use serde::Serialize;
-use serde_json::json;
 
-use crate::cli::Mode;
+use crate::code::Code;
 use crate::engine::{Ctx, Outcome};
-use crate::probe::{AssociationSummary, CallerIdentity, ProbeError};
+use crate::probe::{AssociationSummary, ProbeError};
 
 /// The annotation IRSA's webhook reads.
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -62,14 +62,10 @@ impl Detected {
     }
 }
 
-/// Detects the wiring from memoized facts (no call is made twice, however many checks ask).
-pub async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
+/// Detects the wiring from memoized facts. Checks call [`Ctx::wiring`], which runs this once per run.
+pub(crate) async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
     let t = &ctx.target;
-    let forced = match t.mode {
-        Mode::Auto => None,
-        Mode::PodIdentity => Some(Wiring::PodIdentity),
-        Mode::Irsa => Some(Wiring::Irsa),
-    };
+    let forced = t.mode;
     let (assocs, sa) = futures::join!(
         ctx.facts
             .associations(&t.cluster, Some(&t.namespace), Some(&t.service_account)),
@@ -111,10 +107,10 @@ pub async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
 /// `Ok` when `want` is the wiring in force; otherwise the outcome the check should report (a skip, or the
 /// error that kept the mode from being known).
 pub async fn require(ctx: &Ctx, want: Wiring) -> Result<Detected, Outcome> {
-    match detect(ctx).await {
+    match ctx.wiring().await {
         Ok(d) if d.in_force() == Some(want) => Ok(d),
         Ok(d) => Err(Outcome::skip(
-            "SKY008",
+            Code::Sky008,
             format!(
                 "not applicable: the wiring in force is {}",
                 d.in_force().map(Wiring::as_str).unwrap_or("none")
@@ -130,101 +126,8 @@ pub async fn expected_role_arn(ctx: &Ctx) -> Result<String, ProbeError> {
         Ok(r) => Ok(r.arn),
         Err(e) if e.is_not_found() => {
             let id = ctx.facts.caller_identity().await?;
-            Ok(role_arn(&id, &ctx.target.role_name))
+            Ok(crate::arn::role_arn(&id, &ctx.target.role_name))
         }
         Err(e) => Err(e),
-    }
-}
-
-/// `arn:<partition>:iam::<account>:role/<name>`.
-pub fn role_arn(id: &CallerIdentity, name: &str) -> String {
-    format!("arn:{}:iam::{}:role/{name}", id.partition(), id.account)
-}
-
-/// `arn:<partition>:iam::<account>:policy/<name>`.
-pub fn policy_arn(id: &CallerIdentity, name: &str) -> String {
-    format!("arn:{}:iam::{}:policy/{name}", id.partition(), id.account)
-}
-
-/// The OIDC provider's host and path: the issuer URL without `https://`.
-pub fn oidc_provider(issuer: &str) -> String {
-    issuer
-        .trim()
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// `arn:<partition>:iam::<account>:oidc-provider/<host/path>`.
-pub fn oidc_provider_arn(id: &CallerIdentity, provider: &str) -> String {
-    format!("arn:{}:iam::{}:oidc-provider/{provider}", id.partition(), id.account)
-}
-
-/// The guide's Pod Identity trust policy (Step 3).
-pub fn pod_identity_trust() -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"]
-        }]
-    })
-    .to_string()
-}
-
-/// The guide's IRSA trust policy (IRSA Step 4) for this provider, namespace and service account.
-pub fn irsa_trust(provider_arn: &str, provider: &str, namespace: &str, service_account: &str) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{service_account}"),
-                format!("{provider}:aud"): "sts.amazonaws.com"
-            }}
-        }]
-    })
-    .to_string()
-}
-
-/// The guide's S3 policy (Step 2) for the bucket, in the caller's partition.
-pub fn s3_policy(partition: &str, bucket: &str) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": [format!("arn:{partition}:s3:::{bucket}"), format!("arn:{partition}:s3:::{bucket}/*")]
-        }]
-    })
-    .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arns_follow_the_callers_partition() {
-        let cn = CallerIdentity {
-            account: "210987654321".into(),
-            arn: "arn:aws-cn:iam::210987654321:user/x".into(),
-        };
-        assert_eq!(role_arn(&cn, "R"), "arn:aws-cn:iam::210987654321:role/R");
-        assert_eq!(policy_arn(&cn, "P"), "arn:aws-cn:iam::210987654321:policy/P");
-        let provider = oidc_provider("https://oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC/");
-        assert_eq!(provider, "oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC");
-        assert_eq!(
-            oidc_provider_arn(&cn, &provider),
-            "arn:aws-cn:iam::210987654321:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC"
-        );
-        let gov = CallerIdentity {
-            account: "1".into(),
-            arn: "arn:aws-us-gov:sts::1:assumed-role/a/b".into(),
-        };
-        assert!(s3_policy(gov.partition(), "b").contains("arn:aws-us-gov:s3:::b/*"));
     }
 }

@@ -1,0 +1,54 @@
+//! ARNs and OIDC provider names built from the caller's partition and account: never a hard-coded `aws`, since
+//! China (`aws-cn`) and GovCloud (`aws-us-gov`) ARNs differ.
+
+use crate::probe::CallerIdentity;
+
+/// `arn:<partition>:iam::<account>:role/<name>`.
+pub fn role_arn(id: &CallerIdentity, name: &str) -> String {
+    format!("arn:{}:iam::{}:role/{name}", id.partition(), id.account)
+}
+
+/// `arn:<partition>:iam::<account>:policy/<name>`.
+pub fn policy_arn(id: &CallerIdentity, name: &str) -> String {
+    format!("arn:{}:iam::{}:policy/{name}", id.partition(), id.account)
+}
+
+/// The OIDC provider's host and path: the issuer URL without `https://`.
+pub fn oidc_provider(issuer: &str) -> String {
+    issuer
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `arn:<partition>:iam::<account>:oidc-provider/<host/path>`.
+pub fn oidc_provider_arn(id: &CallerIdentity, provider: &str) -> String {
+    format!("arn:{}:iam::{}:oidc-provider/{provider}", id.partition(), id.account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_follow_the_callers_partition() {
+        let cn = CallerIdentity {
+            account: "210987654321".into(),
+            arn: "arn:aws-cn:iam::210987654321:user/x".into(),
+        };
+        assert_eq!(role_arn(&cn, "R"), "arn:aws-cn:iam::210987654321:role/R");
+        assert_eq!(policy_arn(&cn, "P"), "arn:aws-cn:iam::210987654321:policy/P");
+        let provider = oidc_provider("https://oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC/");
+        assert_eq!(provider, "oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC");
+        assert_eq!(
+            oidc_provider_arn(&cn, &provider),
+            "arn:aws-cn:iam::210987654321:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC"
+        );
+        let gov = CallerIdentity {
+            account: "1".into(),
+            arn: "arn:aws-us-gov:sts::1:assumed-role/a/b".into(),
+        };
+        assert_eq!(gov.partition(), "aws-us-gov");
+    }
+}

@@ -1,0 +1,99 @@
+//! `skys3 doctor`: resolves the target, wires the probe layer to AWS and the cluster, prefetches what can be
+//! asked at once, runs the checks and assembles the one report every renderer reads. The CLI only parses flags
+//! and prints; everything between is here.
+
+pub mod prefetch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::checks::{self, REGISTRY};
+use crate::engine::{self, Ctx, Limits};
+use crate::probe::aws::{self, AwsClients};
+use crate::probe::kube::KubeClient;
+use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
+use crate::report::Report;
+use crate::suppress::Suppressions;
+use crate::target::{self, InputError, Local, Request};
+
+/// Progress callback: (checks done, checks in all).
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// How a run goes, beyond what it checks.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// `--timeout`: the whole run's deadline.
+    pub timeout: Duration,
+    /// `--check-timeout`: each check's (and each request's) own timeout.
+    pub check_timeout: Duration,
+    /// `--suppressions`, already read.
+    pub suppressions: Option<Suppressions>,
+    /// `--redact`.
+    pub redact: bool,
+    /// Called as checks finish.
+    pub progress: Option<Progress>,
+}
+
+/// Runs the doctor against the real AWS and cluster (or offline: the SkyPilot config checks only).
+pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
+    let started = tokio::time::Instant::now();
+    let local = Local::discover(req)?;
+    let resolved = target::resolve(req, local, aws::profile_region).await?;
+    let log = CallLog::default();
+    let facts = if req.offline {
+        Facts::new(None, None)
+    } else {
+        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, opts.check_timeout, log.clone()).await);
+        let kube_client = Arc::new(KubeClient::new(
+            resolved.kubeconfig.clone(),
+            resolved.context.clone(),
+            opts.check_timeout,
+            log.clone(),
+        ));
+        // TLS roots and kubeconfig are loaded while the first AWS requests are in flight.
+        let warm = kube_client.clone();
+        tokio::spawn(async move { warm.prepare().await });
+        let kube: Arc<dyn KubeApi> = kube_client;
+        Facts::new(Some(aws), Some(kube))
+    };
+    let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
+    report.calls = log.snapshot();
+    Ok(finish(report, opts))
+}
+
+/// Runs the checks over a context whose facts may come from any [`AwsApi`] and [`KubeApi`] (the real clients, or
+/// the test suite's in-memory fakes), and returns the report before suppressions and redaction.
+pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time::Instant) -> Report {
+    let ctx = Arc::new(ctx);
+    let limits = Limits {
+        check_timeout: opts.check_timeout,
+        deadline: started + opts.timeout,
+        run_timeout: opts.timeout,
+    };
+    let registry = if offline { checks::OFFLINE } else { REGISTRY };
+    // Independent requests go out at once; the checks find their answers in the memo.
+    let prefetch = (!offline).then(|| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { prefetch::prefetch(&ctx).await })
+    });
+    let results = engine::run(ctx.clone(), registry, limits, opts.progress.clone()).await;
+    if let Some(p) = prefetch {
+        p.abort();
+    }
+    let mut target = ctx.target.to_target();
+    if let Some(w) = ctx.wiring_in_force() {
+        target.mode = w.as_str().to_string();
+    }
+    Report::new(target, results)
+}
+
+/// Applies suppressions (dated today) and redaction.
+pub fn finish(mut report: Report, opts: &Options) -> Report {
+    if let Some(s) = &opts.suppressions {
+        s.apply(&mut report, jiff::Zoned::now().date());
+    }
+    if opts.redact {
+        report = crate::redact::redact(&report);
+    }
+    report
+}

@@ -129,11 +129,21 @@ pub struct DoctorArgs {
     /// Service account the role is wired to [default: skypilot-service-account].
     #[arg(long, env = "K8S_SERVICE_ACCOUNT", value_name = "SA")]
     pub service_account: Option<String>,
-    /// IAM role name [default: SkyPilotS3Role-<bucket>].
-    #[arg(long, env = "IAM_ROLE_NAME", value_name = "NAME")]
+    /// IAM role name (the guide's `SkyPilotS3Role-<bucket>` by default).
+    #[arg(
+        long,
+        env = "IAM_ROLE_NAME",
+        value_name = "NAME",
+        help = "IAM role name [default: SkyPilotS3Role-<bucket>]"
+    )]
     pub role_name: Option<String>,
-    /// IAM policy name [default: SkyPilotS3Access-<bucket>].
-    #[arg(long, env = "IAM_POLICY_NAME", value_name = "NAME")]
+    /// IAM policy name (the guide's `SkyPilotS3Access-<bucket>` by default).
+    #[arg(
+        long,
+        env = "IAM_POLICY_NAME",
+        value_name = "NAME",
+        help = "IAM policy name [default: SkyPilotS3Access-<bucket>]"
+    )]
     pub policy_name: Option<String>,
     /// Wiring mode: detect it, or force one.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]

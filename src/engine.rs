@@ -418,7 +418,7 @@ mod tests {
 
     #[tokio::test]
     async fn crash_timeout_dependencies_and_remediation() {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let reports = run(ctx(), SPECS, limits(300, 10_000), None).await;
         assert!(
             started.elapsed() < Duration::from_secs(3),

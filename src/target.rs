@@ -196,7 +196,7 @@ impl Sources {
 pub async fn resolve<F, Fut>(req: &Request, local: Local, profile_region: F) -> Result<Resolved, InputError>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Option<String>>,
+    Fut: Future<Output = Option<String>>,
 {
     let inputs = &req.inputs;
     let mut sources = Sources::default();

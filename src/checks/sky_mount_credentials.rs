@@ -7,13 +7,13 @@ use serde_json::json;
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::probe::local_aws::{self, CredentialKind, LocalCredentials};
+use crate::probe::local_aws::{CredentialKind, LocalCredentials};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.mount-credentials",
     deps: &[],
-    run: |_ctx: Arc<Ctx>| async move { evaluate(&local_aws::local_credentials().await) }.boxed(),
+    run: |ctx: Arc<Ctx>| async move { evaluate(&ctx.facts.local_credentials().await) }.boxed(),
 };
 
 /// Decides over the local credentials' kind.

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use super::local_aws::{LocalCredentials, LocalEnv};
+
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
     ExecOutput, KubeApi, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
@@ -47,6 +49,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
 pub struct Facts {
     aws: Option<Arc<dyn AwsApi>>,
     kube: Option<Arc<dyn KubeApi>>,
+    local: LocalEnv,
+    local_credentials: OnceCell<LocalCredentials>,
     identity: Memo<(), CallerIdentity>,
     clusters: Memo<String, ClusterInfo>,
     version: Memo<(), String>,
@@ -87,6 +91,8 @@ impl Facts {
         Facts {
             aws,
             kube,
+            local: LocalEnv::real(),
+            local_credentials: OnceCell::new(),
             identity: Memo::default(),
             clusters: Memo::default(),
             version: Memo::default(),
@@ -109,6 +115,20 @@ impl Facts {
             pods: Memo::default(),
             execs: Memo::default(),
         }
+    }
+
+    /// The same facts, with the local machine read from `local` instead of this process's environment and files.
+    pub fn with_local(mut self, local: LocalEnv) -> Facts {
+        self.local = local;
+        self
+    }
+
+    /// The local AWS identity's kind, as `aws configure list` would report it (read once per run).
+    pub async fn local_credentials(&self) -> LocalCredentials {
+        self.local_credentials
+            .get_or_init(|| super::local_aws::local_credentials(&self.local))
+            .await
+            .clone()
     }
 
     fn aws(&self, op: Op) -> Result<&Arc<dyn AwsApi>, ProbeError> {

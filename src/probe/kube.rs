@@ -43,7 +43,7 @@ impl KubeClient {
     async fn timed<T, F, Fut>(&self, op: Op, call: F) -> Result<T, ProbeError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ProbeError>>,
+        Fut: Future<Output = Result<T, ProbeError>>,
     {
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 1;
@@ -59,11 +59,7 @@ impl KubeClient {
         }
     }
 
-    async fn attempt<T>(
-        &self,
-        op: Op,
-        call: impl std::future::Future<Output = Result<T, ProbeError>>,
-    ) -> Result<T, ProbeError> {
+    async fn attempt<T>(&self, op: Op, call: impl Future<Output = Result<T, ProbeError>>) -> Result<T, ProbeError> {
         let started = std::time::Instant::now();
         let result = call.await;
         let outcome = match &result {

@@ -43,6 +43,13 @@ impl LoadedKubeconfig {
             .map_err(|e| format!("cannot read {}: {}", path.display(), describe(&e)))
     }
 
+    /// Parses one kubeconfig document (for tests and tools that hold the text already).
+    pub fn from_yaml(text: &str) -> Result<LoadedKubeconfig, String> {
+        Kubeconfig::from_yaml(text)
+            .map(|raw| LoadedKubeconfig { raw })
+            .map_err(|e| describe(&e))
+    }
+
     /// A kubeconfig with nothing in it.
     pub fn empty() -> LoadedKubeconfig {
         LoadedKubeconfig {

@@ -47,15 +47,32 @@ pub struct LocalCredentials {
     pub profile: String,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// The machine the doctor runs on, as the local AWS checks read it: its environment and files. The real one by
+/// default; tests give an in-memory one (aws-config's own shims), so no test reads the host's `~/.aws`.
+#[derive(Debug, Clone)]
+pub struct LocalEnv {
+    /// Environment variables.
+    pub env: Env,
+    /// Files.
+    pub fs: Fs,
+}
+
+impl LocalEnv {
+    /// This process's environment and the real file system.
+    pub fn real() -> LocalEnv {
+        LocalEnv {
+            env: Env::real(),
+            fs: Fs::real(),
+        }
+    }
 }
 
 /// Classifies the local credentials the way the AWS CLI resolves them.
-pub async fn local_credentials() -> LocalCredentials {
+pub async fn local_credentials(local: &LocalEnv) -> LocalCredentials {
+    let env = |name: &str| local.env.get(name).ok().filter(|v| !v.is_empty());
     let profiles = aws_config::profile::load(
-        &Fs::real(),
-        &Env::real(),
+        &local.fs,
+        &local.env,
         &EnvConfigFiles::default(),
         None::<Cow<'static, str>>,
     )

@@ -7,6 +7,7 @@ mod aws_checks;
 mod catalog_sync;
 mod cli_contract;
 mod cluster_checks;
+mod decisions;
 mod doctor_checks;
 mod faults;
 mod lab_selftest;

@@ -137,7 +137,7 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
             }
         }
     }
-    if parts.method != axum::http::Method::GET {
+    if parts.method != http::Method::GET {
         return status(405, "MethodNotAllowed", "the lab's API server is read-only".into());
     }
 
@@ -260,77 +260,10 @@ fn pod_json(p: &PodSpec) -> Value {
     })
 }
 
-/// Lays out the fake container: a few real tools, the scenario's stand-in `aws`, and `~/.aws/credentials` when
-/// SkyPilot "uploaded" one.
-fn container(bin: &std::path::Path, home: &std::path::Path, pod: &PodSpec) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::create_dir_all(bin);
-    let _ = std::fs::create_dir_all(home);
-    for tool in ["sh", "tr", "cut", "timeout", "cat", "echo"] {
-        if let Some(real) = ["/bin", "/usr/bin"]
-            .iter()
-            .map(|d| std::path::Path::new(d).join(tool))
-            .find(|p| p.exists())
-        {
-            let _ = std::os::unix::fs::symlink(real, bin.join(tool));
-        }
-    }
-    if pod.aws.credentials_file {
-        let _ = std::fs::create_dir_all(home.join(".aws"));
-        let _ = std::fs::write(
-            home.join(".aws/credentials"),
-            "[default]\naws_access_key_id = AKIALABUPLOADED\naws_secret_access_key = lab-uploaded-secret\n",
-        );
-    }
-    if pod.aws.boto3 {
-        // A wrapper, not a symlink: Python finds its venv (and boto3) from the real interpreter's path.
-        let python = super::venv_dir().join("bin").join("python3");
-        let wrapper = bin.join("python3");
-        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
-        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
-    }
-    if !pod.aws.cli {
-        return;
-    }
-    let answer = |r: &Result<String, (String, i32)>| match r {
-        Ok(out) => format!("printf '%s\\n' '{out}'"),
-        Err((err, code)) => format!("printf '%s' '{}' >&2; exit {code}", err.replace('\'', "'\\''")),
-    };
-    let list = pod.aws.list.clone().map(|()| "1".to_string());
-    let script = format!(
-        "#!/bin/sh\n# Stand-in for the aws CLI, answering as awscli v2 does.\ncase \"$1 $2\" in\n  'sts get-caller-identity') {} ;;\n  's3api list-objects-v2') {} ;;\n  *) echo \"aws (lab): unsupported: $*\" >&2; exit 2 ;;\nesac\n",
-        answer(&pod.aws.identity),
-        answer(&list)
-    );
-    let aws = bin.join("aws");
-    let _ = std::fs::write(&aws, script);
-    let _ = std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755));
-}
-
 /// Runs `command` as the pod's container would: locally, with the pod's environment, a HOME of its own, and the
 /// lab's stand-in commands first on PATH. Streams stdout (channel 1), stderr (2), then the status (3).
 async fn exec(mut socket: WebSocket, root: std::path::PathBuf, pod: PodSpec, command: Vec<String>) {
-    let pod_dir = root.join("pods").join(&pod.name);
-    let home = pod_dir.join("home");
-    let bin = pod_dir.join("bin");
-    container(&bin, &home, &pod);
-    // The pod's PATH holds only its own bin: a container image with a shell, coreutils and maybe the aws CLI.
-    let path = bin.display().to_string();
-    let result = match command.split_first() {
-        None => Err("no command".to_string()),
-        Some((prog, args)) => tokio::process::Command::new(prog)
-            .args(args)
-            .env_clear()
-            .envs(&pod.env)
-            .env("PATH", path)
-            .env("HOME", &home)
-            .current_dir(&home)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| e.to_string()),
-    };
+    let result = super::pod::run(&root, &pod, &command).await;
     let frame = |ch: u8, data: &[u8]| {
         let mut v = Vec::with_capacity(data.len() + 1);
         v.push(ch);

@@ -12,6 +12,8 @@
 
 pub mod aws_front;
 pub mod kube_fake;
+pub mod memory;
+pub mod pod;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -283,48 +285,7 @@ impl Lab {
     }
 
     fn write_files(&self, s: &Scenario) {
-        std::fs::create_dir_all(self.home().join(".sky")).unwrap();
-        std::fs::create_dir_all(self.work()).unwrap();
-        if let Some(c) = &s.sky_user_config {
-            std::fs::write(self.home().join(".sky/config.yaml"), c).unwrap();
-        }
-        if let Some(c) = &s.sky_project_config {
-            std::fs::write(self.work().join(".sky.yaml"), c).unwrap();
-        }
-        for (rel, text) in &s.files {
-            let p = self.dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let token = if s.kube_token_valid {
-            kube_fake::TOKEN
-        } else {
-            "expired-token"
-        };
-        let ns = s
-            .context_namespace
-            .as_ref()
-            .map(|n| format!("\n    namespace: {n}"))
-            .unwrap_or_default();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\ncurrent-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
-            s.kube_server.as_deref().unwrap_or(&self.kube_url),
-            s.context_name,
-            s.context_name
-        );
-        std::fs::write(self.kubeconfig(), kubeconfig).unwrap();
-        let creds = self.dir.path().join("lab-credentials.sh");
-        std::fs::write(
-            &creds,
-            format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"{PROCESS_SECRET}\"}}'\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::write(
-            self.dir.path().join("aws-config"),
-            format!("[default]\ncredential_process = {}\n", creds.display()),
-        )
-        .unwrap();
+        write_files(self.dir.path(), s, s.kube_server.as_deref().unwrap_or(&self.kube_url));
     }
 
     /// The `skys3` binary with a sealed environment: dummy credentials, the lab's endpoints, its own HOME and
@@ -399,7 +360,7 @@ impl Lab {
     }
 
     /// Runs a future on the lab's runtime.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 }
@@ -482,4 +443,49 @@ async fn seed(moto_url: &str, s: &Scenario) {
         }
         req.send().await.expect("create bucket");
     }
+}
+
+/// Writes a scenario's local files under `root`: HOME with the SkyPilot config, the working directory, the
+/// kubeconfig (pointing at `server`) and the AWS config whose credential_process gives dummy keys.
+pub fn write_files(root: &Path, s: &Scenario, server: &str) {
+    std::fs::create_dir_all(root.join("home").join(".sky")).unwrap();
+    std::fs::create_dir_all(root.join("work")).unwrap();
+    if let Some(c) = &s.sky_user_config {
+        std::fs::write(root.join("home").join(".sky/config.yaml"), c).unwrap();
+    }
+    if let Some(c) = &s.sky_project_config {
+        std::fs::write(root.join("work").join(".sky.yaml"), c).unwrap();
+    }
+    for (rel, text) in &s.files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let token = if s.kube_token_valid {
+        kube_fake::TOKEN
+    } else {
+        "expired-token"
+    };
+    let ns = s
+        .context_namespace
+        .as_ref()
+        .map(|n| format!("\n    namespace: {n}"))
+        .unwrap_or_default();
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\ncurrent-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
+        server, s.context_name, s.context_name
+    );
+    std::fs::write(root.join("kubeconfig"), kubeconfig).unwrap();
+    let creds = root.join("lab-credentials.sh");
+    std::fs::write(
+        &creds,
+        format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"{PROCESS_SECRET}\"}}'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        root.join("aws-config"),
+        format!("[default]\ncredential_process = {}\n", creds.display()),
+    )
+    .unwrap();
 }

@@ -1,0 +1,580 @@
+//! Each check's decisions over the in-memory fakes (`lab::memory`): every code of the catalog is produced at
+//! least once, by the check that owns it, through the real engine and resolution, with no server and no binary.
+//! The lab tests (`doctor_checks`, `aws_checks`, `cluster_checks`) prove the same codes end to end on the wire.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use skys3::code::Code;
+use skys3::probe::{ErrorKind, Op};
+use skys3::target::Request;
+use skys3::wiring::Wiring;
+
+use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check};
+use crate::lab::memory::{self, Failure, Rule, Run};
+use crate::lab::{
+    ACCOUNT, AWSCLI_ASSUME_DENIED, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, AddonSpec, Endpoint,
+    FaultKind, PodSpec, PolicySpec, Scenario, irsa_trust,
+};
+
+const PROVIDER: &str = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+
+fn pod(s: &mut Scenario) -> &mut PodSpec {
+    &mut s.pods[0]
+}
+
+fn trust(s: Scenario, doc: Value) -> Scenario {
+    s.with(|s| s.role.as_mut().unwrap().trust_policy = doc.to_string())
+}
+
+fn irsa_trust_with(condition: Value) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}")},
+        "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]})
+}
+
+fn sub() -> String {
+    format!("{PROVIDER}:sub")
+}
+
+fn aud() -> String {
+    format!("{PROVIDER}:aud")
+}
+
+/// One broken setup and the finding it must produce.
+struct Case {
+    name: &'static str,
+    scenario: Scenario,
+    check: &'static str,
+    status: &'static str,
+    code: Code,
+    /// Every other check passes, or is skipped because of this one (the code is the only finding).
+    only: bool,
+    mode: Option<Wiring>,
+    rules: Vec<Rule>,
+    check_timeout: Duration,
+}
+
+fn case(name: &'static str, scenario: Scenario, check: &'static str, status: &'static str, code: Code) -> Case {
+    Case {
+        name,
+        scenario,
+        check,
+        status,
+        code,
+        only: true,
+        mode: None,
+        rules: vec![],
+        check_timeout: Duration::from_secs(20),
+    }
+}
+
+impl Case {
+    fn mode(mut self, w: Wiring) -> Case {
+        self.mode = Some(w);
+        self
+    }
+    fn rule(mut self, r: Rule) -> Case {
+        self.rules.push(r);
+        self
+    }
+    fn not_only(mut self) -> Case {
+        self.only = false;
+        self
+    }
+}
+
+fn pi() -> Scenario {
+    Scenario::healthy_pod_identity()
+}
+
+fn irsa() -> Scenario {
+    Scenario::healthy_irsa()
+}
+
+fn cfg(s: Scenario, text: &str) -> Scenario {
+    s.with(|s| s.sky_user_config = Some(text.into()))
+}
+
+/// Every catalog code, each from a setup that produces it.
+fn cases() -> Vec<Case> {
+    let all_allowed_but_delete: BTreeMap<String, String> = [
+        ("s3:ListBucket", "allowed"),
+        ("s3:GetBucketLocation", "allowed"),
+        ("s3:GetObject", "allowed"),
+        ("s3:PutObject", "allowed"),
+        ("s3:DeleteObject", "explicitDeny"),
+    ]
+    .into_iter()
+    .map(|(a, d)| (a.to_string(), d.to_string()))
+    .collect();
+    vec![
+        // Shared codes.
+        case("access denied", pi().fault("eks", Some("DescribeCluster"), FaultKind::AccessDenied), "eks.cluster", "inconclusive", Code::Sky001),
+        case("hang past the check timeout", pi(), "eks.cluster", "inconclusive", Code::Sky002)
+            .rule(Rule { op: Op::DescribeCluster, nth: None, failure: Failure::Hang(Duration::from_secs(30)) })
+            .with_timeout(Duration::from_millis(300)),
+        case("unreachable", pi(), "eks.cluster", "inconclusive", Code::Sky003).rule(Rule::every(Op::DescribeCluster, ErrorKind::Unreachable)),
+        case("a client panics", pi(), "eks.cluster", "inconclusive", Code::Sky004)
+            .rule(Rule { op: Op::DescribeCluster, nth: None, failure: Failure::Panic }),
+        case("throttled", pi().fault("eks", Some("DescribeCluster"), FaultKind::Throttle), "eks.cluster", "inconclusive", Code::Sky005),
+        case("server error", pi().fault("eks", Some("DescribeCluster"), FaultKind::ServerError), "eks.cluster", "inconclusive", Code::Sky006),
+        case("blocked by a missing cluster", pi().with(|s| s.eks = None), "kube.context", "skip", Code::Sky007).not_only(),
+        case("the other mode's checks", pi(), "irsa.annotation", "skip", Code::Sky008).not_only(),
+        case("no pods", pi().with(|s| s.pods.clear()), "pod.credentials", "skip", Code::Sky009).not_only(),
+        // aws.identity, eks.cluster, kube.*
+        case("no AWS credentials", pi(), "aws.identity", "fail", Code::Sky101).rule(Rule::every(Op::GetCallerIdentity, ErrorKind::NoCredentials)),
+        case(
+            "credentials rejected",
+            pi().fault("sts", Some("GetCallerIdentity"), FaultKind::Code(403, "InvalidClientTokenId".into())),
+            "aws.identity",
+            "fail",
+            Code::Sky102,
+        ),
+        case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),
+        case("cluster CREATING", pi().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()), "eks.cluster", "fail", Code::Sky112),
+        case("cluster UPDATING", pi().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()), "eks.cluster", "warn", Code::Sky113),
+        case(
+            "context of another cluster",
+            pi().with(|s| s.eks.as_mut().unwrap().endpoint = Endpoint::Other("https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com".into())),
+            "kube.context",
+            "fail",
+            Code::Sky121,
+        ),
+        case("kube token rejected", pi().with(|s| s.kube_token_valid = false), "kube.context", "fail", Code::Sky122),
+        case("service account missing", pi().with(|s| s.service_accounts.clear()), "kube.service-account", "fail", Code::Sky131),
+        case(
+            "namespace missing",
+            pi().env("K8S_NAMESPACE", Some("team-a")).with(|s| s.associations[0].namespace = "team-a".into()),
+            "kube.service-account",
+            "fail",
+            Code::Sky132,
+        ),
+        // sky.config
+        case("NO_UPLOAD missing", pi().with(|s| s.sky_user_config = None), "sky.config", "fail", Code::Sky141),
+        case("list form", cfg(pi(), "aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n"), "sky.config", "fail", Code::Sky142),
+        case("another value", cfg(pi(), "aws:\n  remote_identity: LOCAL_CREDENTIALS\n"), "sky.config", "fail", Code::Sky143),
+        case("invalid YAML", cfg(pi(), "aws:\n  remote_identity: NO_UPLOAD\n kubernetes: [\n"), "sky.config", "fail", Code::Sky144),
+        // mode
+        case(
+            "both wirings",
+            pi().with(|s| {
+                let arn = s.role_arn();
+                s.service_accounts[0].annotations.insert("eks.amazonaws.com/role-arn".into(), arn);
+            }),
+            "mode",
+            "warn",
+            Code::Sky151,
+        ),
+        case("neither wiring", pi().with(|s| s.associations.clear()), "mode", "fail", Code::Sky152),
+        // Pod Identity
+        case("agent add-on missing", pi().with(|s| s.addons.retain(|a| a.name == "vpc-cni")), "pod-identity.addon", "fail", Code::Sky201),
+        case(
+            "agent add-on degraded",
+            pi().with(|s| s.addons = vec![AddonSpec { name: "eks-pod-identity-agent".into(), status: "DEGRADED".into() }]),
+            "pod-identity.addon",
+            "fail",
+            Code::Sky202,
+        ),
+        case("agent pods not ready", pi().with(|s| s.agent_daemonset = Some((3, 1))), "pod-identity.addon", "fail", Code::Sky203),
+        case("no association", pi().with(|s| s.associations.clear()), "pod-identity.association", "fail", Code::Sky211).mode(Wiring::PodIdentity),
+        case(
+            "association for another namespace",
+            pi().with(|s| s.associations[0].namespace = "team-a".into()),
+            "pod-identity.association",
+            "fail",
+            Code::Sky212,
+        ),
+        case(
+            "association to another role",
+            pi().with(|s| s.associations[0].role_arn = format!("arn:aws:iam::{ACCOUNT}:role/SomeOtherRole")),
+            "pod-identity.association",
+            "fail",
+            Code::Sky213,
+        ),
+        // IRSA
+        case("OIDC provider not registered", irsa().with(|s| s.oidc_provider = None), "irsa.oidc-provider", "fail", Code::Sky221),
+        case(
+            "OIDC provider without sts audience",
+            irsa().with(|s| s.oidc_provider = Some(vec!["other-audience".into()])),
+            "irsa.oidc-provider",
+            "fail",
+            Code::Sky222,
+        ),
+        case(
+            "cluster without OIDC issuer",
+            irsa().with(|s| {
+                s.eks.as_mut().unwrap().oidc_id = String::new();
+                s.oidc_provider = None;
+            }),
+            "irsa.oidc-provider",
+            "fail",
+            Code::Sky223,
+        ),
+        // iam.role, iam.trust-policy
+        case("role missing", pi().with(|s| s.role = None), "iam.role", "fail", Code::Sky231),
+        case(
+            "trust without pods principal",
+            trust(pi(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky241,
+        ),
+        case(
+            "trust without TagSession",
+            trust(pi(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky242,
+        ),
+        case(
+            "IRSA trust without federation",
+            trust(irsa(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky243,
+        ),
+        case(
+            "IRSA trust of another cluster",
+            irsa().with(|s| s.role.as_mut().unwrap().trust_policy = irsa_trust("eu-west-1", "0THERC1USTER", "default", "skypilot-service-account")),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky244,
+        ),
+        case(
+            ":sub of another namespace",
+            trust(irsa(), irsa_trust_with(json!({"StringEquals": {sub(): "system:serviceaccount:team-a:skypilot-service-account", aud(): "sts.amazonaws.com"}}))),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky245,
+        ),
+        case(
+            "StringEquals with a wildcard",
+            trust(irsa(), irsa_trust_with(json!({"StringEquals": {sub(): "system:serviceaccount:default:*", aud(): "sts.amazonaws.com"}}))),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky246,
+        ),
+        case(
+            "no :aud",
+            trust(irsa(), irsa_trust_with(json!({"StringEquals": {sub(): "system:serviceaccount:default:skypilot-service-account"}}))),
+            "iam.trust-policy",
+            "warn",
+            Code::Sky247,
+        ),
+        case(
+            "wrong :aud",
+            trust(irsa(), irsa_trust_with(json!({"StringEquals": {sub(): "system:serviceaccount:default:skypilot-service-account", aud(): "sigstore"}}))),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky248,
+        ),
+        case(
+            "explicit Deny in trust",
+            trust(pi(), json!({"Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+                {"Sid": "NoPods", "Effect": "Deny", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:*"}]})),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky249,
+        ),
+        case(
+            "conditions not evaluated",
+            trust(pi(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})),
+            "iam.trust-policy",
+            "warn",
+            Code::Sky250,
+        ),
+        case(
+            "no :sub",
+            trust(irsa(), irsa_trust_with(json!({"StringEquals": {aud(): "sts.amazonaws.com"}}))),
+            "iam.trust-policy",
+            "warn",
+            Code::Sky251,
+        ),
+        // iam.s3-permissions, s3.bucket
+        case(
+            "S3 actions missing",
+            pi().with(|s| {
+                s.policies = vec![PolicySpec {
+                    name: "ReadOnly".into(),
+                    document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                        "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"]}]}).to_string(),
+                    attached: true,
+                }]
+            }),
+            "iam.s3-permissions",
+            "fail",
+            Code::Sky261,
+        ),
+        case("policy not attached", pi().with(|s| s.policies[0].attached = false), "iam.s3-permissions", "fail", Code::Sky262),
+        case(
+            "Deny on delete",
+            pi().with(|s| {
+                s.role.as_mut().unwrap().inline.insert(
+                    "NoDeletes".into(),
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"}]}).to_string(),
+                );
+            }),
+            "iam.s3-permissions",
+            "fail",
+            Code::Sky263,
+        ),
+        case(
+            "conditional grant",
+            pi().with(|s| {
+                s.policies[0].document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                    "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+                    "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0123"}}}]}).to_string()
+            }),
+            "iam.s3-permissions",
+            "warn",
+            Code::Sky264,
+        ),
+        case(
+            "boundary blocks",
+            pi().with(|s| {
+                s.policies.push(PolicySpec {
+                    name: "Boundary".into(),
+                    document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}]}).to_string(),
+                    attached: false,
+                });
+                s.role.as_mut().unwrap().boundary = Some("Boundary".into());
+            }),
+            "iam.s3-permissions",
+            "fail",
+            Code::Sky265,
+        ),
+        case("simulator disagrees", pi().with(|s| s.simulator = Some(all_allowed_but_delete)), "iam.s3-permissions", "warn", Code::Sky266),
+        case("bucket missing", pi().with(|s| s.buckets.clear()), "s3.bucket", "fail", Code::Sky281),
+        case("bucket in another region", pi().with(|s| s.buckets[0].1 = "eu-central-1".into()), "s3.bucket", "warn", Code::Sky282),
+        // irsa.annotation, sky.service-account, sky.mount-credentials
+        case("annotation missing", irsa().with(|s| s.service_accounts[0].annotations.clear()), "irsa.annotation", "fail", Code::Sky301)
+            .mode(Wiring::Irsa),
+        case(
+            "annotation names another role",
+            irsa().with(|s| {
+                s.service_accounts[0]
+                    .annotations
+                    .insert("eks.amazonaws.com/role-arn".into(), format!("arn:aws:iam::{ACCOUNT}:role/Other"));
+            }),
+            "irsa.annotation",
+            "fail",
+            Code::Sky302,
+        ),
+        case(
+            "SkyPilot uses another service account",
+            cfg(pi(), "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity: training-sa\n"),
+            "sky.service-account",
+            "fail",
+            Code::Sky311,
+        ),
+        case(
+            "static keys would be embedded",
+            pi().env("AWS_ACCESS_KEY_ID", Some("AKIALABSTATICKEY000")).env("AWS_SECRET_ACCESS_KEY", Some("lab-static-secret-canary")),
+            "sky.mount-credentials",
+            "warn",
+            Code::Sky321,
+        ),
+        case(
+            "web identity on the API server machine",
+            pi().env("AWS_WEB_IDENTITY_TOKEN_FILE", Some("/nonexistent/token"))
+                .env("AWS_ROLE_ARN", Some("arn:aws:iam::123456789012:role/ApiServer")),
+            "sky.mount-credentials",
+            "warn",
+            Code::Sky322,
+        ),
+        // pod.credentials
+        case("pod runs as another SA", pi().with(|s| pod(s).service_account = "default".into()), "pod.credentials", "fail", Code::Sky331),
+        case(
+            "pod older than the association",
+            pi().with(|s| {
+                pod(s).env.retain(|k, _| !k.starts_with("AWS_"));
+                s.associations[0].created_at = 1_800_000_000.0;
+            }),
+            "pod.credentials",
+            "fail",
+            Code::Sky332,
+        ),
+        case("credentials not injected", pi().with(|s| pod(s).env.retain(|k, _| !k.starts_with("AWS_"))), "pod.credentials", "fail", Code::Sky333),
+        case(
+            "pod got another role",
+            irsa().with(|s| {
+                pod(s).env.insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::{ACCOUNT}:role/Old"));
+            }),
+            "pod.credentials",
+            "fail",
+            Code::Sky334,
+        ),
+        case("hostNetwork pod", pi().with(|s| pod(s).host_network = true), "pod.credentials", "warn", Code::Sky335),
+        // pod.s3-list
+        case("uploaded credentials file", pi().with(|s| pod(s).aws.credentials_file = true), "pod.s3-list", "fail", Code::Sky341),
+        case(
+            "no credentials in the pod",
+            pi().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_CREDENTIALS.into(), 253))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky342,
+        ),
+        case(
+            "node role",
+            pi().with(|s| {
+                pod(s).aws.identity =
+                    Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/eksctl-lab-nodegroup-NodeInstanceRole-1ABC/i-0123456789abcdef0"))
+            }),
+            "pod.s3-list",
+            "fail",
+            Code::Sky343,
+        ),
+        case("list denied", pi().with(|s| pod(s).aws.list = Err((AWSCLI_LIST_DENIED.into(), 254))), "pod.s3-list", "fail", Code::Sky344),
+        case("no OIDC provider", irsa().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_OIDC.into(), 254))), "pod.s3-list", "fail", Code::Sky345),
+        case(
+            "unclassified failure",
+            pi().with(|s| {
+                pod(s).aws.list =
+                    Err(("\nCould not connect to the endpoint URL: \"https://lab-bucket.s3.us-west-2.amazonaws.com/?list-type=2\"\n".into(), 255))
+            }),
+            "pod.s3-list",
+            "fail",
+            Code::Sky346,
+        ),
+        case("no client", pi().with(|s| pod(s).aws.cli = false), "pod.s3-list", "inconclusive", Code::Sky347),
+        case("may not assume the role", irsa().with(|s| pod(s).aws.identity = Err((AWSCLI_ASSUME_DENIED.into(), 254))), "pod.s3-list", "fail", Code::Sky348),
+    ]
+}
+
+impl Case {
+    fn with_timeout(mut self, t: Duration) -> Case {
+        self.check_timeout = t;
+        self
+    }
+
+    fn run(self) -> (i32, Value) {
+        let mode = self.mode;
+        let out = memory::run_with(
+            self.scenario,
+            Run {
+                rules: self.rules,
+                request: Box::new(move |req: &mut Request, _: &Path| req.mode = mode),
+                check_timeout: self.check_timeout,
+                ..Run::default()
+            },
+        );
+        assert!(out.error.is_none(), "{}: {:?}", self.name, out.error);
+        (out.code, out.doc)
+    }
+}
+
+#[test]
+fn every_code_from_its_own_setup() {
+    let mut seen = BTreeSet::new();
+    for c in cases() {
+        let (name, id, status, code, only) = (c.name, c.check, c.status, c.code, c.only);
+        let (exit, doc) = c.run();
+        if only {
+            assert_only(&doc, id, status, code.as_str());
+        } else {
+            let got = check(&doc, id);
+            assert_eq!(
+                (got["status"].as_str(), got["code"].as_str()),
+                (Some(status), Some(code.as_str())),
+                "{name}: {got:#}"
+            );
+        }
+        let expected_exit = match doc["status"].as_str() {
+            Some("fail") => 1,
+            Some("inconclusive") => 3,
+            _ => 0,
+        };
+        assert_eq!(exit, expected_exit, "{name}");
+        seen.insert(code);
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| !seen.contains(*c))
+        .map(|c| c.as_str())
+        .collect();
+    assert!(missing.is_empty(), "codes no decision test produces: {missing:?}");
+}
+
+#[test]
+fn healthy_setups_pass_and_ask_each_question_once() {
+    for (s, other) in [(pi(), IRSA_ONLY), (irsa(), POD_IDENTITY_ONLY)] {
+        let out = memory::run_with(s, Run::default());
+        assert_healthy(&out.doc, other);
+        assert_eq!(out.code, 0);
+        let repeated = memory::repeats(&out.aws_calls);
+        assert!(repeated.is_empty(), "AWS calls made twice: {repeated:?}");
+        let repeated = memory::repeats(&out.kube_calls);
+        assert!(repeated.is_empty(), "Kubernetes calls made twice: {repeated:?}");
+    }
+}
+
+#[test]
+fn a_failure_on_one_call_of_several_names_that_call() {
+    // Two attached policies: only the second GetPolicyVersion fails. The verdict must be inconclusive, never a
+    // pass computed from half the policies, and name the operation.
+    let s = pi().with(|s| {
+        s.policies.push(PolicySpec {
+            name: "Extra".into(),
+            document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+                .to_string(),
+            attached: true,
+        })
+    });
+    let out = memory::run_with(
+        s,
+        Run {
+            rules: vec![Rule {
+                op: Op::GetPolicyVersion,
+                nth: Some(2),
+                failure: Failure::Error(ErrorKind::AccessDenied, Some("AccessDenied".into())),
+            }],
+            ..Run::default()
+        },
+    );
+    let c = check(&out.doc, "iam.s3-permissions");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("inconclusive"), Some("SKY001")),
+        "{c:#}"
+    );
+    assert!(c["message"].as_str().unwrap().contains("iam:GetPolicyVersion"), "{c:#}");
+    assert_eq!(out.code, 3);
+}
+
+#[test]
+fn a_kube_outage_leaves_the_aws_verdicts_standing() {
+    let out = memory::run_with(
+        pi(),
+        Run {
+            rules: Op::ALL
+                .iter()
+                .filter(|o| o.iam_action().is_none())
+                .map(|o| Rule::every(*o, ErrorKind::Unreachable))
+                .collect(),
+            ..Run::default()
+        },
+    );
+    for id in [
+        "aws.identity",
+        "eks.cluster",
+        "iam.role",
+        "iam.s3-permissions",
+        "s3.bucket",
+    ] {
+        assert_eq!(check(&out.doc, id)["status"], "pass", "{id}: {:#}", out.doc);
+    }
+    // An outage is never a finding: what Kubernetes would have decided is inconclusive or skipped, never failed.
+    for c in out.doc["checks"].as_array().unwrap() {
+        assert!(
+            matches!(c["status"].as_str(), Some("pass" | "inconclusive" | "skip")),
+            "{c:#}"
+        );
+    }
+    assert_eq!(check(&out.doc, "kube.context")["code"], "SKY003");
+    assert_eq!(out.code, 3);
+}

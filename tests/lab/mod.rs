@@ -80,22 +80,37 @@ pub struct Moto {
     pub url: String,
 }
 
+/// Runs moto_server so that it exits when the test process does: its stdin is a pipe from us, and a watchdog
+/// thread ends the server at end of file. Pooled servers outlive every `Lab`, and statics are never dropped.
+const MOTO_WATCHDOG: &str = "import os, sys, threading
+def watch():
+    sys.stdin.buffer.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+";
+
+/// Idle moto servers, reset and ready: starting one costs about half a second of Python imports, so the suite
+/// starts about as many as tests run at once, not one per test.
+static IDLE: Mutex<Vec<Moto>> = Mutex::new(Vec::new());
+
 impl Moto {
     /// Starts `moto_server` on a free loopback port and waits until it answers.
     pub fn start() -> Moto {
-        let bin = venv_dir().join("bin").join("moto_server");
+        let python = venv_dir().join("bin").join("python3");
         assert!(
-            bin.exists(),
-            "moto_server not found at {}: run the README's test command (scripts/test), which installs the lab venv",
-            bin.display()
+            venv_dir().join("bin").join("moto_server").exists(),
+            "moto_server not found in {}: run the README's test command (scripts/test), which installs the lab venv",
+            venv_dir().display()
         );
         let port = free_port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(&python)
+            .args(["-c", MOTO_WATCHDOG, "-H", "127.0.0.1", "-p", &port.to_string()])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", std::env::temp_dir())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,12 +130,62 @@ impl Moto {
         }
         moto
     }
+
+    /// An idle, empty server from the pool, or a new one.
+    pub fn acquire() -> PooledMoto {
+        let idle = IDLE.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        PooledMoto(Some(idle.unwrap_or_else(Moto::start)))
+    }
+
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+    }
+
+    /// Clears every backend's state (`POST /moto-api/reset`); false when the server does not answer.
+    fn reset(&mut self) -> bool {
+        use std::io::{Read, Write};
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port())) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let req = "POST /moto-api/reset HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+        if s.write_all(req.as_bytes()).is_err() {
+            return false;
+        }
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+    }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A moto server lent to one lab; on drop it is reset and goes back to the pool (or is killed if it will not
+/// reset).
+pub struct PooledMoto(Option<Moto>);
+
+impl std::ops::Deref for PooledMoto {
+    type Target = Moto;
+    fn deref(&self) -> &Moto {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for PooledMoto {
+    fn drop(&mut self) {
+        if let Some(mut m) = self.0.take()
+            && m.reset()
+        {
+            IDLE.lock().unwrap_or_else(|p| p.into_inner()).push(m);
+        }
     }
 }
 
@@ -217,7 +282,7 @@ pub fn free_port() -> u16 {
 /// A running lab for one scenario.
 pub struct Lab {
     rt: tokio::runtime::Runtime,
-    _moto: Moto,
+    _moto: PooledMoto,
     /// Temporary directory (HOME, kubeconfig, work dir).
     pub dir: tempfile::TempDir,
     /// Shared state of the fakes.
@@ -238,7 +303,7 @@ impl Lab {
             .enable_all()
             .build()
             .unwrap();
-        let moto = Moto::start();
+        let moto = Moto::acquire();
         let dir = tempfile::tempdir().unwrap();
         let state = Arc::new(LabState {
             scenario: Mutex::new(scenario.clone()),

@@ -315,6 +315,7 @@ async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
         check_timeout: Duration::from_secs(args.check_timeout),
         suppressions,
         redact: args.redact,
+        home: std::env::var_os("HOME").map(PathBuf::from),
         progress,
     };
     let report = doctor::run(&req, &opts).await?;

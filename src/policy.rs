@@ -62,8 +62,9 @@ pub struct Condition {
     pub values: Vec<String>,
 }
 
-/// One statement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One statement. It serializes as the document wrote it (`Sid`, `Effect`, `Action`, ...), since that is what a
+/// person reading a report's evidence recognises; the parsed fields are for evaluation only.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     /// `Sid`, if any.
     pub sid: Option<String>,
@@ -77,13 +78,33 @@ pub struct Statement {
     pub principal: BTreeMap<String, Vec<String>>,
     /// Conditions.
     pub conditions: Vec<Condition>,
+    /// The statement as the document wrote it.
+    pub source: Value,
 }
 
-/// A parsed policy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// A parsed policy. It serializes as the source document (URL-decoded), in IAM's own shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Statements.
     pub statements: Vec<Statement>,
+    /// The document as IAM returned it (decoded), or `null` for a policy built in code.
+    pub source: Value,
+}
+
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.source.is_null() {
+            serde_json::json!({ "Statement": self.statements }).serialize(s)
+        } else {
+            self.source.serialize(s)
+        }
+    }
+}
+
+impl Serialize for Statement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
 }
 
 /// A string or a list of strings, as IAM allows almost everywhere.
@@ -159,10 +180,14 @@ impl Policy {
                     resource: matcher(st, "Resource", "NotResource"),
                     principal,
                     conditions,
+                    source: Value::Object(st.clone()),
                 }
             })
             .collect();
-        Policy { statements }
+        Policy {
+            statements,
+            source: v.clone(),
+        }
     }
 }
 

@@ -1,16 +1,19 @@
 //! `--redact`: masks what identifies the account and its resources, consistently (one value, one mask), for
-//! reports sent outside the company: account ids (also inside ARNs), the cluster's API endpoint host, and the
-//! bucket name. Secrets need no masking: the doctor never reads them into a report.
+//! reports sent outside the company: account ids (also inside ARNs), the cluster's API endpoint host, the bucket
+//! name, and the user's home directory in paths (`/home/alice/.sky/config.yaml` -> `~/.sky/config.yaml`).
+//! Secrets need no masking: the doctor never reads them into a report.
 
 use std::collections::BTreeMap;
+
+use std::path::Path;
 
 use regex::Regex;
 use serde_json::Value;
 
 use crate::report::Report;
 
-/// The report with identifying values masked.
-pub fn redact(report: &Report) -> Report {
+/// The report with identifying values masked. `home` is the user's home directory (`$HOME`), written as `~`.
+pub fn redact(report: &Report, home: Option<&Path>) -> Report {
     let mut doc = serde_json::to_value(report).expect("a report serializes");
     let mut values: Vec<(String, String)> = Vec::new();
 
@@ -57,8 +60,17 @@ pub fn redact(report: &Report) -> Report {
             )
         })
         .collect();
+    // The home directory, where a path starts with it; a home of `/` would turn every path into `~`.
+    let home = home
+        .and_then(Path::to_str)
+        .map(|h| h.trim_end_matches('/'))
+        .filter(|h| h.len() > 1)
+        .map(|h| Regex::new(&format!(r"{}(/|$|[^A-Za-z0-9._-])", regex::escape(h))).expect("escaped"));
     map_strings(&mut doc, &|s| {
         let mut out = s.to_string();
+        if let Some(re) = &home {
+            out = re.replace_all(&out, "~$1").into_owned();
+        }
         for (re, mask) in &patterns {
             out = re.replace_all(&out, regex::NoExpand(mask)).into_owned();
         }
@@ -97,5 +109,42 @@ fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CheckReport, Status, Target};
+
+    fn report(message: &str) -> Report {
+        Report::new(
+            Target::default(),
+            vec![CheckReport {
+                id: "sky.config".into(),
+                title: "t".into(),
+                status: Status::Fail,
+                code: None,
+                message: message.into(),
+                remediation: None,
+                blocked_by: vec![],
+                evidence: serde_json::json!({ "file": message }),
+                suppression: None,
+                duration_ms: 0,
+            }],
+        )
+    }
+
+    #[test]
+    fn home_directory_becomes_tilde_only_at_a_path_boundary() {
+        let home = Path::new("/home/al");
+        let r = redact(
+            &report("in /home/al/.sky/config.yaml and /home/alice/x and /home/al"),
+            Some(home),
+        );
+        assert_eq!(r.checks[0].message, "in ~/.sky/config.yaml and /home/alice/x and ~");
+        assert_eq!(r.checks[0].evidence["file"], r.checks[0].message.as_str());
+        let r = redact(&report("/etc/x"), Some(Path::new("/")));
+        assert_eq!(r.checks[0].message, "/etc/x", "a home of / masks nothing");
     }
 }

@@ -30,6 +30,8 @@ pub struct Options {
     pub suppressions: Option<Suppressions>,
     /// `--redact`.
     pub redact: bool,
+    /// The user's home directory, which `--redact` writes as `~`.
+    pub home: Option<std::path::PathBuf>,
     /// Called as checks finish.
     pub progress: Option<Progress>,
 }
@@ -93,7 +95,7 @@ pub fn finish(mut report: Report, opts: &Options) -> Report {
         s.apply(&mut report, jiff::Zoned::now().date());
     }
     if opts.redact {
-        report = crate::redact::redact(&report);
+        report = crate::redact::redact(&report, opts.home.as_deref());
     }
     report
 }

@@ -155,6 +155,31 @@ fn redact_masks_account_bucket_and_endpoint_consistently() {
         .unwrap()
         .to_string();
     assert!(server.contains("<endpoint-1>") && !server.contains(&host), "{server}");
+
+    // The user's home directory is written as `~` in every path, and never appears otherwise.
+    let home = lab.home().display().to_string();
+    assert!(!red.to_string().contains(&home), "{red:#}");
+    assert_eq!(check(&red, "sky.config")["evidence"]["file"], "~/.sky/config.yaml");
+    let (_, plain) = lab.doctor_json(&[]);
+    assert!(
+        plain.to_string().contains(&home),
+        "without --redact the path is as it is"
+    );
+}
+
+#[test]
+fn evidence_shows_policies_as_iam_writes_them() {
+    let lab = Lab::start(Scenario::healthy_irsa());
+    let (_, doc) = lab.doctor_json(&[]);
+    let trust = &check(&doc, "iam.trust-policy")["evidence"]["trust_policy"];
+    assert_eq!(trust["Version"], "2012-10-17", "{trust:#}");
+    let st = &trust["Statement"][0];
+    assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity", "{st:#}");
+    assert!(st["Condition"]["StringEquals"].is_object(), "{st:#}");
+    let text = doc.to_string();
+    for internal in ["\"Only\"", "\"Absent\"", "\"AllBut\"", "\"sid\":null"] {
+        assert!(!text.contains(internal), "internal shape {internal} in {doc:#}");
+    }
 }
 
 #[test]

@@ -76,6 +76,8 @@ pub struct Statement {
     pub resource: Matcher,
     /// Principals by type (`Service`, `Federated`, `AWS`, `*`).
     pub principal: BTreeMap<String, Vec<String>>,
+    /// The principals came from `NotPrincipal`: the statement applies to everyone but them.
+    pub not_principal: bool,
     /// Conditions.
     pub conditions: Vec<Condition>,
     /// The statement as the document wrote it.
@@ -179,6 +181,7 @@ impl Policy {
                     action: matcher(st, "Action", "NotAction"),
                     resource: matcher(st, "Resource", "NotResource"),
                     principal,
+                    not_principal: !st.contains_key("Principal") && st.contains_key("NotPrincipal"),
                     conditions,
                     source: Value::Object(st.clone()),
                 }
@@ -254,32 +257,137 @@ pub enum Decision {
     ImplicitDeny,
 }
 
-/// Evaluates identity-based `policies` for `action` on `resource`.
-pub fn evaluate(policies: &[Policy], action: &str, resource: &str) -> Decision {
-    let mut allowed = false;
-    let mut cond_allowed = false;
-    let mut cond_denied = false;
-    for st in policies.iter().flat_map(|p| &p.statements) {
+/// What the doctor knows of a request's condition keys.
+#[derive(Debug, Clone, Copy)]
+pub enum Known<'a> {
+    /// Nothing: every condition may or may not hold (identity policies, whose request context varies per call).
+    Nothing,
+    /// These keys have these values (case-insensitive keys). A condition on another key is unknown, except an
+    /// `...IfExists` one, which holds when the key is absent.
+    Keys(&'a BTreeMap<String, String>),
+}
+
+/// A request as IAM evaluates it against one policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// For resource-based policies (a role's trust policy): the caller's principal type and id, e.g.
+    /// (`Service`, `pods.eks.amazonaws.com`) or (`Federated`, the OIDC provider ARN). `None` for identity policies,
+    /// which have no `Principal`.
+    pub principal: Option<(&'a str, &'a str)>,
+    /// The action, e.g. `sts:AssumeRole`.
+    pub action: &'a str,
+    /// The resource ARN; `None` where the policy names none (a trust policy is attached to its resource).
+    pub resource: Option<&'a str>,
+    /// The condition keys the doctor knows.
+    pub known: Known<'a>,
+}
+
+/// A [`Decision`] and the statements (indices into the policies' statements, in order) that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The decision.
+    pub decision: Decision,
+    /// The deciding statements: the matching Deny for a denial, the matching Allow statements otherwise.
+    pub statements: Vec<usize>,
+}
+
+/// How one statement applies to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// It does not (action, resource, principal or a condition rules it out).
+    No,
+    /// It does, whatever the unknown conditions say.
+    Yes,
+    /// It does if conditions the doctor cannot evaluate hold.
+    Maybe,
+}
+
+impl Statement {
+    /// Whether the statement's principal element covers the request's principal.
+    fn covers(&self, principal: Option<(&str, &str)>) -> bool {
+        let Some((kind, id)) = principal else {
+            // Identity policies carry no Principal.
+            return true;
+        };
+        let listed = self.principal.get("*").is_some_and(|v| v.iter().any(|p| p == "*"))
+            || self
+                .principal
+                .get(kind)
+                .is_some_and(|v| v.iter().any(|p| wildcard_match(p, id, true)));
+        listed != self.not_principal
+    }
+
+    /// How the statement applies to `req`.
+    pub fn applies(&self, req: &Request) -> Applies {
+        if !self.action.matches(req.action, true)
+            || !req.resource.is_none_or(|r| self.resource.matches(r, false))
+            || !self.covers(req.principal)
+        {
+            return Applies::No;
+        }
+        let mut maybe = false;
+        for c in &self.conditions {
+            let result = match req.known {
+                Known::Nothing => CondResult::Unknown,
+                Known::Keys(keys) => eval_condition(c, keys),
+            };
+            match result {
+                CondResult::False => return Applies::No,
+                CondResult::Unknown => maybe = true,
+                CondResult::True => {}
+            }
+        }
+        if maybe { Applies::Maybe } else { Applies::Yes }
+    }
+}
+
+/// Decides `req` against `policies` as IAM does: an applying Deny wins, else an applying Allow allows, else the
+/// request is implicitly denied. Statements whose conditions the doctor cannot evaluate make the decision
+/// conditional, never a pass.
+pub fn decide(policies: &[Policy], req: &Request) -> Verdict {
+    let mut allow = Vec::new();
+    let mut maybe_allow = Vec::new();
+    let mut maybe_deny = Vec::new();
+    for (i, st) in policies.iter().flat_map(|p| &p.statements).enumerate() {
         let Some(effect) = st.effect else { continue };
-        if !(st.action.matches(action, true) && st.resource.matches(resource, false)) {
-            continue;
-        }
-        match (effect, st.conditions.is_empty()) {
-            (Effect::Deny, true) => return Decision::ExplicitDeny,
-            (Effect::Deny, false) => cond_denied = true,
-            (Effect::Allow, true) => allowed = true,
-            (Effect::Allow, false) => cond_allowed = true,
+        match (effect, st.applies(req)) {
+            (_, Applies::No) => {}
+            (Effect::Deny, Applies::Yes) => {
+                return Verdict {
+                    decision: Decision::ExplicitDeny,
+                    statements: vec![i],
+                };
+            }
+            (Effect::Deny, Applies::Maybe) => maybe_deny.push(i),
+            (Effect::Allow, Applies::Yes) => allow.push(i),
+            (Effect::Allow, Applies::Maybe) => maybe_allow.push(i),
         }
     }
-    if !(allowed || cond_allowed) {
-        Decision::ImplicitDeny
-    } else if cond_denied {
-        Decision::ConditionallyDenied
-    } else if allowed {
-        Decision::Allowed
+    let (decision, statements) = if allow.is_empty() && maybe_allow.is_empty() {
+        (Decision::ImplicitDeny, vec![])
+    } else if !maybe_deny.is_empty() {
+        (Decision::ConditionallyDenied, maybe_deny)
+    } else if !allow.is_empty() {
+        (Decision::Allowed, allow)
     } else {
-        Decision::ConditionallyAllowed
-    }
+        (Decision::ConditionallyAllowed, maybe_allow)
+    };
+    Verdict { decision, statements }
+}
+
+/// Evaluates identity-based `policies` for `action` on `resource`. Their request context varies per call, so
+/// every condition counts as unknown.
+pub fn evaluate(policies: &[Policy], action: &str, resource: &str) -> Decision {
+    decide(
+        policies,
+        &Request {
+            principal: None,
+            action,
+            resource: Some(resource),
+            known: Known::Nothing,
+        },
+    )
+    .decision
 }
 
 /// Evaluates with a permissions boundary: both the identity policies and the boundary must allow.
@@ -528,7 +636,122 @@ mod tests {
             })
     }
 
+    /// A trust-policy statement: principals, actions and conditions on the IRSA keys (known) or others (unknown).
+    fn arb_trust_statement() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec!["Allow", "Deny"]),
+            prop::sample::select(vec![
+                serde_json::json!({"Service": "pods.eks.amazonaws.com"}),
+                serde_json::json!({"Federated": "arn:aws:iam::1:oidc-provider/p"}),
+                serde_json::json!({"Federated": "arn:aws:iam::1:oidc-provider/other"}),
+                serde_json::json!("*"),
+            ]),
+            any::<bool>(),
+            prop::sample::select(vec![
+                "sts:*",
+                "sts:AssumeRole",
+                "sts:TagSession",
+                "sts:AssumeRoleWithWebIdentity",
+            ]),
+            prop::sample::select(vec![
+                Value::Null,
+                serde_json::json!({"StringEquals": {"p:sub": "system:serviceaccount:default:sa"}}),
+                serde_json::json!({"StringLike": {"p:sub": "system:serviceaccount:*"}}),
+                serde_json::json!({"StringEquals": {"p:aud": "other"}}),
+                serde_json::json!({"StringEqualsIfExists": {"aws:SourceAccount": "1"}}),
+                serde_json::json!({"StringEquals": {"aws:SourceAccount": "1"}}),
+            ]),
+        )
+            .prop_map(|(e, principal, not_principal, a, cond)| {
+                let mut st = serde_json::json!({"Effect": e, "Action": a});
+                st[if not_principal { "NotPrincipal" } else { "Principal" }] = principal;
+                if !cond.is_null() {
+                    st["Condition"] = cond;
+                }
+                st
+            })
+    }
+
+    fn rank(d: Decision) -> u8 {
+        match d {
+            Decision::Allowed => 4,
+            Decision::ConditionallyAllowed => 3,
+            Decision::ConditionallyDenied => 2,
+            Decision::ImplicitDeny => 1,
+            Decision::ExplicitDeny => 0,
+        }
+    }
+
+    #[test]
+    fn trust_requests_match_principal_and_known_keys() {
+        let keys: BTreeMap<String, String> =
+            [("p:sub".to_string(), "system:serviceaccount:default:sa".to_string())].into();
+        let req = |principal, action| Request {
+            principal: Some(principal),
+            action,
+            resource: None,
+            known: Known::Keys(&keys),
+        };
+        let irsa = ("Federated", "arn:aws:iam::1:oidc-provider/p");
+        let doc = pol(
+            serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": irsa.1},
+            "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": {"p:sub": "system:serviceaccount:default:sa"}}}]}),
+        );
+        let d = |p, a| decide(std::slice::from_ref(&doc), &req(p, a)).decision;
+        assert_eq!(d(irsa, "sts:AssumeRoleWithWebIdentity"), Decision::Allowed);
+        assert_eq!(
+            d(
+                ("Federated", "arn:aws:iam::1:oidc-provider/x"),
+                "sts:AssumeRoleWithWebIdentity"
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(d(irsa, "sts:AssumeRole"), Decision::ImplicitDeny);
+        let not = pol(
+            serde_json::json!({"Statement": [{"Effect": "Deny", "NotPrincipal": {"Service": "pods.eks.amazonaws.com"}, "Action": "sts:*"},
+            {"Effect": "Allow", "Principal": "*", "Action": "sts:*"}]}),
+        );
+        let d = |p| decide(std::slice::from_ref(&not), &req(p, "sts:AssumeRole")).decision;
+        assert_eq!(
+            d(("Service", "pods.eks.amazonaws.com")),
+            Decision::Allowed,
+            "NotPrincipal exempts the listed principal"
+        );
+        assert_eq!(d(irsa), Decision::ExplicitDeny, "and denies everyone else");
+    }
+
     proptest! {
+        #[test]
+        fn trust_decisions_adding_a_deny_never_allows_more(
+            stmts in prop::collection::vec(arb_trust_statement(), 0..5),
+            deny in arb_trust_statement(),
+            principal in prop::sample::select(vec![
+                ("Service", "pods.eks.amazonaws.com"),
+                ("Federated", "arn:aws:iam::1:oidc-provider/p"),
+            ]),
+            action in prop::sample::select(vec!["sts:AssumeRole", "sts:TagSession", "sts:AssumeRoleWithWebIdentity"]),
+            known in any::<bool>(),
+        ) {
+            let keys: BTreeMap<String, String> = [
+                ("p:sub".to_string(), "system:serviceaccount:default:sa".to_string()),
+                ("p:aud".to_string(), "sts.amazonaws.com".to_string()),
+            ].into();
+            let req = Request {
+                principal: Some(principal),
+                action,
+                resource: None,
+                known: if known { Known::Keys(&keys) } else { Known::Nothing },
+            };
+            let before = pol(serde_json::json!({"Statement": stmts.clone()}));
+            let mut deny = deny;
+            deny["Effect"] = Value::String("Deny".into());
+            let mut with = stmts;
+            with.push(deny);
+            let after = pol(serde_json::json!({"Statement": with}));
+            let (b, a) = (decide(&[before], &req).decision, decide(&[after], &req).decision);
+            prop_assert!(rank(a) <= rank(b), "{:?} became {:?}", b, a);
+        }
+
         #[test]
         fn never_panics_on_any_document(doc in arb_json(), action in "[a-z0-9:*]{0,10}", resource in "[a-z0-9:/*]{0,16}") {
             let p = Policy::from_value(&doc);
@@ -555,13 +778,6 @@ mod tests {
             let mut with = stmts;
             with.push(deny);
             let after = pol(serde_json::json!({"Statement": with}));
-            let rank = |d: Decision| match d {
-                Decision::Allowed => 4,
-                Decision::ConditionallyAllowed => 3,
-                Decision::ConditionallyDenied => 2,
-                Decision::ImplicitDeny => 1,
-                Decision::ExplicitDeny => 0,
-            };
             let (b, a) = (evaluate(&[before], action, resource), evaluate(&[after], action, resource));
             prop_assert!(rank(a) <= rank(b), "{:?} became {:?}", b, a);
             if b != Decision::Allowed && b != Decision::ConditionallyAllowed && b != Decision::ConditionallyDenied {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::policy::{self, CondResult, Effect, Policy, Statement};
+use crate::policy::{self, Applies, CondResult, Decision, Effect, Known, Policy, Request, Statement};
 use crate::probe::{ErrorKind, Op, ProbeError};
 use crate::report::Status;
 use crate::wiring::Wiring;
@@ -82,64 +82,70 @@ fn label(i: usize, st: &Statement) -> String {
         .unwrap_or_else(|| format!("statement #{}", i + 1))
 }
 
-fn principal_has(st: &Statement, kind: &str, value: &str) -> bool {
-    st.principal
-        .get(kind)
-        .is_some_and(|v| v.iter().any(|p| p.eq_ignore_ascii_case(value)))
+/// The statements of `doc` at `indices`.
+fn statements<'a>(doc: &'a Policy, indices: &'a [usize]) -> impl Iterator<Item = &'a Statement> + 'a {
+    indices.iter().filter_map(|&i| doc.statements.get(i))
 }
 
-/// Pod Identity: `pods.eks.amazonaws.com` may `sts:AssumeRole` and `sts:TagSession`.
+/// The label of the first statement at `indices` ("Sid X" or "statement #n").
+fn first_label(doc: &Policy, indices: &[usize]) -> String {
+    indices
+        .first()
+        .and_then(|&i| doc.statements.get(i).map(|st| label(i, st)))
+        .unwrap_or_else(|| "a statement".into())
+}
+
+/// Pod Identity: `pods.eks.amazonaws.com` may `sts:AssumeRole` and `sts:TagSession`. Both are decided by
+/// [`policy::decide`] as IAM would (each action on its own; a matching Deny wins). The agent's session context
+/// (tags, source account) is not modelled, so any condition is one the doctor cannot evaluate.
 pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
-    let ours = |st: &Statement| principal_has(st, "Service", PODS_PRINCIPAL);
-    let needed = ["sts:AssumeRole", "sts:TagSession"];
-    if let Some((i, st)) = doc.statements.iter().enumerate().find(|(_, st)| {
-        st.effect == Some(Effect::Deny)
-            && ours(st)
-            && st.conditions.is_empty()
-            && needed.iter().any(|a| st.action.matches(a, true))
-    }) {
-        return Outcome::fail(
-            Code::Sky249,
-            format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {}", label(i, st)),
+    let decide = |action| {
+        policy::decide(
+            std::slice::from_ref(doc),
+            &Request {
+                principal: Some(("Service", PODS_PRINCIPAL)),
+                action,
+                resource: None,
+                known: Known::Nothing,
+            },
         )
-        .var("found", label(i, st));
+    };
+    let (assume, tag) = (decide("sts:AssumeRole"), decide("sts:TagSession"));
+    for v in [&assume, &tag] {
+        if v.decision == Decision::ExplicitDeny {
+            let found = first_label(doc, &v.statements);
+            return Outcome::fail(
+                Code::Sky249,
+                format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {found}"),
+            )
+            .var("found", found);
+        }
     }
-    let allows: Vec<&Statement> = doc
-        .statements
-        .iter()
-        .filter(|st| st.effect == Some(Effect::Allow) && ours(st))
-        .collect();
-    let assume: Vec<&&Statement> = allows
-        .iter()
-        .filter(|st| st.action.matches("sts:AssumeRole", true))
-        .collect();
-    if assume.is_empty() {
-        return Outcome::fail(
+    match (assume.decision, tag.decision) {
+        (Decision::ImplicitDeny, _) => Outcome::fail(
             Code::Sky241,
             format!("the trust policy of {role} does not let {PODS_PRINCIPAL} call sts:AssumeRole"),
-        );
-    }
-    let both: Vec<&&&Statement> = assume
-        .iter()
-        .filter(|st| st.action.matches("sts:TagSession", true))
-        .collect();
-    if both.is_empty() {
-        return Outcome::fail(
+        ),
+        (_, Decision::ImplicitDeny) => Outcome::fail(
             Code::Sky242,
             format!("the trust policy of {role} allows sts:AssumeRole for {PODS_PRINCIPAL} but not sts:TagSession"),
-        );
-    }
-    if both.iter().any(|st| st.conditions.is_empty()) {
-        return Outcome::pass(format!(
+        ),
+        (Decision::Allowed, Decision::Allowed) => Outcome::pass(format!(
             "{role} trusts {PODS_PRINCIPAL} with sts:AssumeRole and sts:TagSession"
-        ));
+        )),
+        _ => {
+            let mut indices = assume.statements.clone();
+            indices.extend(&tag.statements);
+            indices.sort_unstable();
+            indices.dedup();
+            let keys = condition_keys(statements(doc, &indices).flat_map(|st| &st.conditions));
+            Outcome::warn(
+                Code::Sky250,
+                format!("{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {keys}"),
+            )
+            .var("found", keys)
+        }
     }
-    let keys = condition_keys(both.iter().flat_map(|st| &st.conditions));
-    Outcome::warn(
-        Code::Sky250,
-        format!("{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {keys}"),
-    )
-    .var("found", keys)
 }
 
 fn condition_keys<'a>(conds: impl Iterator<Item = &'a policy::Condition>) -> String {
@@ -149,6 +155,8 @@ fn condition_keys<'a>(conds: impl Iterator<Item = &'a policy::Condition>) -> Str
 }
 
 /// IRSA: this cluster's provider may `sts:AssumeRoleWithWebIdentity` for `system:serviceaccount:<ns>:<sa>`.
+/// [`policy::decide`] settles it with the `:sub` and `:aud` values the pod's token carries; the statements then
+/// explain the verdict (which condition excludes the pod, or what a passing statement lacks).
 pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace: &str, sa: &str) -> Outcome {
     const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
     let subject = format!("system:serviceaccount:{namespace}:{sa}");
@@ -159,65 +167,95 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
         (aud_key.clone(), "sts.amazonaws.com".to_string()),
     ]
     .into();
-    let ours = |st: &Statement| principal_has(st, "Federated", provider_arn) && st.action.matches(ACTION, true);
-
-    let deny = doc.statements.iter().enumerate().find(|(_, st)| {
-        st.effect == Some(Effect::Deny)
-            && ours(st)
-            && st
-                .conditions
-                .iter()
-                .all(|c| policy::eval_condition(c, &context) == CondResult::True)
-    });
-    if let Some((i, st)) = deny {
-        return Outcome::fail(
-            Code::Sky249,
-            format!("the trust policy denies {ACTION} for {subject} in {}", label(i, st)),
-        )
-        .var("found", label(i, st));
-    }
-
-    let allows: Vec<&Statement> = doc
-        .statements
-        .iter()
-        .filter(|st| st.effect == Some(Effect::Allow) && ours(st))
-        .collect();
-    if allows.is_empty() {
-        let other = doc
-            .statements
-            .iter()
-            .filter(|st| st.effect == Some(Effect::Allow))
-            .find_map(|st| {
-                st.principal
-                    .get("Federated")?
-                    .iter()
-                    .find(|p| p.contains(":oidc-provider/"))
-                    .cloned()
-            });
-        return match other {
-            Some(found) => Outcome::fail(
-                Code::Sky244,
-                format!("the trust policy federates {found}, not this cluster's provider {provider_arn}"),
-            )
-            .var("found", found),
-            None => Outcome::fail(
-                Code::Sky243,
-                format!("no statement of the trust policy lets {provider_arn} call {ACTION}"),
-            ),
+    let verdict = policy::decide(
+        std::slice::from_ref(doc),
+        &Request {
+            principal: Some(("Federated", provider_arn)),
+            action: ACTION,
+            resource: None,
+            known: Known::Keys(&context),
+        },
+    );
+    let explain = |indices: &[usize]| -> Option<Outcome> {
+        let rank = |o: &Outcome| match o.status {
+            Status::Pass => 0,
+            Status::Warn => 1,
+            _ => 2,
         };
-    }
-
-    // A role is assumable when any one statement allows it: report the best statement's verdict.
-    let verdicts: Vec<Outcome> = allows
-        .iter()
-        .map(|st| irsa_statement(st, &sub_key, &aud_key, &subject, &context))
-        .collect();
-    let rank = |o: &Outcome| match o.status {
-        Status::Pass => 0,
-        Status::Warn => 1,
-        _ => 2,
+        statements(doc, indices)
+            .map(|st| irsa_statement(st, &sub_key, &aud_key, &subject, &context))
+            .min_by_key(rank)
     };
-    verdicts.into_iter().min_by_key(rank).expect("at least one statement")
+    match verdict.decision {
+        Decision::ExplicitDeny => {
+            let found = first_label(doc, &verdict.statements);
+            Outcome::fail(
+                Code::Sky249,
+                format!("the trust policy denies {ACTION} for {subject} in {found}"),
+            )
+            .var("found", found)
+        }
+        Decision::Allowed => explain(&verdict.statements).unwrap_or_else(|| {
+            Outcome::pass(format!(
+                "the role trusts {subject} through this cluster's OIDC provider"
+            ))
+        }),
+        Decision::ConditionallyAllowed | Decision::ConditionallyDenied => {
+            let keys = condition_keys(
+                statements(doc, &verdict.statements)
+                    .flat_map(|st| &st.conditions)
+                    .filter(|c| policy::eval_condition(c, &context) == CondResult::Unknown),
+            );
+            Outcome::warn(
+                Code::Sky250,
+                format!("the trust statement has conditions the doctor cannot evaluate: {keys}"),
+            )
+            .var("found", keys)
+        }
+        Decision::ImplicitDeny => {
+            // Why nothing allows the pod: statements for this provider whose conditions exclude it, or none at all.
+            let ours: Vec<usize> = doc
+                .statements
+                .iter()
+                .enumerate()
+                .filter(|(_, st)| {
+                    st.effect == Some(Effect::Allow)
+                        && st.applies(&Request {
+                            principal: Some(("Federated", provider_arn)),
+                            action: ACTION,
+                            resource: None,
+                            known: Known::Nothing,
+                        }) != Applies::No
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(o) = explain(&ours).filter(|o| o.status == Status::Fail) {
+                return o;
+            }
+            let other = doc
+                .statements
+                .iter()
+                .filter(|st| st.effect == Some(Effect::Allow))
+                .find_map(|st| {
+                    st.principal
+                        .get("Federated")?
+                        .iter()
+                        .find(|p| p.contains(":oidc-provider/"))
+                        .cloned()
+                });
+            match other {
+                Some(found) if !found.eq_ignore_ascii_case(provider_arn) => Outcome::fail(
+                    Code::Sky244,
+                    format!("the trust policy federates {found}, not this cluster's provider {provider_arn}"),
+                )
+                .var("found", found),
+                _ => Outcome::fail(
+                    Code::Sky243,
+                    format!("no statement of the trust policy lets {provider_arn} call {ACTION}"),
+                ),
+            }
+        }
+    }
 }
 
 fn irsa_statement(
@@ -388,5 +426,22 @@ mod tests {
         assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some(Code::Sky242));
         assert_eq!(pi(st(json!("sts:TagSession"))).code, Some(Code::Sky241));
         assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some(Code::Sky241));
+        // IAM authorizes each action on its own: two statements are as good as one.
+        let split = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": "sts:TagSession"}]});
+        assert_eq!(pi(split).status, Status::Pass);
+        // A Deny whose conditions the doctor cannot evaluate may apply: a warning, never a silent pass.
+        let maybe_denied = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+            {"Effect": "Deny", "Principal": "*", "Action": "sts:*", "Condition": {"StringNotEquals": {"aws:SourceAccount": "1"}}}]});
+        let o = pi(maybe_denied);
+        assert_eq!(o.code, Some(Code::Sky250), "{}", o.message);
+        assert!(o.message.contains("aws:SourceAccount"), "{}", o.message);
+        // A Deny for everyone but the pods (NotPrincipal) does not deny the pods.
+        let not = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+            {"Effect": "Deny", "NotPrincipal": {"Service": PODS_PRINCIPAL}, "Action": "sts:*"}]});
+        assert_eq!(pi(not).status, Status::Pass);
     }
 }

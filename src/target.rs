@@ -424,3 +424,208 @@ fn list_or_none(v: &[String]) -> String {
         v.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: arn:aws:eks:eu-west-1:123456789012:cluster/prod
+  cluster: {server: https://ABC.gr7.eu-west-1.eks.amazonaws.com}
+- name: plain
+  cluster: {server: https://10.0.0.1}
+contexts:
+- name: arn:aws:eks:eu-west-1:123456789012:cluster/prod
+  context: {cluster: arn:aws:eks:eu-west-1:123456789012:cluster/prod, user: u, namespace: ml}
+- name: plain
+  context: {cluster: plain, user: u}
+current-context: arn:aws:eks:eu-west-1:123456789012:cluster/prod
+users:
+- name: u
+  user: {token: t}
+";
+
+    fn env(v: &str) -> Option<Input> {
+        Some(Input {
+            value: v.into(),
+            given: Given::Env,
+        })
+    }
+
+    fn flag(v: &str) -> Option<Input> {
+        Some(Input {
+            value: v.into(),
+            given: Given::Flag,
+        })
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+    }
+
+    impl Setup {
+        fn new(sky_config: Option<&str>) -> Setup {
+            let dir = tempfile::tempdir().unwrap();
+            if let Some(c) = sky_config {
+                std::fs::write(dir.path().join("config.yaml"), c).unwrap();
+            }
+            Setup { dir }
+        }
+
+        fn local(&self, kubeconfig: Option<&str>) -> Local {
+            let user = self.dir.path().join("config.yaml");
+            Local {
+                kubeconfig: kubeconfig.map(|k| LoadedKubeconfig::from_yaml(k).unwrap()),
+                sky_paths: ConfigPaths {
+                    files: vec![(user.clone(), "user"), (self.dir.path().join(".sky.yaml"), "project")],
+                    user_file: user,
+                    explicit: false,
+                },
+            }
+        }
+
+        fn resolve(&self, req: &Request, kubeconfig: Option<&str>) -> Result<Resolved, InputError> {
+            let local = self.local(kubeconfig);
+            futures::executor::block_on(resolve(req, local, || async { Some("us-east-2".to_string()) }))
+        }
+    }
+
+    #[test]
+    fn an_eks_context_names_cluster_region_and_namespace() {
+        let s = Setup::new(None);
+        let req = Request {
+            inputs: Inputs {
+                bucket: env("b"),
+                ..Inputs::default()
+            },
+            ..Request::default()
+        };
+        let r = s.resolve(&req, Some(KUBECONFIG)).unwrap();
+        assert_eq!((r.cluster.as_str(), r.region.as_str()), ("prod", "eu-west-1"));
+        assert_eq!(r.namespace, "ml");
+        assert_eq!(r.service_account, DEFAULT_SERVICE_ACCOUNT);
+        assert_eq!(
+            (r.role_name.as_str(), r.policy_name.as_str()),
+            ("SkyPilotS3Role-b", "SkyPilotS3Access-b")
+        );
+        assert_eq!(r.mode, None);
+        let src = |k: &str| r.sources.get(k).map(String::as_str);
+        assert_eq!(src("cluster"), Some("kube context"));
+        assert_eq!(src("region"), Some("kube context"));
+        assert_eq!(src("context"), Some("kubeconfig current-context"));
+        assert_eq!(src("bucket"), Some("env S3_BUCKET"));
+        assert_eq!(src("namespace"), Some("kube context"));
+        assert_eq!(src("role_name"), Some("default (SkyPilotS3Role-<bucket>)"));
+        assert_eq!(src("mode"), Some("default"));
+    }
+
+    #[test]
+    fn given_values_win_and_skypilot_names_the_namespace() {
+        let s = Setup::new(Some("kubernetes:\n  namespace: sky-ns\n"));
+        let req = Request {
+            inputs: Inputs {
+                cluster: flag("c"),
+                region: env("us-west-2"),
+                context: flag("plain"),
+                bucket: env("b"),
+                role_name: flag("R"),
+                ..Inputs::default()
+            },
+            mode: Some(Wiring::Irsa),
+            ..Request::default()
+        };
+        let r = s.resolve(&req, Some(KUBECONFIG)).unwrap();
+        assert_eq!(
+            (r.cluster.as_str(), r.region.as_str(), r.context.as_str()),
+            ("c", "us-west-2", "plain")
+        );
+        assert_eq!(r.namespace, "sky-ns");
+        assert_eq!(r.role_name, "R");
+        assert_eq!(r.sources["cluster"], "flag --cluster");
+        assert_eq!(r.sources["region"], "env AWS_REGION");
+        assert_eq!(r.sources["namespace"], "skypilot config kubernetes.namespace");
+        assert_eq!(r.sources["mode"], "flag --mode");
+        assert_eq!(r.mode, Some(Wiring::Irsa));
+    }
+
+    #[test]
+    fn the_profile_region_is_the_last_resort() {
+        let s = Setup::new(None);
+        let req = Request {
+            inputs: Inputs {
+                cluster: flag("c"),
+                context: flag("plain"),
+                bucket: flag("b"),
+                ..Inputs::default()
+            },
+            ..Request::default()
+        };
+        let r = s.resolve(&req, Some(KUBECONFIG)).unwrap();
+        assert_eq!(r.region, "us-east-2");
+        assert_eq!(r.sources["region"], "aws profile");
+        assert_eq!(r.namespace, "default");
+    }
+
+    #[test]
+    fn input_errors_name_what_is_missing_or_wrong() {
+        let s = Setup::new(None);
+        let req = Request {
+            inputs: Inputs {
+                context: flag("plain"),
+                ..Inputs::default()
+            },
+            ..Request::default()
+        };
+        let e = s.resolve(&req, Some(KUBECONFIG)).unwrap_err().0;
+        assert!(e.starts_with("missing input: cluster (--cluster"), "{e}");
+        assert!(e.contains("bucket (--bucket") && !e.contains("region"), "{e}");
+
+        let req = Request {
+            inputs: Inputs {
+                context: flag("nope"),
+                ..Inputs::default()
+            },
+            ..Request::default()
+        };
+        let e = s.resolve(&req, Some(KUBECONFIG)).unwrap_err().0;
+        assert!(
+            e.contains("unknown kube context \"nope\"") && e.contains("plain"),
+            "{e}"
+        );
+        let e = s.resolve(&Request::default(), None).unwrap_err().0;
+        assert!(e.starts_with("no kubeconfig found"), "{e}");
+
+        std::fs::write(
+            s.dir.path().join("task.yaml"),
+            "file_mounts:\n  /a: s3://one/\n  /b: s3://two/x\n",
+        )
+        .unwrap();
+        let req = Request {
+            inputs: Inputs {
+                cluster: flag("c"),
+                ..Inputs::default()
+            },
+            task: Some(s.dir.path().join("task.yaml")),
+            ..Request::default()
+        };
+        let e = s.resolve(&req, Some(KUBECONFIG)).unwrap_err().0;
+        assert!(e.contains("several S3 buckets (one, two)"), "{e}");
+    }
+
+    #[test]
+    fn offline_needs_no_cluster_side_input() {
+        let s = Setup::new(Some("aws:\n  remote_identity: NO_UPLOAD\n"));
+        let req = Request {
+            offline: true,
+            ..Request::default()
+        };
+        let r = s.resolve(&req, None).unwrap();
+        assert_eq!(
+            (r.cluster.as_str(), r.bucket.as_str(), r.role_name.as_str()),
+            ("", "", "")
+        );
+        assert_eq!(r.region, "us-east-2", "the profile's region is still read");
+    }
+}

@@ -12,10 +12,108 @@ pub struct Known {
     pub meaning: &'static str,
 }
 
-/// Patterns, most specific first; matched case-insensitively.
-const PATTERNS: &[(&[&str], Known)] = &[
+/// A rule: every needle of one of its alternatives must occur (case-insensitively).
+type Rule = (&'static [&'static [&'static str]], Known);
+
+/// Rules, most specific first: an agent failure mentions "container-role" and the trust problem behind it; a Go SDK
+/// 403 may be a clock or key problem before it is an access denial; a web identity denial often comes wrapped in
+/// "failed to refresh cached credentials", which also reads as "no credentials".
+const RULES: &[Rule] = &[
     (
-        &["no openidconnect provider found", "invalididentitytoken"],
+        // botocore before 1.34.41 ("Unsupported host ... Can only retrieve metadata from these hosts"), aws-sdk-go
+        // v1 before 1.47.11, the JS v3 and Java v2 SDKs before their Pod Identity releases (EKS user guide,
+        // "pod-id-minimum-sdk"; wordings from aws-sdk-js-v3#5709, aws-ebs-csi-driver#1870, OpenSearch#17305).
+        &[
+            &["unsupported host", "169.254.170.23"],
+            &["169.254.170.23", "not a valid container metadata service hostname"],
+            &["invalid endpoint host", "169.254.170.23"],
+            &["169.254.170.23", "has an invalid host"],
+        ],
+        Known {
+            code: Code::Sky368,
+            meaning: "the pod's AWS SDK predates EKS Pod Identity and refuses the agent's address",
+        },
+    ),
+    (
+        &[
+            &["eks does not have permissions to assume the associated role"],
+            &["not authorized to perform: sts:tagsession"],
+            &["not authorized to perform sts:tagsession"],
+        ],
+        Known {
+            code: Code::Sky362,
+            meaning: "the Pod Identity agent may not assume the role: its trust policy does not trust pods.eks.amazonaws.com",
+        },
+    ),
+    (
+        &[
+            &["error when retrieving credentials from container-role"],
+            &["169.254.170.23"],
+            &["service account token cannot be empty"],
+            &["eks-pod-identity-token"],
+            &["no such file or directory", "serviceaccount/token"],
+            &["unable to read web identity token"],
+        ],
+        Known {
+            code: Code::Sky361,
+            meaning: "the pod's injected credentials could not be used: the Pod Identity agent or the projected token failed",
+        },
+    ),
+    (
+        &[
+            &["requesttimetooskewed"],
+            &["signature expired"],
+            &["signature not yet current"],
+        ],
+        Known {
+            code: Code::Sky363,
+            meaning: "the pod's clock differs from AWS's: signatures are rejected",
+        },
+    ),
+    (
+        &[
+            &["invalidaccesskeyid"],
+            &["signaturedoesnotmatch"],
+            &["invalidclienttokenid"],
+            &["the security token included in the request is invalid"],
+            &["aws access key id you provided does not exist"],
+        ],
+        Known {
+            code: Code::Sky364,
+            meaning: "AWS rejected the pod's access keys: static keys (usually uploaded) that were rotated or deleted",
+        },
+    ),
+    (
+        &[
+            &["idpcommunicationerror"],
+            &["couldn't retrieve verification key"],
+            &["could not retrieve verification key"],
+        ],
+        Known {
+            code: Code::Sky365,
+            meaning: "STS could not fetch the cluster's OIDC keys (usually transient)",
+        },
+    ),
+    (
+        &[
+            &["expiredtoken"],
+            &["token is expired"],
+            &["the provided token has expired"],
+        ],
+        Known {
+            code: Code::Sky366,
+            meaning: "the pod's web identity token or temporary credentials expired",
+        },
+    ),
+    (
+        &[&["regiondisabledexception"], &["sts is not activated in this region"]],
+        Known {
+            code: Code::Sky367,
+            meaning: "STS is not activated in the region the pod uses",
+        },
+    ),
+    (
+        &[&["no openidconnect provider found"], &["invalididentitytoken"]],
         Known {
             code: Code::Sky345,
             meaning: "STS rejected the pod's web identity token: the OIDC provider is not registered in IAM",
@@ -23,12 +121,27 @@ const PATTERNS: &[(&[&str], Known)] = &[
     ),
     (
         &[
-            "unable to locate credentials",
-            "nocredentialproviders",
-            "no valid providers in chain",
-            "nocredentialserror",
-            "failed to refresh cached credentials",
-            "no credentials found",
+            &["not authorized to perform sts:assumerolewithwebidentity"],
+            &["not authorized to perform: sts:assumerolewithwebidentity"],
+            &["accessdenied", "assumerolewithwebidentity"],
+            &["not authorized to perform sts:assumerole"],
+            &["not authorized to perform: sts:assumerole"],
+        ],
+        Known {
+            code: Code::Sky348,
+            meaning: "STS refused to let the pod assume the role (its trust policy does not match the pod)",
+        },
+    ),
+    (
+        &[
+            &["unable to locate credentials"],
+            &["nocredentialproviders"],
+            &["no valid providers in chain"],
+            &["nocredentialserror"],
+            &["failed to refresh cached credentials"],
+            &["no credentials found"],
+            &["could not load credentials from any providers"],
+            &["unable to load aws credentials from any provider"],
         ],
         Known {
             code: Code::Sky342,
@@ -37,20 +150,11 @@ const PATTERNS: &[(&[&str], Known)] = &[
     ),
     (
         &[
-            "not authorized to perform sts:assumerolewithwebidentity",
-            "not authorized to perform: sts:assumerolewithwebidentity",
-            "when calling the assumerolewithwebidentity operation",
-            "when calling the assumerole operation",
-            "not authorized to perform sts:assumerole",
-            "not authorized to perform sts:tagsession",
+            &["accessdenied"],
+            &["access denied"],
+            &["status code: 403"],
+            &["forbidden"],
         ],
-        Known {
-            code: Code::Sky348,
-            meaning: "STS refused to let the pod assume the role (its trust policy does not match the pod)",
-        },
-    ),
-    (
-        &["accessdenied", "access denied", "status code: 403", "forbidden"],
         Known {
             code: Code::Sky344,
             meaning: "S3 denied the request",
@@ -61,9 +165,9 @@ const PATTERNS: &[(&[&str], Known)] = &[
 /// The code an error text points at, if it is recognised.
 pub fn classify(text: &str) -> Option<Known> {
     let t = text.to_ascii_lowercase();
-    PATTERNS
+    RULES
         .iter()
-        .find(|(needles, _)| needles.iter().any(|n| t.contains(n)))
+        .find(|(alternatives, _)| alternatives.iter().any(|all| all.iter().all(|n| t.contains(n))))
         .map(|(_, k)| *k)
 }
 

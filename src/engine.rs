@@ -26,6 +26,8 @@ pub struct Ctx {
     pub facts: Facts,
     /// The wiring as the cluster says, detected once per run by the first check that asks.
     wiring: tokio::sync::OnceCell<Result<Detected, ProbeError>>,
+    /// Each check's own timeout (`--check-timeout`): the in-pod probe bounds its steps well inside it.
+    pub check_timeout: Duration,
 }
 
 impl Ctx {
@@ -35,7 +37,14 @@ impl Ctx {
             target,
             facts,
             wiring: tokio::sync::OnceCell::new(),
+            check_timeout: Duration::from_secs(20),
         }
+    }
+
+    /// The same context with another check timeout.
+    pub fn with_check_timeout(mut self, t: Duration) -> Ctx {
+        self.check_timeout = t;
+        self
     }
 
     /// The wiring of the namespace and service account (Pod Identity association, IRSA annotation, near misses).
@@ -123,6 +132,12 @@ impl Outcome {
     pub fn inconclusive(code: Code, message: impl Into<String>) -> Outcome {
         Outcome::new(Status::Inconclusive, Some(code), message)
     }
+    /// A finding with the status the catalog gives `code` (for codes chosen at run time, such as a classified
+    /// error text, whose status varies: a transient STS error is inconclusive, a trust denial a failure).
+    pub fn coded(code: Code, message: impl Into<String>) -> Outcome {
+        Outcome::new(Catalog::get().doc(code).status, Some(code), message)
+    }
+
     /// Adds a template value for the remediation.
     pub fn var(mut self, name: &str, value: impl Into<String>) -> Outcome {
         self.vars.insert(name.to_string(), value.into());

@@ -7,11 +7,16 @@ use crate::catalog::{COMMON_ID, Catalog};
 pub fn explain_text(text: &str) -> Option<String> {
     let known = crate::classify::classify(text)?;
     let catalog = Catalog::get();
-    let mut out = format!(
-        "Recognised: {} ({}).\n\nLikely causes, and the checks that decide between them:\n",
-        known.meaning, known.code
-    );
-    for c in crate::classify::causes(known.code) {
+    let mut out = format!("Recognised: {} ({}).\n\n", known.meaning, known.code);
+    let causes = crate::classify::causes(known.code);
+    if causes.is_empty() {
+        // One cause only: the code's own fix says what to do.
+        let doc = catalog.doc(known.code);
+        out.push_str(&format!("Fix:\n  {}\n", doc.summary));
+    } else {
+        out.push_str("Likely causes, and the checks that decide between them:\n");
+    }
+    for c in causes {
         out.push_str(&format!("  - {}\n", c.cause));
         for (check, codes) in c.decided_by {
             let titles: Vec<String> = codes

@@ -23,15 +23,30 @@ pub const PROBE: &str = include_str!("probe.sh");
 /// At most this many bytes of each output stream are kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
-/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET`.
-pub fn command(bucket: &str) -> Vec<String> {
+/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET REGION BOUND`. The values are arguments,
+/// never spliced into the script. REGION is the cluster's (the probe uses it only when the pod sets none); BOUND
+/// is each AWS call's limit in seconds.
+pub fn command(bucket: &str, region: &str, bound_secs: u64) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
         PROBE.into(),
         "skys3-probe".into(),
         bucket.into(),
+        region.into(),
+        bound_secs.to_string(),
     ]
+}
+
+/// Each AWS call in the pod gets this many seconds: well inside the exec's own timeout (`--check-timeout`), so a
+/// slow call becomes a diagnosis ("timed out talking to STS") rather than the whole check timing out; at most 12.
+pub fn step_bound(check_timeout: std::time::Duration) -> u64 {
+    check_timeout.as_secs().saturating_sub(4).clamp(2, 12)
+}
+
+/// The command for this run.
+pub fn command_for(ctx: &Ctx) -> Vec<String> {
+    command(&ctx.target.bucket, &ctx.target.region, step_bound(ctx.check_timeout))
 }
 
 /// Registration.
@@ -68,7 +83,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     if pods.is_empty() {
         return Outcome::skip(Code::Sky009, pods::none_message(ctx));
     }
-    let cmd = command(&t.bucket);
+    let cmd = command_for(ctx);
     let chosen = targets(&pods);
     let results = join_all(chosen.iter().map(|p| {
         let container = p.containers.iter().any(|c| c == "ray-node").then_some("ray-node");
@@ -78,7 +93,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     let mut outcomes = Vec::new();
     for (pod, result) in chosen.iter().zip(results) {
         let outcome = match result {
-            Ok(out) => evaluate(&pod.name, &t.role_name, &t.bucket, &out),
+            Ok(out) => evaluate(&pod.name, &t.role_name, &t.bucket, &out).var("region", &t.region),
             Err(e) => Outcome::from_error(&e),
         };
         outcomes.push(outcome.var("sky_cluster", pods::sky_cluster(pod)));
@@ -121,34 +136,84 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
     let kv = parse(&out.stdout);
     let evidence = json!({ "pod": pod, "result": kv, "exit_code": out.exit_code });
     let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
-    let outcome = if get("probe") != "skys3-v1" {
+    let client = match (get("client"), get("client_version")) {
+        (c, "") => c.to_string(),
+        (c, v) => format!("{c} ({v})"),
+    };
+    // Region from the doctor: say so, since the pod's own code would have none.
+    let region_note = match get("region_source") {
+        "doctor" => format!(" (with region {}: the pod sets none)", get("region")),
+        _ => String::new(),
+    };
+    let timed_out = |rc: &str| rc.is_empty() || rc == "124";
+    let uploaded = get("credentials_file") == "present";
+    let identity = get("identity");
+    let outcome = if get("probe") != "skys3-v2" {
         let err: String = out.stderr.chars().take(300).collect();
         Outcome::inconclusive(
             Code::Sky006,
             format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
         )
     } else if get("client") == "none" {
+        let python = if get("python3") == "present" {
+            "python3 without boto3"
+        } else {
+            "no python3"
+        };
         Outcome::inconclusive(
             Code::Sky347,
-            format!("pod {pod} has neither the aws CLI nor python3 with boto3"),
+            format!("pod {pod} has no AWS client: no aws CLI (PATH, skypilot-runtime/bin, ~/.local/bin) and {python}"),
         )
-    } else if get("credentials_file") == "present" {
+    } else if timed_out(get("identity_rc")) {
+        Outcome::inconclusive(
+            Code::Sky369,
+            format!("pod {pod} timed out talking to STS{region_note} with {client}"),
+        )
+        .var("found", "STS")
+    } else if get("identity_rc") != "0" {
+        // The identity error decides; when the client's words are not recognised, the list's may be.
+        let list = get("list");
+        match classify::classify(identity).or_else(|| classify::classify(list)) {
+            Some(k) => Outcome::coded(
+                k.code,
+                format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
+            ),
+            None => Outcome::fail(
+                Code::Sky346,
+                format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
+            ),
+        }
+    } else if assumed_role(identity) != Some(role) && uploaded {
+        // The uploaded file won the credential chain (it beats Pod Identity's container provider).
         Outcome::fail(
             Code::Sky341,
-            format!("pod {pod} has ~/.aws/credentials: uploaded local credentials take precedence over the role"),
+            format!(
+                "pod {pod} runs as {identity}, from the uploaded ~/.aws/credentials: it takes precedence over the role"
+            ),
         )
-    } else if get("identity_rc") != "0" {
-        failure(pod, "asking STS who it is", get("identity"))
-    } else if assumed_role(get("identity")) != Some(role) {
-        Outcome::fail(
-            Code::Sky343,
-            format!("pod {pod} runs as {}, not role {role}", get("identity")),
+        .var("found", identity)
+    } else if assumed_role(identity) != Some(role) {
+        Outcome::fail(Code::Sky343, format!("pod {pod} runs as {identity}, not role {role}")).var("found", identity)
+    } else if timed_out(get("list_rc")) {
+        Outcome::inconclusive(
+            Code::Sky369,
+            format!("pod {pod} runs as role {role} but timed out talking to S3 listing s3://{bucket} with {client}"),
         )
-        .var("found", get("identity"))
+        .var("found", "S3")
     } else if get("list_rc") != "0" {
-        failure(pod, &format!("listing s3://{bucket}"), get("list"))
+        failure(pod, &format!("listing s3://{bucket}{region_note}"), get("list"))
+    } else if uploaded {
+        Outcome::warn(
+            Code::Sky349,
+            format!(
+                "pod {pod} runs as role {role} and lists s3://{bucket}, but has an uploaded ~/.aws/credentials that \
+                 other clients would use first"
+            ),
+        )
     } else {
-        Outcome::pass(format!("pod {pod} runs as role {role} and lists s3://{bucket}"))
+        Outcome::pass(format!(
+            "pod {pod} runs as role {role} and lists s3://{bucket} with {client}{region_note}"
+        ))
     };
     outcome.evidence(evidence)
 }
@@ -156,7 +221,7 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
 fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
     let message = format!("pod {pod} failed {doing}: {text}");
     match classify::classify(text) {
-        Some(k) => Outcome::fail(k.code, message),
+        Some(k) => Outcome::coded(k.code, message),
         None => Outcome::fail(Code::Sky346, message),
     }
 }

@@ -1,41 +1,123 @@
-# skys3 in-pod probe (read-only): it installs nothing and writes nothing.
-# $1: the bucket. Output: key=value lines, each value one line and at most 1500 characters.
+# skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else.
+# $1: the bucket. $2: the cluster's region, used only when the pod sets none (current awscli and boto3 refuse STS
+# without one). $3: each AWS call's bound in seconds.
+# Output: key=value lines, each value one line and at most 1500 characters; lines of concurrent steps interleave.
 bucket="$1"
+region="$2"
+bound="${3:-12}"
 export AWS_PAGER=""
+# Fail fast with the client's own error instead of retrying past the exec's deadline: awscli v1's legacy mode
+# retries 5 times with backoff (about 10 s per call on a closed port). These bound every client the probe runs.
+export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=2
+export AWS_METADATA_SERVICE_TIMEOUT=2 AWS_METADATA_SERVICE_NUM_ATTEMPTS=1
 say() { printf '%s=%s\n' "$1" "$2"; }
 flat() { printf '%s=%s\n' "$1" "$(printf '%s' "$2" | tr '\n\r' '  ' | cut -c1-1500)"; }
-bounded() { if command -v timeout >/dev/null 2>&1; then timeout 20 "$@"; else "$@"; fi; }
-say probe skys3-v1
-if [ -e "${HOME:-/root}/.aws/credentials" ]; then say credentials_file present; else say credentials_file absent; fi
-if command -v aws >/dev/null 2>&1; then
+bounded() { if command -v timeout >/dev/null 2>&1; then timeout "$bound" "$@"; else "$@"; fi; }
+say probe skys3-v2
+home="${HOME:-/root}"
+
+if [ -n "${AWS_REGION:-}" ]; then
+  say region_source pod
+elif [ -n "${AWS_DEFAULT_REGION:-}" ]; then
+  say region_source pod
+  export AWS_REGION="$AWS_DEFAULT_REGION"
+elif [ -n "$region" ]; then
+  export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
+  say region_source doctor
+else
+  say region_source none
+fi
+say region "${AWS_REGION:-}"
+
+# An uploaded credentials file; only whether it exists, never its content.
+if [ -e "${AWS_SHARED_CREDENTIALS_FILE:-$home/.aws/credentials}" ]; then say credentials_file present; else say credentials_file absent; fi
+
+# The clients SkyPilot's pods may have: aws on PATH, awscli in SkyPilot's runtime (COPY-mode mounts install it
+# there), pip's user bin; else a python3 that imports boto3.
+runtime="${SKY_RUNTIME_DIR:-$home}/skypilot-runtime"
+aws=""
+for c in "$(command -v aws 2>/dev/null)" "$runtime/bin/aws" "$home/.local/bin/aws"; do
+  if [ -n "$c" ] && [ -x "$c" ]; then aws="$c"; break; fi
+done
+py=""
+if [ -z "$aws" ]; then
+  for c in "$(command -v python3 2>/dev/null)" "$runtime/bin/python3"; do
+    if [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import boto3' >/dev/null 2>&1; then py="$c"; break; fi
+  done
+fi
+
+if [ -n "$aws" ]; then
   say client aws
-  out=$(bounded aws sts get-caller-identity --query Arn --output text 2>&1); rc=$?
-  say identity_rc "$rc"; flat identity "$out"
-  out=$(bounded aws s3api list-objects-v2 --bucket "$bucket" --max-items 1 --page-size 1 --query KeyCount --output text 2>&1); rc=$?
-  say list_rc "$rc"; flat list "$out"
-elif command -v python3 >/dev/null 2>&1 && python3 -c 'import boto3' >/dev/null 2>&1; then
+  say client_path "$aws"
+  # The identity, the list and the version run at once: the probe costs about one client start-up.
+  (flat client_version "$("$aws" --version 2>&1)") &
+  (
+    out=$(bounded "$aws" sts get-caller-identity --query Arn --output text \
+      --cli-connect-timeout 3 --cli-read-timeout 5 2>&1)
+    rc=$?
+    flat identity "$out"
+    say identity_rc "$rc"
+  ) &
+  (
+    out=$(bounded "$aws" s3api list-objects-v2 --bucket "$bucket" --max-keys 1 --no-paginate --query KeyCount \
+      --output text --cli-connect-timeout 3 --cli-read-timeout 5 2>&1)
+    rc=$?
+    flat list "$out"
+    say list_rc "$rc"
+  ) &
+  wait
+elif [ -n "$py" ]; then
   say client boto3
-  bounded python3 - "$bucket" <<'PY'
+  say client_path "$py"
+  bounded "$py" -u - "$bucket" <<'PY'
 import sys
+import threading
+
 import boto3
+import botocore
+from botocore.config import Config
+
+lock = threading.Lock()
+
 
 def say(key, value):
-    print(key + "=" + " ".join(str(value).split())[:1500])
+    with lock:
+        print(key + "=" + " ".join(str(value).split())[:1500], flush=True)
 
-try:
-    say("identity", boto3.client("sts").get_caller_identity()["Arn"])
-    say("identity_rc", 0)
-except Exception as e:
-    say("identity", "%s: %s" % (type(e).__name__, e))
-    say("identity_rc", 1)
-try:
-    boto3.client("s3").list_objects_v2(Bucket=sys.argv[1], MaxKeys=1)
-    say("list", "ok")
-    say("list_rc", 0)
-except Exception as e:
-    say("list", "%s: %s" % (type(e).__name__, e))
-    say("list_rc", 1)
+
+say("client_version", "boto3/%s botocore/%s" % (boto3.__version__, botocore.__version__))
+config = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+
+
+def identity():
+    try:
+        say("identity", boto3.client("sts", config=config).get_caller_identity()["Arn"])
+        say("identity_rc", 0)
+    except Exception as e:
+        say("identity", "%s: %s" % (type(e).__name__, e))
+        say("identity_rc", 1)
+
+
+def listing():
+    try:
+        boto3.client("s3", config=config).list_objects_v2(Bucket=sys.argv[1], MaxKeys=1)
+        say("list", "ok")
+        say("list_rc", 0)
+    except Exception as e:
+        say("list", "%s: %s" % (type(e).__name__, e))
+        say("list_rc", 1)
+
+
+threads = [threading.Thread(target=identity), threading.Thread(target=listing)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
 PY
+  rc=$?
+  # 124: timeout killed it; what finished before was printed already (unbuffered).
+  if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
 else
   say client none
+  if command -v python3 >/dev/null 2>&1; then say python3 present; else say python3 absent; fi
 fi

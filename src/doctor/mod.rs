@@ -66,7 +66,7 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
 /// Runs the checks over a context whose facts may come from any [`AwsApi`] and [`KubeApi`] (the real clients, or
 /// the test suite's in-memory fakes), and returns the report before suppressions and redaction.
 pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time::Instant) -> Report {
-    let ctx = Arc::new(ctx);
+    let ctx = Arc::new(ctx.with_check_timeout(opts.check_timeout));
     let limits = Limits {
         check_timeout: opts.check_timeout,
         deadline: started + opts.timeout,

@@ -72,7 +72,7 @@ pub async fn prefetch(ctx: &Ctx) {
             if t.no_exec {
                 return;
             }
-            let cmd = pod_s3_list::command(&t.bucket);
+            let cmd = pod_s3_list::command_for(ctx);
             join_all(pod_s3_list::targets(&pods).into_iter().map(|p| {
                 let container = p.containers.iter().any(|c| c == "ray-node").then_some("ray-node");
                 f.exec(&t.namespace, &p.name, container, &cmd, pod_s3_list::OUTPUT_LIMIT)

@@ -242,7 +242,11 @@ fn sky335_pod_identity_on_host_network() {
 
 #[test]
 fn sky341_uploaded_credentials_file() {
-    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).aws.credentials_file = true));
+    // The uploaded file wins over Pod Identity's container provider: the pod runs as the file's user.
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        pod(s).aws.credentials_file = true;
+        pod(s).aws.identity = Ok(format!("arn:aws:iam::{ACCOUNT}:user/alice"));
+    }));
     assert_only(&doc, "pod.s3-list", "fail", "SKY341");
     let out = doc.to_string();
     assert!(
@@ -250,6 +254,13 @@ fn sky341_uploaded_credentials_file() {
         "the file is never read"
     );
     assert_eq!(code, 1);
+}
+
+#[test]
+fn sky349_uploaded_credentials_file_but_web_identity_won() {
+    let (code, doc, _lab) = run(Scenario::healthy_irsa().with(|s| pod(s).aws.credentials_file = true));
+    assert_only(&doc, "pod.s3-list", "warn", "SKY349");
+    assert_eq!(code, 0);
 }
 
 #[test]

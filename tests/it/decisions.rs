@@ -19,6 +19,11 @@ use crate::lab::{
     FaultKind, PodSpec, PolicySpec, Scenario, irsa_trust,
 };
 
+/// awscli's words when the Pod Identity agent does not answer (lab: awscli 1.42.0, nothing on the agent's port).
+const AWSCLI_AGENT_DOWN: &str = "\nError when retrieving credentials from container-role: Error retrieving metadata: Received error when attempting to retrieve container metadata: Could not connect to the endpoint URL: \"http://169.254.170.23/v1/credentials\"\n";
+/// The agent's answer when the role does not trust pods.eks.amazonaws.com.
+const AWSCLI_AGENT_TRUST: &str = "\nError when retrieving credentials from container-role: Error retrieving metadata: Received non 200 response (400) from container metadata: {\"Message\":\"Unauthorized Exception! EKS does not have permissions to assume the associated role.\"}\n";
+
 const PROVIDER: &str = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 
 fn pod(s: &mut Scenario) -> &mut PodSpec {
@@ -411,7 +416,86 @@ fn cases() -> Vec<Case> {
         ),
         case("hostNetwork pod", pi().with(|s| pod(s).host_network = true), "pod.credentials", "warn", Code::Sky335),
         // pod.s3-list
-        case("uploaded credentials file", pi().with(|s| pod(s).aws.credentials_file = true), "pod.s3-list", "fail", Code::Sky341),
+        case(
+            "uploaded credentials file won",
+            pi().with(|s| {
+                pod(s).aws.credentials_file = true;
+                pod(s).aws.identity = Ok(format!("arn:aws:iam::{ACCOUNT}:user/alice"));
+            }),
+            "pod.s3-list",
+            "fail",
+            Code::Sky341,
+        ),
+        case(
+            "uploaded credentials file, role won (IRSA)",
+            irsa().with(|s| pod(s).aws.credentials_file = true),
+            "pod.s3-list",
+            "warn",
+            Code::Sky349,
+        ),
+        case(
+            "agent unreachable",
+            pi().with(|s| pod(s).aws.identity = Err((AWSCLI_AGENT_DOWN.into(), 255))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky361,
+        ),
+        case(
+            "EKS may not assume the role",
+            pi().with(|s| pod(s).aws.identity = Err((AWSCLI_AGENT_TRUST.into(), 255))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky362,
+        ),
+        case(
+            "clock skew",
+            pi().with(|s| pod(s).aws.list = Err(("\nAn error occurred (RequestTimeTooSkewed) when calling the ListObjectsV2 operation: The difference between the request time and the current time is too large.\n".into(), 254))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky363,
+        ),
+        case(
+            "stale uploaded keys",
+            pi().with(|s| pod(s).aws.identity = Err(("\nAn error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.\n".into(), 254))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky364,
+        ),
+        case(
+            "OIDC keys unreachable",
+            irsa().with(|s| pod(s).aws.identity = Err(("\nAn error occurred (IDPCommunicationError) when calling the AssumeRoleWithWebIdentity operation: Couldn't retrieve verification key from your identity provider\n".into(), 254))),
+            "pod.s3-list",
+            "inconclusive",
+            Code::Sky365,
+        ),
+        case(
+            "web identity token expired",
+            irsa().with(|s| pod(s).aws.identity = Err(("\nAn error occurred (ExpiredTokenException) when calling the AssumeRoleWithWebIdentity operation: Token expired\n".into(), 254))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky366,
+        ),
+        case(
+            "STS region disabled",
+            irsa().with(|s| pod(s).aws.identity = Err(("\nAn error occurred (RegionDisabledException) when calling the AssumeRoleWithWebIdentity operation: STS is not activated in this region\n".into(), 254))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky367,
+        ),
+        case(
+            "SDK too old for Pod Identity",
+            pi().with(|s| pod(s).aws.identity = Err(("\nUnsupported host '169.254.170.23'.  Can only retrieve metadata from these hosts: 169.254.170.2, localhost, 127.0.0.1\n".into(), 255))),
+            "pod.s3-list",
+            "fail",
+            Code::Sky368,
+        ),
+        case(
+            "STS call timed out",
+            pi().with(|s| pod(s).aws.identity = Err(("".into(), 124))),
+            "pod.s3-list",
+            "inconclusive",
+            Code::Sky369,
+        ),
         case(
             "no credentials in the pod",
             pi().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_CREDENTIALS.into(), 253))),

@@ -5,6 +5,7 @@ mod lab;
 
 mod aws_checks;
 mod catalog_sync;
+mod classifier;
 mod cli_contract;
 mod cluster_checks;
 mod decisions;

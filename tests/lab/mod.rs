@@ -219,7 +219,7 @@ pub fn skys3_bin() -> PathBuf {
 
 /// Whether a recorded request only reads: AWS Get/List/Describe/Head and SimulatePrincipalPolicy (which only
 /// evaluates); Kubernetes get/list/watch, and exec of exactly the documented probe.
-pub fn read_only(r: &Recorded, bucket: &str) -> bool {
+pub fn read_only(r: &Recorded, _bucket: &str) -> bool {
     match r.service.as_str() {
         "kube" if r.op == "exec pods/exec" => {
             let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
@@ -227,9 +227,12 @@ pub fn read_only(r: &Recorded, bucket: &str) -> bool {
                 .filter(|(k, _)| k == "command")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-            // The probe, with the run's bucket (from the scenario, or a --task/--bucket the test gave).
-            let probe = skys3::checks::pod_s3_list::command(bucket);
-            r.method == "GET" && command.len() == probe.len() && command[..probe.len() - 1] == probe[..probe.len() - 1]
+            // Exactly the probe (sh -c PROBE skys3-probe), with the run's bucket, region and bound as arguments.
+            let probe = skys3::checks::pod_s3_list::command("", "", 0);
+            r.method == "GET"
+                && command.len() == probe.len()
+                && command[..4] == probe[..4]
+                && command[6].parse::<u64>().is_ok()
         }
         "kube" => r.method == "GET" && ["get ", "list ", "watch "].iter().any(|v| r.op.starts_with(v)),
         _ => {

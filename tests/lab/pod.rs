@@ -45,7 +45,7 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
     };
     let list = pod.aws.list.clone().map(|()| "1".to_string());
     let script = format!(
-        "#!/bin/sh\n# Stand-in for the aws CLI, answering as awscli v2 does.\ncase \"$1 $2\" in\n  'sts get-caller-identity') {} ;;\n  's3api list-objects-v2') {} ;;\n  *) echo \"aws (lab): unsupported: $*\" >&2; exit 2 ;;\nesac\n",
+        "#!/bin/sh\n# Stand-in for the aws CLI, answering as awscli does.\ncase \"$1 $2\" in\n  'sts get-caller-identity') {} ;;\n  's3api list-objects-v2') {} ;;\n  '--version ') echo 'aws-cli/1.42.0 (lab stand-in)' ;;\n  *) echo \"aws (lab): unsupported: $*\" >&2; exit 2 ;;\nesac\n",
         answer(&pod.aws.identity),
         answer(&list)
     );

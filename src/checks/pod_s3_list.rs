@@ -143,6 +143,10 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
     // Region from the doctor: say so, since the pod's own code would have none.
     let region_note = match get("region_source") {
         "doctor" => format!(" (with region {}: the pod sets none)", get("region")),
+        "pod-aws-region" => format!(
+            " (with region {} from AWS_REGION: awscli v1 and boto3 read only AWS_DEFAULT_REGION)",
+            get("region")
+        ),
         _ => String::new(),
     };
     let timed_out = |rc: &str| rc.is_empty() || rc == "124";

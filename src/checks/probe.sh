@@ -16,11 +16,13 @@ bounded() { if command -v timeout >/dev/null 2>&1; then timeout "$bound" "$@"; e
 say probe skys3-v2
 home="${HOME:-/root}"
 
-if [ -n "${AWS_REGION:-}" ]; then
+# botocore (awscli v1, boto3) reads only AWS_DEFAULT_REGION; the other SDKs read AWS_REGION.
+if [ -n "${AWS_DEFAULT_REGION:-}" ]; then
   say region_source pod
-elif [ -n "${AWS_DEFAULT_REGION:-}" ]; then
-  say region_source pod
-  export AWS_REGION="$AWS_DEFAULT_REGION"
+  export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
+elif [ -n "${AWS_REGION:-}" ]; then
+  say region_source pod-aws-region
+  export AWS_DEFAULT_REGION="$AWS_REGION"
 elif [ -n "$region" ]; then
   export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
   say region_source doctor

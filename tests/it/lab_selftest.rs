@@ -23,6 +23,7 @@ fn pod() -> PodSpec {
             list: Ok(()),
             credentials_file: false,
             boto3: false,
+            real: None,
         },
     }
 }

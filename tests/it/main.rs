@@ -12,4 +12,5 @@ mod decisions;
 mod doctor_checks;
 mod faults;
 mod lab_selftest;
+mod real_clients;
 mod reports;

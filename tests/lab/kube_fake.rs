@@ -237,8 +237,9 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 Err(e) => return e.into_response(),
             };
             let root = state.root.clone();
+            let side = state.pod_side.lock().unwrap().clone();
             ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
-                .on_upgrade(move |socket| exec(socket, root, pod, command))
+                .on_upgrade(move |socket| exec(socket, root, pod, command, side))
         }
         _ => status(
             404,
@@ -262,8 +263,14 @@ fn pod_json(p: &PodSpec) -> Value {
 
 /// Runs `command` as the pod's container would: locally, with the pod's environment, a HOME of its own, and the
 /// lab's stand-in commands first on PATH. Streams stdout (channel 1), stderr (2), then the status (3).
-async fn exec(mut socket: WebSocket, root: std::path::PathBuf, pod: PodSpec, command: Vec<String>) {
-    let result = super::pod::run(&root, &pod, &command).await;
+async fn exec(
+    mut socket: WebSocket,
+    root: std::path::PathBuf,
+    pod: PodSpec,
+    command: Vec<String>,
+    side: Option<super::pod::PodSide>,
+) {
+    let result = super::pod::run(&root, &pod, &command, side.as_ref()).await;
     let frame = |ch: u8, data: &[u8]| {
         let mut v = Vec::with_capacity(data.len() + 1);
         v.push(ch);

@@ -461,7 +461,7 @@ impl KubeApi for MemoryKube {
         let p = self
             .pod(namespace, pod)
             .ok_or_else(|| not_found(Op::Exec, "NotFound", format!("pods \"{pod}\" not found")))?;
-        let out = super::pod::run(&self.root, p, command)
+        let out = super::pod::run(&self.root, p, command, None)
             .await
             .map_err(|e| ProbeError::new(Op::Exec, ErrorKind::Other, None, e))?;
         let cut = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(limit)]).into_owned();

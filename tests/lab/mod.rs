@@ -14,6 +14,7 @@ pub mod aws_front;
 pub mod kube_fake;
 pub mod memory;
 pub mod pod;
+pub mod pod_side;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ pub struct LabState {
     pub kube_url: Mutex<String>,
     /// The lab's temporary directory (pods' homes live under `pods/`).
     pub root: PathBuf,
+    /// What real-client pods reach: the Pod Identity agent, IMDS and STS (`pod_side.rs`), and moto.
+    pub pod_side: Mutex<Option<pod::PodSide>>,
+    /// Requests of the pods' own clients (not the doctor's: they are not part of its read-only audit).
+    pub pod_requests: Mutex<Vec<String>>,
 }
 
 impl LabState {
@@ -313,10 +318,17 @@ impl Lab {
             requests: Mutex::new(vec![]),
             kube_url: Mutex::new(String::new()),
             root: dir.path().to_path_buf(),
+            pod_side: Mutex::new(None),
+            pod_requests: Mutex::new(vec![]),
         });
         let kube_url = rt.block_on(kube_fake::serve(state.clone()));
         *state.kube_url.lock().unwrap() = kube_url.clone();
         let aws_url = rt.block_on(aws_front::serve(state.clone(), moto.url.clone()));
+        let side_url = rt.block_on(pod_side::serve(state.clone(), moto.url.clone()));
+        *state.pod_side.lock().unwrap() = Some(pod::PodSide {
+            url: side_url,
+            moto: moto.url.clone(),
+        });
         rt.block_on(seed(&moto.url, &scenario));
         let lab = Lab {
             rt,

@@ -5,7 +5,16 @@
 
 use std::path::Path;
 
-use super::scenario::PodSpec;
+use super::scenario::{AgentMode, PodSpec};
+
+/// Where a real-client pod's AWS traffic goes: the lab's pod-side fakes and moto.
+#[derive(Debug, Clone)]
+pub struct PodSide {
+    /// Pod Identity agent, IMDS and STS (`pod_side.rs`).
+    pub url: String,
+    /// moto (S3).
+    pub moto: String,
+}
 
 /// Lays out the fake container: a few real tools, the scenario's stand-in `aws`, and `~/.aws/credentials` when
 /// SkyPilot "uploaded" one.
@@ -36,6 +45,14 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
         let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
     }
+    if pod.aws.real.is_some() && pod.aws.cli {
+        // The lab venv's awscli v1, as pip installs it in an image.
+        let aws = super::venv_dir().join("bin").join("aws");
+        let wrapper = bin.join("aws");
+        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()));
+        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+        return;
+    }
     if !pod.aws.cli {
         return;
     }
@@ -54,12 +71,58 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
     let _ = std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755));
 }
 
-/// Runs `command` as the pod's container would. `root` holds the pods' files.
-pub async fn run(root: &Path, pod: &PodSpec, command: &[String]) -> Result<std::process::Output, String> {
+/// The environment a real-client pod's container sees: its injected variables, with the agent's address, the
+/// token files and the endpoints pointed at the lab (the pod spec, which the doctor reads, keeps the real ones).
+fn real_env(pod: &PodSpec, pod_dir: &Path, side: &PodSide) -> std::collections::BTreeMap<String, String> {
+    let real = pod.aws.real.clone().unwrap_or_default();
+    let mut env = pod.env.clone();
+    let token = |name: &str| {
+        let path = pod_dir.join(name);
+        if !real.token_missing {
+            let _ = std::fs::write(&path, format!("token-{}", pod.name));
+        }
+        path.display().to_string()
+    };
+    if env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+        let agent = match real.agent {
+            // A port nothing listens on.
+            AgentMode::Down => format!("http://127.0.0.1:{}/v1/credentials", super::free_port()),
+            _ => format!("{}/v1/credentials", side.url),
+        };
+        env.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), agent);
+        env.insert(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
+            token("eks-pod-identity-token"),
+        );
+    }
+    if env.contains_key("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), token("web-identity-token"));
+    }
+    env.insert("AWS_ENDPOINT_URL".into(), side.moto.clone());
+    env.insert("AWS_ENDPOINT_URL_STS".into(), side.url.clone());
+    env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), format!("{}/", side.url));
+    if let Some(r) = real.region {
+        env.insert("AWS_REGION".into(), r);
+    }
+    env
+}
+
+/// Runs `command` as the pod's container would. `root` holds the pods' files; `side` is where real-client pods'
+/// AWS traffic goes.
+pub async fn run(
+    root: &Path,
+    pod: &PodSpec,
+    command: &[String],
+    side: Option<&PodSide>,
+) -> Result<std::process::Output, String> {
     let pod_dir = root.join("pods").join(&pod.name);
     let home = pod_dir.join("home");
     let bin = pod_dir.join("bin");
     container(&bin, &home, pod);
+    let env = match (&pod.aws.real, side) {
+        (Some(_), Some(side)) => real_env(pod, &pod_dir, side),
+        _ => pod.env.clone(),
+    };
     // The pod's PATH holds only its own bin: a container image with a shell, coreutils and maybe the aws CLI.
     let path = bin.display().to_string();
     match command.split_first() {
@@ -67,7 +130,7 @@ pub async fn run(root: &Path, pod: &PodSpec, command: &[String]) -> Result<std::
         Some((prog, args)) => tokio::process::Command::new(prog)
             .args(args)
             .env_clear()
-            .envs(&pod.env)
+            .envs(&env)
             .env("PATH", path)
             .env("HOME", &home)
             .current_dir(&home)

@@ -54,6 +54,34 @@ pub struct PodAws {
     pub credentials_file: bool,
     /// Without the CLI: python3 with the real boto3 (the lab venv's), talking to moto with the pod's env.
     pub boto3: bool,
+    /// The real clients instead of the stand-in: the lab venv's awscli (and boto3) with the pod's injected
+    /// credentials pointed at the lab's Pod Identity agent, IMDS and STS (`pod_side.rs`), and moto for S3.
+    pub real: Option<RealPod>,
+}
+
+/// How the pod's side of the world behaves for the real clients.
+#[derive(Debug, Clone, Default)]
+pub struct RealPod {
+    /// The Pod Identity agent.
+    pub agent: AgentMode,
+    /// The projected token file (Pod Identity's or IRSA's) is missing.
+    pub token_missing: bool,
+    /// STS never answers.
+    pub sts_hangs: bool,
+    /// The region the pod sets, if any (the doctor passes the cluster's otherwise).
+    pub region: Option<String>,
+}
+
+/// The Pod Identity agent's behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AgentMode {
+    /// It gives the associated role's credentials.
+    #[default]
+    Healthy,
+    /// Nothing listens on its port.
+    Down,
+    /// It answers that EKS may not assume the role (the trust policy).
+    TrustDenied,
 }
 
 /// awscli's words when it finds no credentials (exit 253).
@@ -256,6 +284,7 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
             list: Ok(()),
             credentials_file: false,
             boto3: false,
+            real: None,
         },
     }
 }

@@ -20,12 +20,15 @@ use crate::report::Status;
 
 /// The probe script.
 pub const PROBE: &str = include_str!("probe.sh");
+/// The probe's Python part: boto3 when the pod has it, else a standard-library client (`probe.py`).
+pub const PROBE_PY: &str = include_str!("probe.py");
 /// At most this many bytes of each output stream are kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
-/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET REGION BOUND`. The values are arguments,
-/// never spliced into the script. REGION is the cluster's (the probe uses it only when the pod sets none); BOUND
-/// is each AWS call's limit in seconds.
+/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET REGION BOUND PROBE_PY`. The values are
+/// arguments, never spliced into the script. REGION is the cluster's (the probe uses it only when the pod sets
+/// none); BOUND is each AWS call's limit in seconds; PROBE_PY is the Python part, run with `python3 -c` so that
+/// nothing is written in the pod.
 pub fn command(bucket: &str, region: &str, bound_secs: u64) -> Vec<String> {
     vec![
         "sh".into(),
@@ -35,6 +38,7 @@ pub fn command(bucket: &str, region: &str, bound_secs: u64) -> Vec<String> {
         bucket.into(),
         region.into(),
         bound_secs.to_string(),
+        PROBE_PY.into(),
     ]
 }
 
@@ -159,14 +163,11 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
             format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
         )
     } else if get("client") == "none" {
-        let python = if get("python3") == "present" {
-            "python3 without boto3"
-        } else {
-            "no python3"
-        };
         Outcome::inconclusive(
             Code::Sky347,
-            format!("pod {pod} has no AWS client: no aws CLI (PATH, skypilot-runtime/bin, ~/.local/bin) and {python}"),
+            format!(
+                "pod {pod} has no AWS client: no aws CLI (PATH, skypilot-runtime/bin, ~/.local/bin) and no python3"
+            ),
         )
     } else if timed_out(get("identity_rc")) {
         Outcome::inconclusive(

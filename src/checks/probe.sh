@@ -1,10 +1,12 @@
 # skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else.
 # $1: the bucket. $2: the cluster's region, used only when the pod sets none (current awscli and boto3 refuse STS
-# without one). $3: each AWS call's bound in seconds.
+# without one). $3: each AWS call's bound in seconds. $4: the Python part (probe.py), run with `python3 -c` when
+# the pod has no aws CLI: boto3 if it imports, else a standard-library client.
 # Output: key=value lines, each value one line and at most 1500 characters; lines of concurrent steps interleave.
 bucket="$1"
 region="$2"
 bound="${3:-12}"
+pysrc="${4:-}"
 export AWS_PAGER=""
 # Fail fast with the client's own error instead of retrying past the exec's deadline: awscli v1's legacy mode
 # retries 5 times with backoff (about 10 s per call on a closed port). These bound every client the probe runs.
@@ -35,7 +37,7 @@ say region "${AWS_REGION:-}"
 if [ -e "${AWS_SHARED_CREDENTIALS_FILE:-$home/.aws/credentials}" ]; then say credentials_file present; else say credentials_file absent; fi
 
 # The clients SkyPilot's pods may have: aws on PATH, awscli in SkyPilot's runtime (COPY-mode mounts install it
-# there), pip's user bin; else a python3 that imports boto3.
+# there), pip's user bin; else python3 (SkyPilot's pods always have one, for Ray) with boto3 or the stdlib client.
 runtime="${SKY_RUNTIME_DIR:-$home}/skypilot-runtime"
 aws=""
 for c in "$(command -v aws 2>/dev/null)" "$runtime/bin/aws" "$home/.local/bin/aws"; do
@@ -44,7 +46,7 @@ done
 py=""
 if [ -z "$aws" ]; then
   for c in "$(command -v python3 2>/dev/null)" "$runtime/bin/python3"; do
-    if [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import boto3' >/dev/null 2>&1; then py="$c"; break; fi
+    if [ -n "$c" ] && [ -x "$c" ]; then py="$c"; break; fi
   done
 fi
 
@@ -68,58 +70,12 @@ if [ -n "$aws" ]; then
     say list_rc "$rc"
   ) &
   wait
-elif [ -n "$py" ]; then
-  say client boto3
+elif [ -n "$py" ] && [ -n "$pysrc" ]; then
   say client_path "$py"
-  bounded "$py" -u - "$bucket" <<'PY'
-import sys
-import threading
-
-import boto3
-import botocore
-from botocore.config import Config
-
-lock = threading.Lock()
-
-
-def say(key, value):
-    with lock:
-        print(key + "=" + " ".join(str(value).split())[:1500], flush=True)
-
-
-say("client_version", "boto3/%s botocore/%s" % (boto3.__version__, botocore.__version__))
-config = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
-
-
-def identity():
-    try:
-        say("identity", boto3.client("sts", config=config).get_caller_identity()["Arn"])
-        say("identity_rc", 0)
-    except Exception as e:
-        say("identity", "%s: %s" % (type(e).__name__, e))
-        say("identity_rc", 1)
-
-
-def listing():
-    try:
-        boto3.client("s3", config=config).list_objects_v2(Bucket=sys.argv[1], MaxKeys=1)
-        say("list", "ok")
-        say("list_rc", 0)
-    except Exception as e:
-        say("list", "%s: %s" % (type(e).__name__, e))
-        say("list_rc", 1)
-
-
-threads = [threading.Thread(target=identity), threading.Thread(target=listing)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-PY
+  bounded "$py" -u -c "$pysrc" "$bucket"
   rc=$?
   # 124: timeout killed it; what finished before was printed already (unbuffered).
   if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
 else
   say client none
-  if command -v python3 >/dev/null 2>&1; then say python3 present; else say python3 absent; fi
 fi

@@ -23,6 +23,8 @@ fn pod() -> PodSpec {
             list: Ok(()),
             credentials_file: false,
             boto3: false,
+            bare_python: false,
+            aws_in_runtime: false,
             real: None,
         },
     }

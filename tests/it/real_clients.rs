@@ -200,3 +200,188 @@ fn a_hanging_sts_is_a_bounded_diagnosis_not_a_check_timeout() {
     );
     assert_eq!(code, 3);
 }
+
+#[test]
+fn pod_layouts_runtime_awscli_bare_python_and_none() {
+    // awscli only in SkyPilot's runtime, where COPY mounts install it.
+    let s = real(Scenario::healthy_pod_identity(), true, RealPod::default()).with(|s| pod(s).aws.aws_in_runtime = true);
+    let (code, doc, _lab) = run(s);
+    let c = check(&doc, "pod.s3-list");
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let path = c["evidence"]["pods"][0]["probe"]["result"]["client_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(path.ends_with("skypilot-runtime/bin/aws"), "{path}");
+    assert_eq!(code, 0);
+
+    // A bare python3 (no aws, no boto3): the probe's standard-library client, for both wirings.
+    for s in [
+        Scenario::healthy_pod_identity(),
+        Scenario::healthy_irsa().with(|s| {
+            pod(s).env.insert("AWS_REGION".into(), "us-west-2".into());
+        }),
+    ] {
+        let s = real(s, false, RealPod::default()).with(|s| {
+            pod(s).aws.boto3 = false;
+            pod(s).aws.bare_python = true;
+        });
+        let (code, doc, _lab) = run(s);
+        let c = check(&doc, "pod.s3-list");
+        assert_eq!(c["status"], "pass", "{c:#}");
+        assert!(message(&doc).contains("stdlib"), "{}", message(&doc));
+        assert_eq!(code, 0);
+    }
+
+    // Nothing at all: inconclusive, with the commands to run by hand.
+    let s = real(Scenario::healthy_pod_identity(), false, RealPod::default()).with(|s| pod(s).aws.boto3 = false);
+    let (_, doc, _lab) = run(s);
+    assert_only(&doc, "pod.s3-list", "inconclusive", "SKY347");
+}
+
+/// The probe's standard-library client against botocore as the oracle: in the same environment, for every
+/// credential source a pod can have and for sources present together, both run as the same identity. Each source
+/// carries another role's credentials, so the identity tells which source won.
+#[test]
+fn the_stdlib_client_picks_credentials_as_botocore_does() {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    let side = lab.state.pod_side.lock().unwrap().clone().unwrap();
+    let conf = lab.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "lab"))
+            .region(Region::new("us-west-2"))
+            .endpoint_url(&lab.moto_url)
+            .load(),
+    );
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let sts = aws_sdk_sts::Client::new(&conf);
+    let creds = |role: &str| {
+        lab.block_on(async {
+            let _ = iam
+                .create_role()
+                .role_name(role)
+                .assume_role_policy_document("{}")
+                .send()
+                .await;
+            let out = sts
+                .assume_role()
+                .role_arn(format!("arn:aws:iam::{}:role/{role}", crate::lab::ACCOUNT))
+                .role_session_name("oracle")
+                .send()
+                .await
+                .unwrap();
+            let c = out.credentials().unwrap().clone();
+            (
+                c.access_key_id().to_string(),
+                c.secret_access_key().to_string(),
+                c.session_token().to_string(),
+            )
+        })
+    };
+    let (env_key, env_secret, env_token) = creds("EnvRole");
+    let (file_key, file_secret, file_token) = creds("FileRole");
+    let _ = creds("WebRole");
+    let dir = tempfile::tempdir().unwrap();
+    let pod_name = lab.state.scenario.lock().unwrap().pods[0].name.clone();
+    std::fs::write(dir.path().join("agent-token"), format!("token-{pod_name}")).unwrap();
+    std::fs::write(dir.path().join("web-token"), "token").unwrap();
+    std::fs::create_dir_all(dir.path().join("home/.aws")).unwrap();
+    std::fs::write(
+        dir.path().join("home/.aws/credentials"),
+        format!("[default]\naws_access_key_id = {file_key}\naws_secret_access_key = {file_secret}\naws_session_token = {file_token}\n"),
+    )
+    .unwrap();
+
+    let env_src: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", env_key),
+        ("AWS_SECRET_ACCESS_KEY", env_secret),
+        ("AWS_SESSION_TOKEN", env_token),
+    ];
+    let web: Vec<(&str, String)> = vec![
+        (
+            "AWS_ROLE_ARN",
+            format!("arn:aws:iam::{}:role/WebRole", crate::lab::ACCOUNT),
+        ),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            dir.path().join("web-token").display().to_string(),
+        ),
+    ];
+    let container: Vec<(&str, String)> = vec![
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/v1/credentials", side.url),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            dir.path().join("agent-token").display().to_string(),
+        ),
+    ];
+    let home_with_file = dir.path().join("home");
+    let home_without = dir.path().join("empty-home");
+    std::fs::create_dir_all(&home_without).unwrap();
+    // (name, variables, whether ~/.aws/credentials exists)
+    type Layout<'a> = (&'a str, Vec<(&'a str, String)>, bool);
+    let layouts: Vec<Layout> = vec![
+        ("nothing", vec![], false),
+        ("env keys", env_src.clone(), false),
+        ("web identity", web.clone(), false),
+        ("credentials file", vec![], true),
+        ("container (Pod Identity)", container.clone(), false),
+        ("file and container", container.clone(), true),
+        ("web identity and file", web.clone(), true),
+        (
+            "env, web identity, file, container",
+            [env_src, web, container].concat(),
+            true,
+        ),
+    ];
+    for (name, vars, file) in layouts {
+        let run = |stdlib: bool| {
+            let mut cmd = std::process::Command::new(crate::lab::venv_dir().join("bin/python3"));
+            cmd.args(["-c", skys3::checks::pod_s3_list::PROBE_PY, "lab-bucket"])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", if file { &home_with_file } else { &home_without })
+                .env("AWS_DEFAULT_REGION", "us-west-2")
+                .env("AWS_ENDPOINT_URL", &side.moto)
+                .env("AWS_ENDPOINT_URL_STS", &side.url)
+                .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("{}/", side.url))
+                .env("AWS_RETRY_MODE", "standard")
+                .env("AWS_MAX_ATTEMPTS", "2")
+                .envs(vars.clone());
+            if stdlib {
+                cmd.env("SKYS3_PROBE_CLIENT", "stdlib");
+            }
+            let out = cmd.output().unwrap();
+            skys3::checks::pod_s3_list::parse(&String::from_utf8_lossy(&out.stdout))
+        };
+        let (oracle, ours) = (run(false), run(true));
+        assert_eq!(oracle["client"], "boto3", "{name}");
+        assert_eq!(ours["client"], "stdlib", "{name}");
+        // The session name is each client's own choice; the principal is what must agree.
+        let arn = |kv: &std::collections::BTreeMap<String, String>| {
+            (kv["identity_rc"] == "0").then(|| match kv["identity"].rsplit_once('/') {
+                Some((principal, _)) if kv["identity"].contains(":assumed-role/") => principal.to_string(),
+                _ => kv["identity"].clone(),
+            })
+        };
+        assert_eq!(arn(&ours), arn(&oracle), "{name}: stdlib {ours:?}\nboto3 {oracle:?}");
+        assert_eq!(
+            ours["list_rc"] == "0",
+            oracle["list_rc"] == "0",
+            "{name}: {ours:?} vs {oracle:?}"
+        );
+        if name == "nothing" {
+            assert_eq!(
+                skys3::classify::classify(&ours["identity"]).map(|k| k.code.as_str()),
+                Some("SKY342"),
+                "{ours:?}"
+            );
+        }
+        for secret in ["SecretAccessKey", "aws_secret_access_key"] {
+            assert!(!format!("{ours:?}").contains(secret), "{name}: {ours:?}");
+        }
+    }
+}

@@ -238,6 +238,7 @@ pub fn read_only(r: &Recorded, _bucket: &str) -> bool {
                 && command.len() == probe.len()
                 && command[..4] == probe[..4]
                 && command[6].parse::<u64>().is_ok()
+                && command[7] == probe[7]
         }
         "kube" => r.method == "GET" && ["get ", "list ", "watch "].iter().any(|v| r.op.starts_with(v)),
         _ => {

@@ -38,6 +38,12 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
             "[default]\naws_access_key_id = AKIALABUPLOADED\naws_secret_access_key = lab-uploaded-secret\n",
         );
     }
+    if pod.aws.bare_python && !pod.aws.boto3 {
+        let python = super::venv_dir().join("bin").join("python3");
+        let wrapper = bin.join("python3");
+        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} -S \"$@\"\n", python.display()));
+        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+    }
     if pod.aws.boto3 {
         // A wrapper, not a symlink: Python finds its venv (and boto3) from the real interpreter's path.
         let python = super::venv_dir().join("bin").join("python3");
@@ -45,10 +51,16 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
         let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
     }
+    let aws_dir = if pod.aws.aws_in_runtime {
+        home.join("skypilot-runtime").join("bin")
+    } else {
+        bin.to_path_buf()
+    };
+    let _ = std::fs::create_dir_all(&aws_dir);
     if pod.aws.real.is_some() && pod.aws.cli {
         // The lab venv's awscli v1, as pip installs it in an image.
         let aws = super::venv_dir().join("bin").join("aws");
-        let wrapper = bin.join("aws");
+        let wrapper = aws_dir.join("aws");
         let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()));
         let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
         return;
@@ -66,7 +78,7 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         answer(&pod.aws.identity),
         answer(&list)
     );
-    let aws = bin.join("aws");
+    let aws = aws_dir.join("aws");
     let _ = std::fs::write(&aws, script);
     let _ = std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755));
 }

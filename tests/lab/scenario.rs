@@ -54,6 +54,11 @@ pub struct PodAws {
     pub credentials_file: bool,
     /// Without the CLI: python3 with the real boto3 (the lab venv's), talking to moto with the pod's env.
     pub boto3: bool,
+    /// Without the CLI or boto3: a bare python3 (the venv's with `-S`: no site-packages), which runs the probe's
+    /// standard-library client.
+    pub bare_python: bool,
+    /// The CLI is not on PATH but in SkyPilot's runtime (`~/skypilot-runtime/bin/aws`, where COPY mounts put it).
+    pub aws_in_runtime: bool,
     /// The real clients instead of the stand-in: the lab venv's awscli (and boto3) with the pod's injected
     /// credentials pointed at the lab's Pod Identity agent, IMDS and STS (`pod_side.rs`), and moto for S3.
     pub real: Option<RealPod>,
@@ -284,6 +289,8 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
             list: Ok(()),
             credentials_file: false,
             boto3: false,
+            bare_python: false,
+            aws_in_runtime: false,
             real: None,
         },
     }

@@ -377,6 +377,7 @@ mod tests {
                 user_file: "/cfg".into(),
             },
             task_config: None,
+            task_mounts: vec![],
             sky_cluster: None,
             no_exec: false,
             sources: Default::default(),

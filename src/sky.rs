@@ -259,14 +259,55 @@ pub struct Task {
     pub buckets: Vec<String>,
     /// Its `config:` block.
     pub config: Option<Value>,
+    /// Its S3 storage mounts (the dict form of file_mounts), with their mode.
+    pub s3_mounts: Vec<S3Mount>,
+}
+
+/// A file_mount of the dict form with an `s3://` source: SkyPilot mounts it with its `mode`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct S3Mount {
+    /// The path in the pod.
+    pub path: String,
+    /// The bucket.
+    pub bucket: String,
+    /// `MOUNT`, `MOUNT_CACHED` or `COPY`, upper-cased; `MOUNT` when the task names none (SkyPilot's default
+    /// storage mode, `sky/data/storage.py`).
+    pub mode: String,
 }
 
 /// Reads a task file.
 pub fn task(file: &Path, text: &str) -> Result<Task, ParseError> {
     let v = parse_yaml(file, text)?;
+    let mut s3_mounts = Vec::new();
+    if let Some(mounts) = v.get("file_mounts").and_then(Value::as_object) {
+        for (path, spec) in mounts {
+            let Some(o) = spec.as_object() else { continue };
+            let Some(bucket) = o
+                .get("source")
+                .and_then(Value::as_str)
+                .and_then(|s| s.trim().strip_prefix("s3://"))
+                .and_then(|r| r.split('/').next())
+                .filter(|b| !b.is_empty())
+            else {
+                continue;
+            };
+            let mode = o
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or("MOUNT")
+                .trim()
+                .to_ascii_uppercase();
+            s3_mounts.push(S3Mount {
+                path: path.clone(),
+                bucket: bucket.to_string(),
+                mode,
+            });
+        }
+    }
     Ok(Task {
         buckets: task_buckets(file, text)?,
         config: v.get("config").filter(|c| c.is_object()).cloned(),
+        s3_mounts,
     })
 }
 

@@ -84,6 +84,8 @@ pub struct Resolved {
     pub sky: SkyConfig,
     /// The `config:` block of `--task`, if any.
     pub task_config: Option<serde_json::Value>,
+    /// The S3 storage mounts of `--task`, with their modes.
+    pub task_mounts: Vec<crate::sky::S3Mount>,
     /// `--sky-cluster`.
     pub sky_cluster: Option<String>,
     /// `--no-exec`.
@@ -286,6 +288,7 @@ where
         policy_name,
         mode: req.mode,
         sky,
+        task_mounts: task.as_ref().map(|(_, t)| t.s3_mounts.clone()).unwrap_or_default(),
         task_config: task.and_then(|(_, t)| t.config),
         sky_cluster: req.sky_cluster.clone(),
         no_exec: req.no_exec,

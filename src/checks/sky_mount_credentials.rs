@@ -8,13 +8,43 @@ use serde_json::json;
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::local_aws::{CredentialKind, LocalCredentials};
+use crate::sky::S3Mount;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.mount-credentials",
     deps: &[],
-    run: |ctx: Arc<Ctx>| async move { evaluate(&ctx.facts.local_credentials().await) }.boxed(),
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            match mount_mode(&ctx.target.task_mounts) {
+                Some(o) => o,
+                None => evaluate(&ctx.facts.local_credentials().await),
+            }
+        }
+        .boxed()
+    },
 };
+
+/// MOUNT mode mounts with goofys, whose AWS SDK (Go v1, old) cannot use Pod Identity or IRSA: the pod's role is
+/// never used and reads fail with "NoCredentialProviders" (SkyPilot issue 8357, PR 8358). MOUNT_CACHED (rclone)
+/// and COPY use the pod's chain.
+pub fn mount_mode(mounts: &[S3Mount]) -> Option<Outcome> {
+    let bad: Vec<&S3Mount> = mounts.iter().filter(|m| m.mode == "MOUNT").collect();
+    let first = bad.first()?;
+    let list = bad
+        .iter()
+        .map(|m| format!("{} (s3://{})", m.path, m.bucket))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(
+        Outcome::fail(
+            Code::Sky323,
+            format!("the task mounts {list} in MOUNT mode (goofys), which cannot use the pod's role: use MOUNT_CACHED"),
+        )
+        .var("found", first.path.clone())
+        .evidence(json!({ "s3_mounts": mounts })),
+    )
+}
 
 /// Decides over the local credentials' kind.
 pub fn evaluate(local: &LocalCredentials) -> Outcome {

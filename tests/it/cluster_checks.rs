@@ -185,6 +185,22 @@ fn sky322_web_identity_on_the_api_server_machine() {
 }
 
 #[test]
+fn sky323_mount_mode_cannot_use_the_role() {
+    let task = "file_mounts:\n  /data:\n    source: s3://lab-bucket/\n  /out:\n    source: s3://lab-bucket/out\n    mode: mount_cached\n";
+    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| {
+        s.files.insert("work/task.yaml".into(), task.into());
+    }));
+    let (code, doc) = lab.doctor_json(&["--task", "task.yaml"]);
+    assert_only(&doc, "sky.mount-credentials", "fail", "SKY323");
+    let msg = check(&doc, "sky.mount-credentials")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("/data") && !msg.contains("/out"), "{msg}");
+    assert_eq!(code, 1);
+}
+
+#[test]
 fn sky331_pod_runs_as_another_service_account() {
     let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| pod(s).service_account = "default".into()));
     assert_only(&doc, "pod.credentials", "fail", "SKY331");

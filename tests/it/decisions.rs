@@ -58,6 +58,8 @@ struct Case {
     /// Every other check passes, or is skipped because of this one (the code is the only finding).
     only: bool,
     mode: Option<Wiring>,
+    /// `--task`, a file of the scenario under `work/`.
+    task: Option<&'static str>,
     rules: Vec<Rule>,
     check_timeout: Duration,
 }
@@ -71,6 +73,7 @@ fn case(name: &'static str, scenario: Scenario, check: &'static str, status: &'s
         code,
         only: true,
         mode: None,
+        task: None,
         rules: vec![],
         check_timeout: Duration::from_secs(20),
     }
@@ -83,6 +86,10 @@ impl Case {
     }
     fn rule(mut self, r: Rule) -> Case {
         self.rules.push(r);
+        self
+    }
+    fn task(mut self, name: &'static str) -> Case {
+        self.task = Some(name);
         self
     }
     fn not_only(mut self) -> Case {
@@ -392,6 +399,19 @@ fn cases() -> Vec<Case> {
             "warn",
             Code::Sky322,
         ),
+        case(
+            "MOUNT mode",
+            pi().with(|s| {
+                s.files.insert(
+                    "work/task.yaml".into(),
+                    "file_mounts:\n  /data:\n    source: s3://lab-bucket/\n  /ckpt:\n    source: s3://lab-bucket/ckpt\n    mode: MOUNT_CACHED\n".into(),
+                );
+            }),
+            "sky.mount-credentials",
+            "fail",
+            Code::Sky323,
+        )
+        .task("task.yaml"),
         // pod.credentials
         case("pod runs as another SA", pi().with(|s| pod(s).service_account = "default".into()), "pod.credentials", "fail", Code::Sky331),
         case(
@@ -537,12 +557,15 @@ impl Case {
     }
 
     fn run(self) -> (i32, Value) {
-        let mode = self.mode;
+        let (mode, task) = (self.mode, self.task);
         let out = memory::run_with(
             self.scenario,
             Run {
                 rules: self.rules,
-                request: Box::new(move |req: &mut Request, _: &Path| req.mode = mode),
+                request: Box::new(move |req: &mut Request, work: &Path| {
+                    req.mode = mode;
+                    req.task = task.map(|t| work.join(t));
+                }),
                 check_timeout: self.check_timeout,
                 ..Run::default()
             },

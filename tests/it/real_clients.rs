@@ -385,3 +385,62 @@ fn the_stdlib_client_picks_credentials_as_botocore_does() {
         }
     }
 }
+
+/// Every file under `dir`, relative.
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn nothing_is_written_in_the_pod_and_hostile_buckets_are_only_data() {
+    let hostile = "b$(touch pwned)`touch pwned2`;'\"\\\\ \\n x\"; import os; os.system('touch pwned3') #";
+    for (cli, bare) in [(true, false), (false, true), (false, false)] {
+        let s = real(Scenario::healthy_pod_identity(), cli, RealPod::default()).with(|s| {
+            pod(s).aws.boto3 = !cli && !bare;
+            pod(s).aws.bare_python = bare;
+        });
+        let lab = Lab::start(s);
+        let (_, doc) = lab.doctor_json(&[]);
+        assert_eq!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
+        let (_, doc) = lab.doctor_json(&["--bucket", hostile]);
+        // S3 refuses such a name; what matters is that it stayed a name.
+        assert_ne!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
+        let pod_dir = lab
+            .state
+            .root
+            .join("pods")
+            .join(&lab.state.scenario.lock().unwrap().pods[0].name);
+        let home = files(&pod_dir.join("home"));
+        assert!(home.is_empty(), "the probe wrote in the pod's home: {home:?}");
+        for f in files(&pod_dir).into_iter().chain(files(&lab.work())) {
+            assert!(!f.contains("pwned"), "the bucket name ran as code: {f}");
+        }
+    }
+}
+
+#[test]
+fn a_huge_error_text_stays_bounded() {
+    let huge = format!("An error occurred (AccessDenied) {}", "x".repeat(10 * 1024 * 1024));
+    let s = Scenario::healthy_pod_identity().with(|s| pod(s).aws.list = Err((huge, 254)));
+    let lab = Lab::start(s);
+    let started = std::time::Instant::now();
+    let (_, doc) = lab.doctor_json(&[]);
+    let c = check(&doc, "pod.s3-list");
+    assert_eq!(c["code"], "SKY344", "{}", c["message"]);
+    assert!(c["message"].as_str().unwrap().len() < 4000, "the message is cut");
+    assert!(doc.to_string().len() < 200_000, "the report stays small");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

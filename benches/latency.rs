@@ -328,4 +328,67 @@ fn main() {
         "skys3 --version            {} (median of 21)",
         ms(median(version_times))
     );
+    let (probe, one_call) = probe_vs_one_call();
+    println!(
+        "in-pod probe (real awscli) {} vs one `aws sts get-caller-identity` {}: {:.2}x (median of {RUNS}, no added latency)",
+        ms(probe),
+        ms(one_call),
+        probe.as_secs_f64() / one_call.as_secs_f64()
+    );
+}
+
+/// The in-pod probe with the lab venv's awscli v1, against one `aws sts get-caller-identity` in the same sandbox
+/// (a Pod Identity pod's environment, moto behind the lab's agent and STS): the probe's identity, list and
+/// version calls run at once, so it should cost about one client start-up.
+fn probe_vs_one_call() -> (Duration, Duration) {
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    let side = lab.state.pod_side.lock().unwrap().clone().expect("pod side");
+    let dir = tempfile::tempdir().unwrap();
+    let pod = lab.state.scenario.lock().unwrap().pods[0].name.clone();
+    std::fs::write(dir.path().join("token"), format!("token-{pod}")).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(lab::venv_dir().join("bin/aws"), bin.join("aws")).unwrap();
+    let sandbox = |cmd: &mut Command| {
+        cmd.env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", dir.path())
+            .env("AWS_DEFAULT_REGION", "us-west-2")
+            .env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("{}/v1/credentials", side.url),
+            )
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", dir.path().join("token"))
+            .env("AWS_ENDPOINT_URL", &side.moto)
+            .env("AWS_ENDPOINT_URL_STS", &side.url);
+    };
+    let time = |f: &dyn Fn() -> std::process::Output| {
+        median(
+            (0..RUNS)
+                .map(|_| {
+                    let started = Instant::now();
+                    let out = f();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    started.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let probe = time(&|| {
+        let mut cmd = Command::new("sh");
+        cmd.args(
+            skys3::checks::pod_s3_list::command("lab-bucket", "us-west-2", 12)
+                .iter()
+                .skip(1),
+        );
+        sandbox(&mut cmd);
+        cmd.output().unwrap()
+    });
+    let one = time(&|| {
+        let mut cmd = Command::new(bin.join("aws"));
+        cmd.args(["sts", "get-caller-identity"]);
+        sandbox(&mut cmd);
+        cmd.output().unwrap()
+    });
+    (probe, one)
 }

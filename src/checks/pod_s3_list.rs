@@ -17,6 +17,7 @@ use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::pods;
 use crate::probe::{ExecOutput, PodInfo};
 use crate::report::Status;
+use crate::wiring::Wiring;
 
 /// The probe script.
 pub const PROBE: &str = include_str!("probe.sh");
@@ -94,10 +95,11 @@ async fn run(ctx: &Ctx) -> Outcome {
         ctx.facts.exec(&t.namespace, &p.name, container, &cmd, OUTPUT_LIMIT)
     }))
     .await;
+    let wiring = ctx.wiring_in_force();
     let mut outcomes = Vec::new();
     for (pod, result) in chosen.iter().zip(results) {
         let outcome = match result {
-            Ok(out) => evaluate(&pod.name, &t.role_name, &t.bucket, &out).var("region", &t.region),
+            Ok(out) => evaluate_in(&pod.name, &t.role_name, &t.bucket, &out, wiring).var("region", &t.region),
             Err(e) => Outcome::from_error(&e),
         };
         outcomes.push(outcome.var("sky_cluster", pods::sky_cluster(pod)));
@@ -133,6 +135,41 @@ pub fn parse(stdout: &str) -> BTreeMap<String, String> {
 /// The role name in an `arn:<p>:sts::<acct>:assumed-role/<role>/<session>` ARN.
 pub fn assumed_role(arn: &str) -> Option<&str> {
     arn.split(":assumed-role/").nth(1)?.split('/').next()
+}
+
+/// The first rclone release whose S3 backend takes EKS Pod Identity credentials with `env_auth = true`: v1.66.0
+/// bundles aws-sdk-go v1.49.20 (Pod Identity since v1.47.11); v1.65.2 and older bundle v1.46.6, which rejects
+/// 169.254.170.23 ("only loopback hosts are allowed"). From rclone's go.mod at each release tag (commit 1b1e430,
+/// 2024-01-13, first in v1.66.0); SkyPilot itself installs v1.68.2, but keeps an rclone the image already has.
+pub const RCLONE_POD_IDENTITY: (u32, u32, u32) = (1, 66, 0);
+
+/// `rclone v1.65.2` (the first line of `rclone version`) -> (1, 65, 2).
+pub fn rclone_version(line: &str) -> Option<(u32, u32, u32)> {
+    let v = line.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+/// Decides over one pod's probe output; `wiring` is the wiring in force, for the mount client's verdict.
+pub fn evaluate_in(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: Option<Wiring>) -> Outcome {
+    let outcome = evaluate(pod, role, bucket, out);
+    let kv = parse(&out.stdout);
+    let rclone = kv.get("rclone_version").map(String::as_str).unwrap_or("");
+    match rclone_version(rclone) {
+        Some(v) if outcome.status == Status::Pass && wiring == Some(Wiring::PodIdentity) && v < RCLONE_POD_IDENTITY => {
+            let evidence = outcome.evidence.clone();
+            Outcome::warn(
+                Code::Sky370,
+                format!(
+                    "pod {pod} runs as role {role} and lists s3://{bucket}, but its {rclone} predates Pod Identity \
+                     support (v1.66.0): MOUNT_CACHED mounts would find no credentials"
+                ),
+            )
+            .var("found", rclone)
+            .evidence(evidence)
+        }
+        _ => outcome,
+    }
 }
 
 /// Decides over one pod's probe output.
@@ -228,5 +265,22 @@ fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
     match classify::classify(text) {
         Some(k) => Outcome::coded(k.code, message),
         None => Outcome::fail(Code::Sky346, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rclone_versions() {
+        assert_eq!(rclone_version("rclone v1.65.2"), Some((1, 65, 2)));
+        assert_eq!(rclone_version("rclone v1.68.2-DEV"), Some((1, 68, 2)));
+        assert_eq!(rclone_version("rclone v1.66"), Some((1, 66, 0)));
+        assert_eq!(rclone_version("rclone"), None);
+        assert!(rclone_version("rclone v1.65.2").unwrap() < RCLONE_POD_IDENTITY);
+        assert_eq!(step_bound(std::time::Duration::from_secs(20)), 12);
+        assert_eq!(step_bound(std::time::Duration::from_secs(8)), 4);
+        assert_eq!(step_bound(std::time::Duration::from_secs(1)), 2);
     }
 }

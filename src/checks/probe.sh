@@ -50,6 +50,11 @@ if [ -z "$aws" ]; then
   done
 fi
 
+# The mount client of MOUNT_CACHED, when the image has it: `rclone version` only reads.
+if command -v rclone >/dev/null 2>&1; then
+  (flat rclone_version "$(bounded rclone version 2>/dev/null | head -n 1)") &
+fi
+
 if [ -n "$aws" ]; then
   say client aws
   say client_path "$aws"
@@ -79,3 +84,4 @@ elif [ -n "$py" ] && [ -n "$pysrc" ]; then
 else
   say client none
 fi
+wait

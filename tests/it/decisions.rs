@@ -546,6 +546,13 @@ fn cases() -> Vec<Case> {
             Code::Sky346,
         ),
         case("no client", pi().with(|s| pod(s).aws.cli = false), "pod.s3-list", "inconclusive", Code::Sky347),
+        case(
+            "rclone too old for Pod Identity",
+            pi().with(|s| pod(s).aws.rclone = Some("rclone v1.65.2".into())),
+            "pod.s3-list",
+            "warn",
+            Code::Sky370,
+        ),
         case("may not assume the role", irsa().with(|s| pod(s).aws.identity = Err((AWSCLI_ASSUME_DENIED.into(), 254))), "pod.s3-list", "fail", Code::Sky348),
     ]
 }
@@ -605,6 +612,19 @@ fn every_code_from_its_own_setup() {
         .map(|c| c.as_str())
         .collect();
     assert!(missing.is_empty(), "codes no decision test produces: {missing:?}");
+}
+
+#[test]
+fn a_current_rclone_or_irsa_is_no_finding() {
+    for (s, line) in [
+        (pi(), "rclone v1.68.2"),
+        (pi(), "rclone v1.66.0"),
+        // Web identity worked in rclone's SDK long before Pod Identity did.
+        (irsa(), "rclone v1.60.1"),
+    ] {
+        let (_, doc) = memory::run(s.with(|s| pod(s).aws.rclone = Some(line.into())));
+        assert_eq!(check(&doc, "pod.s3-list")["status"], "pass", "{line}: {doc:#}");
+    }
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn pod() -> PodSpec {
             boto3: false,
             bare_python: false,
             aws_in_runtime: false,
+            rclone: None,
             real: None,
         },
     }

@@ -22,7 +22,7 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::create_dir_all(bin);
     let _ = std::fs::create_dir_all(home);
-    for tool in ["sh", "tr", "cut", "timeout", "cat", "echo"] {
+    for tool in ["sh", "tr", "cut", "timeout", "cat", "echo", "head"] {
         if let Some(real) = ["/bin", "/usr/bin"]
             .iter()
             .map(|d| Path::new(d).join(tool))
@@ -50,6 +50,14 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         let wrapper = bin.join("python3");
         let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
         let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+    }
+    if let Some(line) = &pod.aws.rclone {
+        let rclone = bin.join("rclone");
+        let _ = std::fs::write(
+            &rclone,
+            format!("#!/bin/sh\n[ \"$1\" = version ] && printf '%s\\n- os/version: lab\\n' '{line}'\n"),
+        );
+        let _ = std::fs::set_permissions(&rclone, std::fs::Permissions::from_mode(0o755));
     }
     let aws_dir = if pod.aws.aws_in_runtime {
         home.join("skypilot-runtime").join("bin")

@@ -59,6 +59,8 @@ pub struct PodAws {
     pub bare_python: bool,
     /// The CLI is not on PATH but in SkyPilot's runtime (`~/skypilot-runtime/bin/aws`, where COPY mounts put it).
     pub aws_in_runtime: bool,
+    /// An rclone on PATH answering `rclone version` with this first line.
+    pub rclone: Option<String>,
     /// The real clients instead of the stand-in: the lab venv's awscli (and boto3) with the pod's injected
     /// credentials pointed at the lab's Pod Identity agent, IMDS and STS (`pod_side.rs`), and moto for S3.
     pub real: Option<RealPod>,
@@ -291,6 +293,7 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
             boto3: false,
             bare_python: false,
             aws_in_runtime: false,
+            rclone: None,
             real: None,
         },
     }

@@ -109,13 +109,26 @@ fn s3_custom_endpoint() -> bool {
         .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
-/// The region of the active AWS profile (or `AWS_DEFAULT_REGION`), if any: the last resort for `--region`.
+/// The region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the active AWS profile, if any: the last resort for
+/// `--region`. An empty variable counts as unset (CI systems export unset variables as empty), where the SDK's
+/// own chain would return an empty region that every later call rejects.
 pub async fn profile_region() -> Option<String> {
-    aws_config::default_provider::region::DefaultRegionChain::builder()
+    let env = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        return Some(r);
+    }
+    use aws_config::meta::region::ProvideRegion;
+    aws_config::profile::ProfileFileRegionProvider::builder()
         .build()
         .region()
         .await
         .map(|r| r.to_string())
+        .filter(|r| !r.trim().is_empty())
 }
 
 impl AwsClients {

@@ -44,6 +44,70 @@ fn exit_2_on_usage_and_input_errors() {
 }
 
 #[test]
+fn an_empty_aws_region_is_unset_not_an_empty_region() {
+    // CI systems export unset variables as empty: that must read as "no region", and the error say so.
+    let lab = Lab::start(Scenario::healthy_pod_identity().env("AWS_REGION", Some("")));
+    let out = lab.run(&["doctor", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("region (--region or AWS_REGION"),
+        "{}",
+        stderr(&out)
+    );
+    // AWS_DEFAULT_REGION still names it, as for the AWS CLI.
+    let lab = Lab::start(
+        Scenario::healthy_pod_identity()
+            .env("AWS_REGION", Some(""))
+            .env("AWS_DEFAULT_REGION", Some("us-west-2")),
+    );
+    let (code, doc) = lab.doctor_json(&[]);
+    assert_eq!(doc["target"]["region"], "us-west-2");
+    assert_eq!(doc["target"]["sources"]["region"], "aws profile");
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+#[test]
+fn kubeconfig_files_merge_as_kubectl_merges_them_and_errors_never_quote_them() {
+    let lab = lab();
+    // kubectl itself writes `current-context: ""`: such a file must not hide the next one's context.
+    let empty = lab.dir.path().join("empty-current.yaml");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\ncurrent-context: \"\"\n").unwrap();
+    let missing = lab.dir.path().join("missing.yaml");
+    let list = format!(
+        "{}:{}:{}",
+        empty.display(),
+        missing.display(),
+        lab.kubeconfig().display()
+    );
+    let out = lab
+        .command()
+        .env("KUBECONFIG", &list)
+        .args(["doctor", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["target"]["context"], "lab");
+
+    let bad = lab.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nusers:\n- name: u\n  user:\n    client-key-data: Q0FOQVJZLUtFWS1EQVRB\n    token: [oops\n",
+    )
+    .unwrap();
+    let out = lab.command().env("KUBECONFIG", &bad).args(["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("bad.yaml") && err.contains("line 6"), "{err}");
+    assert!(
+        !err.contains("Q0FOQVJZ") && !err.contains("client-key-data"),
+        "no content: {err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn missing_inputs_name_their_flags_and_env_vars() {
     let s = Scenario::healthy_pod_identity()
         .env("S3_BUCKET", None)

@@ -11,6 +11,7 @@ mod cluster_checks;
 mod decisions;
 mod doctor_checks;
 mod faults;
+mod kubeconfig_oracle;
 mod lab_selftest;
 mod real_clients;
 mod reports;

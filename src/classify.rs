@@ -113,7 +113,8 @@ const RULES: &[Rule] = &[
         },
     ),
     (
-        &[&["no openidconnect provider found"], &["invalididentitytoken"]],
+        // Only this wording: STS sends InvalidIdentityToken for other causes too (an audience or issuer mismatch).
+        &[&["no openidconnect provider found"]],
         Known {
             code: Code::Sky345,
             meaning: "STS rejected the pod's web identity token: the OIDC provider is not registered in IAM",

@@ -262,8 +262,7 @@ pub enum Decision {
 pub enum Known<'a> {
     /// Nothing: every condition may or may not hold (identity policies, whose request context varies per call).
     Nothing,
-    /// These keys have these values (case-insensitive keys). A condition on another key is unknown, except an
-    /// `...IfExists` one, which holds when the key is absent.
+    /// These keys have these values (case-insensitive keys). A condition on any other key is unknown.
     Keys(&'a BTreeMap<String, String>),
 }
 
@@ -309,7 +308,10 @@ impl Statement {
             // Identity policies carry no Principal.
             return true;
         };
+        // `"Principal": "*"` and `"Principal": {"AWS": "*"}` are the same: everyone (IAM JSON policy reference,
+        // "Principal": "All principals").
         let listed = self.principal.get("*").is_some_and(|v| v.iter().any(|p| p == "*"))
+            || self.principal.get("AWS").is_some_and(|v| v.iter().any(|p| p == "*"))
             || self
                 .principal
                 .get(kind)
@@ -422,7 +424,9 @@ pub enum CondResult {
 }
 
 /// Evaluates a string condition against known context values (key -> value). Keys compare case-insensitively,
-/// as IAM does.
+/// as IAM does. A key the doctor does not know is unknown, `...IfExists` or not: the real request may well carry
+/// it (`aws:SourceIp`, `aws:SourceVpc`, `sts:RoleSessionName`, ...), so assuming it absent could pass a condition
+/// that excludes the pod.
 pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> CondResult {
     let value = context
         .iter()
@@ -433,16 +437,9 @@ pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> Cond
         .strip_prefix("ForAnyValue:")
         .or_else(|| c.operator.strip_prefix("ForAllValues:"))
         .unwrap_or(&c.operator);
-    let (op, if_exists) = match op.strip_suffix("IfExists") {
-        Some(o) => (o, true),
-        None => (op, false),
-    };
+    let op = op.strip_suffix("IfExists").unwrap_or(op);
     let Some(value) = value else {
-        return if if_exists {
-            CondResult::True
-        } else {
-            CondResult::Unknown
-        };
+        return CondResult::Unknown;
     };
     let any = |f: &dyn Fn(&str) -> bool| c.values.iter().any(|v| f(v));
     let result = match op {

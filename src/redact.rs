@@ -65,11 +65,17 @@ pub fn redact(report: &Report, home: Option<&Path>) -> Report {
         .and_then(Path::to_str)
         .map(|h| h.trim_end_matches('/'))
         .filter(|h| h.len() > 1)
-        .map(|h| Regex::new(&format!(r"{}(/|$|[^A-Za-z0-9._-])", regex::escape(h))).expect("escaped"));
+        .map(|h| {
+            Regex::new(&format!(
+                r"(^|[^A-Za-z0-9._/-]){}(/|$|[^A-Za-z0-9._-])",
+                regex::escape(h)
+            ))
+            .expect("escaped")
+        });
     map_strings(&mut doc, &|s| {
         let mut out = s.to_string();
         if let Some(re) = &home {
-            out = re.replace_all(&out, "~$1").into_owned();
+            out = re.replace_all(&out, "${1}~${2}").into_owned();
         }
         for (re, mask) in &patterns {
             out = re.replace_all(&out, regex::NoExpand(mask)).into_owned();

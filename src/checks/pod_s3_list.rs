@@ -150,9 +150,10 @@ pub fn rclone_version(line: &str) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
-/// Decides over one pod's probe output; `wiring` is the wiring in force, for the mount client's verdict.
+/// Decides over one pod's probe output; `wiring` is the wiring in force (it decides what an uploaded credentials
+/// file can shadow, and the mount client's verdict).
 pub fn evaluate_in(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: Option<Wiring>) -> Outcome {
-    let outcome = evaluate(pod, role, bucket, out);
+    let outcome = evaluate_with(pod, role, bucket, out, wiring);
     let kv = parse(&out.stdout);
     let rclone = kv.get("rclone_version").map(String::as_str).unwrap_or("");
     match rclone_version(rclone) {
@@ -172,8 +173,18 @@ pub fn evaluate_in(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring
     }
 }
 
-/// Decides over one pod's probe output.
+/// Decides over one pod's probe output, the wiring unknown.
 pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcome {
+    evaluate_with(pod, role, bucket, out, None)
+}
+
+/// The exit codes of a call cut at its bound: coreutils' `timeout` (124), BusyBox's and the probe's watchdog
+/// (SIGTERM: 143), SIGKILL (137); none at all when the whole Python part was cut before it printed the code.
+fn timed_out(rc: &str) -> bool {
+    matches!(rc, "" | "124" | "143" | "137")
+}
+
+fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: Option<Wiring>) -> Outcome {
     let kv = parse(&out.stdout);
     let evidence = json!({ "pod": pod, "result": kv, "exit_code": out.exit_code });
     let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
@@ -190,8 +201,15 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
         ),
         _ => String::new(),
     };
-    let timed_out = |rc: &str| rc.is_empty() || rc == "124";
     let uploaded = get("credentials_file") == "present";
+    // The file can have won only where it comes first: before Pod Identity's container provider, but after web
+    // identity (IRSA) and environment keys; the standard-library client says which source it used.
+    let file_won = uploaded
+        && match get("credential_source") {
+            "" => wiring != Some(Wiring::Irsa),
+            source => source == "shared-credentials-file",
+        };
+    let python_failed = !get("python_rc").is_empty() && !timed_out(get("python_rc")) && get("identity_rc").is_empty();
     let identity = get("identity");
     let outcome = if get("probe") != "skys3-v2" {
         let err: String = out.stderr.chars().take(300).collect();
@@ -204,6 +222,24 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
             Code::Sky347,
             format!(
                 "pod {pod} has no AWS client: no aws CLI (PATH, skypilot-runtime/bin, ~/.local/bin) and no python3"
+            ),
+        )
+    } else if python_failed {
+        let err: String = out
+            .stderr
+            .chars()
+            .rev()
+            .take(400)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Outcome::inconclusive(
+            Code::Sky006,
+            format!(
+                "the probe's Python part failed in pod {pod} (exit {}): {}",
+                get("python_rc"),
+                err.split_whitespace().collect::<Vec<_>>().join(" ")
             ),
         )
     } else if timed_out(get("identity_rc")) {
@@ -225,7 +261,7 @@ pub fn evaluate(pod: &str, role: &str, bucket: &str, out: &ExecOutput) -> Outcom
                 format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
             ),
         }
-    } else if assumed_role(identity) != Some(role) && uploaded {
+    } else if assumed_role(identity) != Some(role) && file_won {
         // The uploaded file won the credential chain (it beats Pod Identity's container provider).
         Outcome::fail(
             Code::Sky341,

@@ -40,15 +40,29 @@ def endpoint(service, default):
     return (env("AWS_ENDPOINT_URL_" + service.upper()) or env("AWS_ENDPOINT_URL") or default).rstrip("/")
 
 
-def http(method, url, headers=None, data=None):
+def suffix(region):
+    # China's partition has its own DNS suffix.
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
+def http(method, url, headers=None, data=None, with_headers=False):
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
-            return r.status, r.read()
+        with OPENER.open(req, timeout=TIMEOUT) as r:
+            out = (r.status, r.read(), dict(r.headers))
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        out = (e.code, e.read(), dict(e.headers or {}))
     except Exception as e:
         raise Failure("Could not connect to the endpoint URL: %s (%s)" % (url, e))
+    return out if with_headers else out[:2]
 
 
 def xml_text(body, tag):
@@ -104,7 +118,7 @@ def from_web_identity():
         "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": role,
         "RoleSessionName": env("AWS_ROLE_SESSION_NAME") or "skys3-probe", "WebIdentityToken": token,
     }).encode()
-    url = endpoint("sts", "https://sts.%s.amazonaws.com" % REGION) + "/"
+    url = endpoint("sts", "https://sts.%s.%s" % (REGION, suffix(REGION))) + "/"
     status, body = http("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, form)
     if status != 200:
         raise aws_error("AssumeRoleWithWebIdentity", status, body)
@@ -174,10 +188,13 @@ def credentials():
     raise Failure("Unable to locate credentials")
 
 
-def sign(method, url, service, creds, body=b""):
+def sign(method, url, service, creds, body=b"", region=None, now=None):
+    """SigV4 headers for a request. The URL's path must already be URI-encoded (it is signed as it is sent:
+    S3 does not encode twice)."""
     key, secret, token = creds
+    region = region or REGION
     parts = urllib.parse.urlsplit(url)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     payload = hashlib.sha256(body).hexdigest()
     headers = {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": payload}
@@ -188,12 +205,12 @@ def sign(method, url, service, creds, body=b""):
     names = sorted(headers)
     query = "&".join("%s=%s" % (urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
                      for k, v in sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)))
-    canonical = "\n".join([method, urllib.parse.quote(parts.path or "/", safe="/-_.~"), query,
+    canonical = "\n".join([method, parts.path or "/", query,
                            "".join("%s:%s\n" % (n, headers[n].strip()) for n in names), ";".join(names), payload])
-    scope = "%s/%s/%s/aws4_request" % (day, REGION, service)
+    scope = "%s/%s/%s/aws4_request" % (day, region, service)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     k = ("AWS4" + secret).encode()
-    for part in (day, REGION, service, "aws4_request"):
+    for part in (day, region, service, "aws4_request"):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
@@ -203,7 +220,7 @@ def sign(method, url, service, creds, body=b""):
 
 def identity(creds):
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
-    url = endpoint("sts", "https://sts.%s.amazonaws.com" % REGION) + "/"
+    url = endpoint("sts", "https://sts.%s.%s" % (REGION, suffix(REGION))) + "/"
     status, out = http("POST", url, sign("POST", url, "sts", creds, body), body)
     if status != 200:
         raise aws_error("GetCallerIdentity", status, out)
@@ -213,11 +230,19 @@ def identity(creds):
 def listing(creds):
     custom = env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL")
     quoted = urllib.parse.quote(BUCKET, safe="")
-    if custom:
-        url = "%s/%s?list-type=2&max-keys=1" % (custom.rstrip("/"), quoted)
-    else:
-        url = "https://s3.%s.amazonaws.com/%s?list-type=2&max-keys=1" % (REGION, quoted)
-    status, out = http("GET", url, sign("GET", url, "s3", creds))
+    region = REGION
+    for _ in range(2):
+        if custom:
+            url = "%s/%s?list-type=2&max-keys=1" % (custom.rstrip("/"), quoted)
+        else:
+            url = "https://s3.%s.%s/%s?list-type=2&max-keys=1" % (region, suffix(region), quoted)
+        status, out, headers = http("GET", url, sign("GET", url, "s3", creds, region=region), with_headers=True)
+        # A bucket in another region: S3 names it, and botocore retries there once; so do we.
+        moved = {k.lower(): v for k, v in headers.items()}.get("x-amz-bucket-region")
+        if status in (301, 307, 400) and moved and moved != region and not custom:
+            region = moved
+            continue
+        break
     if status != 200:
         raise aws_error("ListObjectsV2", status, out)
     return xml_text(out, "KeyCount") or "0"
@@ -284,11 +309,17 @@ def boto3_client(boto3):
         t.join()
 
 
-try:
-    import boto3
-except Exception:
-    boto3 = None
-if boto3 is not None and os.environ.get("SKYS3_PROBE_CLIENT") != "stdlib":
-    boto3_client(boto3)
-else:
-    stdlib_client()
+def main():
+    try:
+        import boto3
+    except Exception:
+        boto3 = None
+    # SKYS3_PROBE_CLIENT=stdlib: the tests compare the standard-library client with boto3 in one environment.
+    if boto3 is not None and os.environ.get("SKYS3_PROBE_CLIENT") != "stdlib":
+        boto3_client(boto3)
+    else:
+        stdlib_client()
+
+
+if __name__ == "__main__":
+    main()

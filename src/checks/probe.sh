@@ -12,9 +12,26 @@ export AWS_PAGER=""
 # retries 5 times with backoff (about 10 s per call on a closed port). These bound every client the probe runs.
 export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=2
 export AWS_METADATA_SERVICE_TIMEOUT=2 AWS_METADATA_SERVICE_NUM_ATTEMPTS=1
+# Nothing written in the pod: not even Python's bytecode caches next to awscli's or boto3's modules.
+export PYTHONDONTWRITEBYTECODE=1
 say() { printf '%s=%s\n' "$1" "$2"; }
 flat() { printf '%s=%s\n' "$1" "$(printf '%s' "$2" | tr '\n\r' '  ' | cut -c1-1500)"; }
-bounded() { if command -v timeout >/dev/null 2>&1; then timeout "$bound" "$@"; else "$@"; fi; }
+# Each call under the bound: coreutils' timeout exits 124, BusyBox's kills with SIGTERM (143); without timeout, a
+# watchdog does the same (its output goes nowhere, so a $(...) capture does not wait for it).
+bounded() {
+  if command -v timeout >/dev/null 2>&1; then
+    timeout "$bound" "$@"
+  else
+    "$@" &
+    pid=$!
+    (sleep "$bound"; kill "$pid") >/dev/null 2>&1 &
+    watchdog=$!
+    wait "$pid"
+    rc=$?
+    kill "$watchdog" >/dev/null 2>&1
+    return "$rc"
+  fi
+}
 say probe skys3-v2
 home="${HOME:-/root}"
 

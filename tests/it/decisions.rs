@@ -517,6 +517,13 @@ fn cases() -> Vec<Case> {
             Code::Sky369,
         ),
         case(
+            "STS call killed by BusyBox's timeout (SIGTERM)",
+            pi().with(|s| pod(s).aws.identity = Err(("".into(), 143))),
+            "pod.s3-list",
+            "inconclusive",
+            Code::Sky369,
+        ),
+        case(
             "no credentials in the pod",
             pi().with(|s| pod(s).aws.identity = Err((AWSCLI_NO_CREDENTIALS.into(), 253))),
             "pod.s3-list",

@@ -346,9 +346,8 @@ fn probe_vs_one_call() -> (Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let pod = lab.state.scenario.lock().unwrap().pods[0].name.clone();
     std::fs::write(dir.path().join("token"), format!("token-{pod}")).unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(lab::venv_dir().join("bin/aws"), bin.join("aws")).unwrap();
+    // awscli as pip installs it: the venv's bin on PATH.
+    let bin = lab::venv_dir().join("bin");
     let sandbox = |cmd: &mut Command| {
         cmd.env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))

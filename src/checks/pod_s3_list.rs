@@ -308,6 +308,31 @@ fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
 mod tests {
     use super::*;
 
+    fn out(stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput {
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            exit_code: Some(0),
+        }
+    }
+
+    #[test]
+    fn odd_output_is_never_a_pass() {
+        // Binary noise (already lossily decoded by the exec), truncated lines, nothing at all.
+        for stdout in [
+            "",
+            "\u{0}\u{fffd}\u{fffd}garbage",
+            "probe=skys3-v2\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s",
+            "probe=skys3-v2\nclient=aws\nidentity\u{0}=x\nidentity_rc=0\nlist_rc=0",
+        ] {
+            let o = evaluate("p", "R", "b", &out(stdout, "\u{fffd}"));
+            assert_ne!(o.status, Status::Pass, "{stdout:?}: {}", o.message);
+        }
+        let ok =
+            "probe=skys3-v2\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s\nidentity_rc=0\nlist=1\nlist_rc=0";
+        assert_eq!(evaluate("p", "R", "b", &out(ok, "")).status, Status::Pass);
+    }
+
     #[test]
     fn rclone_versions() {
         assert_eq!(rclone_version("rclone v1.65.2"), Some((1, 65, 2)));

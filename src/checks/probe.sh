@@ -75,8 +75,16 @@ fi
 if [ -n "$aws" ]; then
   say client aws
   say client_path "$aws"
-  # The identity, the list and the version run at once: the probe costs about one client start-up.
-  (flat client_version "$("$aws" --version 2>&1)") &
+  # The version from pip's metadata beside the script (another `aws --version` would cost a whole start-up, as
+  # much CPU as a call); only when there is none, ask the CLI, at the same time as the calls.
+  real="$aws"
+  if command -v readlink >/dev/null 2>&1; then real="$(readlink -f "$aws" 2>/dev/null || printf '%s' "$aws")"; fi
+  version=""
+  for d in "${real%/*}"/../lib/python3*/site-packages/awscli-*-info "${real%/*}"/../lib/python3/dist-packages/awscli-*-info; do
+    if [ -e "$d" ]; then v="${d##*/awscli-}"; version="aws-cli/${v%.*-info}"; break; fi
+  done
+  if [ -n "$version" ]; then say client_version "$version"; else (flat client_version "$("$aws" --version 2>&1)") & fi
+  # The identity and the list run at once: the probe costs about one client start-up.
   (
     out=$(bounded "$aws" sts get-caller-identity --query Arn --output text \
       --cli-connect-timeout 3 --cli-read-timeout 5 2>&1)

@@ -245,9 +245,12 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
     } else if timed_out(get("identity_rc")) {
         Outcome::inconclusive(
             Code::Sky369,
-            format!("pod {pod} timed out talking to STS{region_note} with {client}"),
+            format!(
+                "pod {pod} timed out talking to STS ({}){region_note} with {client}",
+                get("sts_endpoint")
+            ),
         )
-        .var("found", "STS")
+        .var("found", format!("STS ({})", get("sts_endpoint")))
     } else if get("identity_rc") != "0" {
         // The identity error decides; when the client's words are not recognised, the list's may be.
         let list = get("list");
@@ -275,9 +278,12 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
     } else if timed_out(get("list_rc")) {
         Outcome::inconclusive(
             Code::Sky369,
-            format!("pod {pod} runs as role {role} but timed out talking to S3 listing s3://{bucket} with {client}"),
+            format!(
+                "pod {pod} runs as role {role} but timed out talking to S3 ({}) listing s3://{bucket} with {client}",
+                get("s3_endpoint")
+            ),
         )
-        .var("found", "S3")
+        .var("found", format!("S3 ({})", get("s3_endpoint")))
     } else if get("list_rc") != "0" {
         failure(pod, &format!("listing s3://{bucket}{region_note}"), get("list"))
     } else if uploaded {

@@ -49,6 +49,10 @@ else
   say region_source none
 fi
 say region "${AWS_REGION:-}"
+# Where the calls go, for a timeout's message (an endpoint override, else the regional default).
+case "${AWS_REGION:-}" in cn-*) dns=amazonaws.com.cn ;; *) dns=amazonaws.com ;; esac
+say sts_endpoint "${AWS_ENDPOINT_URL_STS:-${AWS_ENDPOINT_URL:-https://sts.${AWS_REGION:-us-east-1}.$dns}}"
+say s3_endpoint "${AWS_ENDPOINT_URL_S3:-${AWS_ENDPOINT_URL:-https://s3.${AWS_REGION:-us-east-1}.$dns}}"
 
 # An uploaded credentials file; only whether it exists, never its content.
 if [ -e "${AWS_SHARED_CREDENTIALS_FILE:-$home/.aws/credentials}" ]; then say credentials_file present; else say credentials_file absent; fi

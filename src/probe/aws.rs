@@ -251,10 +251,28 @@ fn looks_like_missing_credentials(text: &str) -> bool {
 }
 
 fn credentials_message(text: &str) -> String {
-    // The chain's error names each provider it tried; keep the last, most specific line.
-    let t = text.trim();
-    let short: String = t.chars().take(300).collect();
-    format!("no AWS credentials could be loaded ({short})")
+    // The profile first, so that cutting the chain's long text can never lose it.
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "default".into());
+    format!(
+        "no AWS credentials could be loaded for profile {profile} ({})",
+        cut_at_word(text.trim(), 300)
+    )
+}
+
+/// At most `max` characters of `text`, cut at a word boundary, with an ellipsis when cut.
+fn cut_at_word(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    let cut = head
+        .rfind(char::is_whitespace)
+        .filter(|&i| i > max / 2)
+        .unwrap_or(head.len());
+    format!("{}...", head[..cut].trim_end())
 }
 
 /// The innermost cause's text: the most specific and least noisy part of an error chain.
@@ -570,4 +588,18 @@ impl AwsApi for AwsClients {
 
 fn need<T>(op: Op, v: Option<T>, what: &str) -> Result<T, ProbeError> {
     v.ok_or_else(|| ProbeError::new(op, ErrorKind::Other, None, format!("the response carries no {what}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_at_a_word_boundary() {
+        assert_eq!(cut_at_word("short", 300), "short");
+        let long = "word ".repeat(100);
+        let cut = cut_at_word(&long, 22);
+        assert_eq!(cut, "word word word word...");
+        assert_eq!(cut_at_word(&"x".repeat(50), 10), format!("{}...", "x".repeat(10)));
+    }
 }

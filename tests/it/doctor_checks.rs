@@ -165,6 +165,12 @@ fn sky101_no_aws_credentials() {
     let s = Scenario::healthy_pod_identity().env("AWS_CONFIG_FILE", Some("/nonexistent/aws-config"));
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "aws.identity", "fail", "SKY101");
+    let msg = check(&doc, "aws.identity")["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("for profile default ("),
+        "the profile is named first: {msg}"
+    );
+    assert!(msg.chars().count() < 420, "{msg}");
     assert_eq!(check(&doc, "eks.cluster")["status"], "skip");
     assert_eq!(check(&doc, "eks.cluster")["code"], "SKY007");
     assert_eq!(

@@ -19,6 +19,7 @@ pub mod permissions;
 pub mod pods;
 pub mod policy;
 pub mod probe;
+pub mod reap;
 pub mod redact;
 pub mod render;
 pub mod report;

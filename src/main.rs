@@ -11,5 +11,7 @@ fn main() {
     let code = runtime.block_on(skys3::cli::run(std::env::args_os()));
     // Do not wait for stray background work (an unfinished request after a timeout): the verdict is printed.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    // A credential_process or exec plugin cut by the deadline must not outlive the run.
+    skys3::reap::descendants_kill();
     std::process::exit(code);
 }

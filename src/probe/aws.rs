@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future as credentials_future};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -131,6 +134,57 @@ pub async fn profile_region() -> Option<String> {
         .filter(|r| !r.trim().is_empty())
 }
 
+/// The credential chain, asked at most once per run: the SDK's cache keeps only successes, so a failing
+/// `credential_process` (or SSO refresh) would run again for every client and every retry, and a slow one would
+/// run several times at once. The first answer, credentials or error, is the run's answer.
+#[derive(Debug)]
+struct Once {
+    inner: SharedCredentialsProvider,
+    answer: tokio::sync::OnceCell<Result<Credentials, (ErrorClass, String)>>,
+}
+
+/// The kind of a credentials error, kept so that the replayed error reads as the original.
+#[derive(Debug, Clone, Copy)]
+enum ErrorClass {
+    NotLoaded,
+    TimedOut,
+    Configuration,
+    Provider,
+    Unhandled,
+}
+
+impl ProvideCredentials for Once {
+    fn provide_credentials<'a>(&'a self) -> credentials_future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        credentials_future::ProvideCredentials::new(async move {
+            let answer = self
+                .answer
+                .get_or_init(|| async {
+                    self.inner.provide_credentials().await.map_err(|e| {
+                        let class = match &e {
+                            CredentialsError::CredentialsNotLoaded(_) => ErrorClass::NotLoaded,
+                            CredentialsError::ProviderTimedOut(_) => ErrorClass::TimedOut,
+                            CredentialsError::InvalidConfiguration(_) => ErrorClass::Configuration,
+                            CredentialsError::ProviderError(_) => ErrorClass::Provider,
+                            _ => ErrorClass::Unhandled,
+                        };
+                        (class, DisplayErrorContext(&e).to_string())
+                    })
+                })
+                .await;
+            answer.clone().map_err(|(class, text)| match class {
+                ErrorClass::NotLoaded => CredentialsError::not_loaded(text),
+                ErrorClass::TimedOut => CredentialsError::provider_error(text),
+                ErrorClass::Configuration => CredentialsError::invalid_configuration(text),
+                ErrorClass::Provider => CredentialsError::provider_error(text),
+                ErrorClass::Unhandled => CredentialsError::unhandled(text),
+            })
+        })
+    }
+}
+
 impl AwsClients {
     /// Loads the shared config (credential chain, endpoints) for `region`.
     pub async fn new(region: &str, attempt_timeout: Duration, log: CallLog) -> AwsClients {
@@ -144,6 +198,16 @@ impl AwsClients {
             )
             .load()
             .await;
+        let sdk = match sdk.credentials_provider() {
+            Some(inner) => sdk
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(Once {
+                    inner,
+                    answer: tokio::sync::OnceCell::new(),
+                }))
+                .build(),
+            None => sdk,
+        };
         let rec = Recorder(log);
         let s3 = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(s3_custom_endpoint())

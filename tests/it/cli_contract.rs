@@ -262,3 +262,66 @@ fn explain_prints_the_template_and_rejects_unknown_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("SKY999"));
 }
+
+#[test]
+fn a_failing_credential_process_runs_once_and_a_hung_one_is_reaped() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = lab();
+    let d = lab.dir.path();
+    let script = |name: &str, body: String| {
+        let p = d.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let config = |name: &str, process: &std::path::Path| {
+        let p = d.join(name);
+        std::fs::write(&p, format!("[default]\ncredential_process = {}\n", process.display())).unwrap();
+        p
+    };
+
+    // Failing: every client and retry used to run it again.
+    let count = d.join("runs");
+    let failing = script(
+        "fail.sh",
+        format!(
+            "#!/bin/sh\necho run >> {}\necho 'boom: canary-process-secret' >&2\nexit 1\n",
+            count.display()
+        ),
+    );
+    let out = lab
+        .command()
+        .env("AWS_CONFIG_FILE", config("aws-config-failing", &failing))
+        .args(["doctor", "-o", "json"])
+        .output()
+        .unwrap();
+    let runs = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
+    assert_eq!(runs, 1, "the credential process ran {runs} times");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["checks"][0]["id"], "aws.identity");
+    assert_ne!(doc["checks"][0]["status"], "pass");
+
+    // Hung: cut by the deadline, and nothing it started may outlive the doctor.
+    let pids = d.join("pids");
+    let hung = script(
+        "hang.sh",
+        format!("#!/bin/sh\nsleep 300 &\necho \"$$ $!\" > {}\nwait\n", pids.display()),
+    );
+    let started = std::time::Instant::now();
+    let out = lab
+        .command()
+        .env("AWS_CONFIG_FILE", config("aws-config-hung", &hung))
+        .args(["doctor", "-o", "json", "--timeout", "4", "--check-timeout", "2"])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&pids).expect("the process started");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for pid in text.split_whitespace() {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        assert!(!alive, "process {pid} of the credential_process outlived the doctor");
+    }
+}

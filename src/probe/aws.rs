@@ -188,8 +188,12 @@ impl ProvideCredentials for Once {
 impl AwsClients {
     /// Loads the shared config (credential chain, endpoints) for `region`.
     pub async fn new(region: &str, attempt_timeout: Duration, log: CallLog) -> AwsClients {
-        let sdk: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+        // The profile botocore selects: AWS_DEFAULT_PROFILE too, which the Rust SDK alone would ignore.
+        if let Some((profile, _)) = super::local_aws::selected_profile(&aws_types::os_shim_internal::Env::real()) {
+            loader = loader.profile_name(profile);
+        }
+        let sdk: SdkConfig = loader
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5).min(attempt_timeout))

@@ -123,6 +123,11 @@ impl Facts {
         self
     }
 
+    /// What botocore would refuse in the local AWS setup before any call (a missing profile, partial keys).
+    pub async fn local_problem(&self) -> Option<super::local_aws::LocalProblem> {
+        super::local_aws::problem(&self.local).await
+    }
+
     /// The local AWS identity's kind, as `aws configure list` would report it (read once per run).
     pub async fn local_credentials(&self) -> LocalCredentials {
         self.local_credentials

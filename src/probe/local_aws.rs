@@ -67,6 +67,56 @@ impl LocalEnv {
     }
 }
 
+/// The profile botocore (the AWS CLI, boto3, SkyPilot) selects: `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`, which
+/// botocore still reads and the Rust SDK does not; empty counts as unset. `None`: the default profile.
+pub fn selected_profile(env: &Env) -> Option<(String, &'static str)> {
+    ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"].into_iter().find_map(|k| {
+        env.get(k)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, k))
+    })
+}
+
+/// A local AWS setup that botocore refuses outright, so SkyPilot and the guide's `aws` commands would not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum LocalProblem {
+    /// The selected profile is in neither file (botocore: ProfileNotFound).
+    ProfileNotFound {
+        /// The profile.
+        profile: String,
+        /// The variable that selected it.
+        variable: &'static str,
+    },
+    /// `AWS_ACCESS_KEY_ID` without `AWS_SECRET_ACCESS_KEY` (botocore: PartialCredentialsError).
+    PartialKeys,
+}
+
+/// What botocore would refuse before making any call, if anything.
+pub async fn problem(local: &LocalEnv) -> Option<LocalProblem> {
+    let env = |name: &str| local.env.get(name).ok().filter(|v| !v.trim().is_empty());
+    // botocore's environment provider: a key id without its secret is an error; a secret alone is ignored.
+    if env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_none() {
+        return Some(LocalProblem::PartialKeys);
+    }
+    let (profile, variable) = selected_profile(&local.env)?;
+    // botocore raises ProfileNotFound for any missing profile but "default".
+    if profile == "default" {
+        return None;
+    }
+    let profiles = aws_config::profile::load(
+        &local.fs,
+        &local.env,
+        &EnvConfigFiles::default(),
+        Some(Cow::Owned(profile.clone())),
+    )
+    .await;
+    let found = profiles.as_ref().ok().and_then(|p| p.get_profile(&profile)).is_some();
+    (!found).then_some(LocalProblem::ProfileNotFound { profile, variable })
+}
+
 /// Classifies the local credentials the way the AWS CLI resolves them.
 pub async fn local_credentials(local: &LocalEnv) -> LocalCredentials {
     let env = |name: &str| local.env.get(name).ok().filter(|v| !v.is_empty());
@@ -74,7 +124,7 @@ pub async fn local_credentials(local: &LocalEnv) -> LocalCredentials {
         &local.fs,
         &local.env,
         &EnvConfigFiles::default(),
-        None::<Cow<'static, str>>,
+        selected_profile(&local.env).map(|(p, _)| Cow::Owned(p)),
     )
     .await;
     let profile_name = profiles

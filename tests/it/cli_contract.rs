@@ -2,7 +2,7 @@
 //! `checks`, `explain`, and the table's fixes.
 
 use crate::doctor_checks::check;
-use crate::lab::{Lab, Scenario};
+use crate::lab::{ACCOUNT, Lab, Scenario};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -323,5 +323,113 @@ fn a_failing_credential_process_runs_once_and_a_hung_one_is_reaped() {
             .map(|s| !s.contains(") Z "))
             .unwrap_or(false);
         assert!(!alive, "process {pid} of the credential_process outlived the doctor");
+    }
+}
+
+/// The local AWS setups botocore refuses, or resolves differently from the Rust SDK: the doctor follows botocore
+/// (the aws CLI, boto3, SkyPilot), with the lab venv's awscli as the oracle.
+#[test]
+fn local_aws_profiles_and_keys_follow_botocore() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = lab();
+    let d = lab.dir.path();
+    // A second profile whose credential_process gives another role's keys, so the identity tells which won.
+    let creds = lab.block_on(async {
+        use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "lab"))
+            .region(Region::new("us-west-2"))
+            .endpoint_url(&lab.moto_url)
+            .load()
+            .await;
+        let _ = aws_sdk_iam::Client::new(&conf)
+            .create_role()
+            .role_name("OtherProfileRole")
+            .assume_role_policy_document("{}")
+            .send()
+            .await;
+        let out = aws_sdk_sts::Client::new(&conf)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/OtherProfileRole"))
+            .role_session_name("other")
+            .send()
+            .await
+            .unwrap();
+        out.credentials().unwrap().clone()
+    });
+    let process = d.join("other-profile.sh");
+    std::fs::write(
+        &process,
+        format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{}\", \"SecretAccessKey\": \"{}\", \"SessionToken\": \"{}\"}}'\n",
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            creds.session_token()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&process, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = d.join("aws-config-two");
+    let default_process = std::fs::read_to_string(d.join("aws-config")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{default_process}\n[profile other]\ncredential_process = {}\n",
+            process.display()
+        ),
+    )
+    .unwrap();
+
+    let oracle = |vars: &[(&str, &str)]| {
+        let out = std::process::Command::new(crate::lab::venv_dir().join("bin/aws"))
+            .args(["sts", "get-caller-identity", "--query", "Arn", "--output", "text"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", lab.home())
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", d.join("no-aws-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_DEFAULT_REGION", "us-west-2")
+            .env("AWS_ENDPOINT_URL", &lab.moto_url)
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let doctor = |vars: &[(&str, &str)]| {
+        let out = lab
+            .command()
+            .env("AWS_CONFIG_FILE", &config)
+            .envs(vars.iter().copied())
+            .args(["doctor", "-o", "json"])
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["checks"][0].clone()
+    };
+    for (vars, code) in [
+        (vec![("AWS_PROFILE", "nope")], "SKY103"),
+        (vec![("AWS_DEFAULT_PROFILE", "nope")], "SKY103"),
+        (vec![("AWS_ACCESS_KEY_ID", "AKIAONLYTHEID")], "SKY104"),
+    ] {
+        assert_eq!(oracle(&vars), None, "botocore refuses {vars:?}");
+        let c = doctor(&vars);
+        assert_eq!(
+            (c["status"].as_str(), c["code"].as_str()),
+            (Some("fail"), Some(code)),
+            "{vars:?}: {c:#}"
+        );
+    }
+    for vars in [
+        vec![("AWS_DEFAULT_PROFILE", "other")],
+        vec![("AWS_PROFILE", "other")],
+        vec![],
+    ] {
+        let expected = oracle(&vars).expect("botocore resolves it");
+        let c = doctor(&vars);
+        assert_eq!(c["status"], "pass", "{vars:?}: {c:#}");
+        assert_eq!(c["evidence"]["arn"], expected.as_str(), "{vars:?}");
     }
 }

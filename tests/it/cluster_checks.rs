@@ -438,3 +438,52 @@ fn sky348_pod_may_not_assume_the_role() {
     );
     assert_eq!(code, 1);
 }
+
+/// The in-pod causes the stand-in can voice (moto cannot produce these answers), each through the real binary.
+#[test]
+fn sky363_to_sky368_and_sky370_through_the_binary() {
+    fn err<T>(t: &str) -> Result<T, (String, i32)> {
+        Err((format!("\n{t}\n"), 254))
+    }
+    let cases: Vec<(Scenario, &str, &str)> = vec![
+        (
+            Scenario::healthy_pod_identity().with(|s| pod(s).aws.list = err("An error occurred (RequestTimeTooSkewed) when calling the ListObjectsV2 operation: The difference between the request time and the current time is too large.")),
+            "fail",
+            "SKY363",
+        ),
+        (
+            Scenario::healthy_pod_identity().with(|s| pod(s).aws.identity = err("An error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.")),
+            "fail",
+            "SKY364",
+        ),
+        (
+            Scenario::healthy_irsa().with(|s| pod(s).aws.identity = err("An error occurred (IDPCommunicationError) when calling the AssumeRoleWithWebIdentity operation: Couldn't retrieve verification key from your identity provider")),
+            "inconclusive",
+            "SKY365",
+        ),
+        (
+            Scenario::healthy_irsa().with(|s| pod(s).aws.identity = err("An error occurred (ExpiredTokenException) when calling the AssumeRoleWithWebIdentity operation: Token expired")),
+            "fail",
+            "SKY366",
+        ),
+        (
+            Scenario::healthy_irsa().with(|s| pod(s).aws.identity = err("An error occurred (RegionDisabledException) when calling the AssumeRoleWithWebIdentity operation: STS is not activated in this region")),
+            "fail",
+            "SKY367",
+        ),
+        (
+            Scenario::healthy_pod_identity().with(|s| pod(s).aws.identity = err("Unsupported host '169.254.170.23'.  Can only retrieve metadata from these hosts: 169.254.170.2, localhost, 127.0.0.1")),
+            "fail",
+            "SKY368",
+        ),
+        (
+            Scenario::healthy_pod_identity().with(|s| pod(s).aws.rclone = Some("rclone v1.65.2".into())),
+            "warn",
+            "SKY370",
+        ),
+    ];
+    for (s, status, code) in cases {
+        let (_, doc, _lab) = run(s);
+        assert_only(&doc, "pod.s3-list", status, code);
+    }
+}

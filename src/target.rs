@@ -198,7 +198,7 @@ impl Sources {
 pub async fn resolve<F, Fut>(req: &Request, local: Local, profile_region: F) -> Result<Resolved, InputError>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Option<String>>,
+    Fut: Future<Output = Option<(String, String)>>,
 {
     let inputs = &req.inputs;
     let mut sources = Sources::default();
@@ -231,7 +231,10 @@ where
             .inspect(|_| sources.set("region", "kube context"))
     }) {
         Some(r) => Some(r),
-        None => profile_region().await.inspect(|_| sources.set("region", "aws profile")),
+        None => profile_region().await.map(|(region, source)| {
+            sources.set("region", source);
+            region
+        }),
     };
 
     let task = match &req.task {
@@ -491,7 +494,12 @@ users:
 
         fn resolve(&self, req: &Request, kubeconfig: Option<&str>) -> Result<Resolved, InputError> {
             let local = self.local(kubeconfig);
-            futures::executor::block_on(resolve(req, local, || async { Some("us-east-2".to_string()) }))
+            futures::executor::block_on(resolve(req, local, || async {
+                Some((
+                    "us-east-2".to_string(),
+                    "profile default in the aws config file".to_string(),
+                ))
+            }))
         }
     }
 
@@ -567,7 +575,7 @@ users:
         };
         let r = s.resolve(&req, Some(KUBECONFIG)).unwrap();
         assert_eq!(r.region, "us-east-2");
-        assert_eq!(r.sources["region"], "aws profile");
+        assert_eq!(r.sources["region"], "profile default in the aws config file");
         assert_eq!(r.namespace, "default");
     }
 

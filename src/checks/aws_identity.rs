@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::probe::local_aws::LocalProblem;
+use crate::probe::local_aws::{CredentialProblem, Resolved};
 use crate::probe::{CallerIdentity, ErrorKind, ProbeError};
 
 /// Registration.
@@ -16,54 +16,116 @@ pub const SPEC: CheckSpec = CheckSpec {
     deps: &[],
     run: |ctx: Arc<Ctx>| {
         async move {
-            match ctx.facts.local_problem().await {
-                Some(p) => refused(&p),
-                None => evaluate(ctx.facts.caller_identity().await),
+            match ctx.facts.credential_source().await {
+                Err(p) => refused(&p),
+                Ok(source) => evaluate(ctx.facts.caller_identity().await, Some(&source)),
             }
         }
         .boxed()
     },
 };
 
-/// A local setup botocore refuses: SkyPilot and the guide's commands stop there, so the doctor says so instead
-/// of judging whatever identity the Rust SDK's chain would fall through to.
-pub fn refused(p: &LocalProblem) -> Outcome {
+/// A local credential setup that gives no credentials, by cause: SkyPilot and the guide's commands stop there
+/// too, so the doctor names the cause and its own fix instead of judging whatever identity the Rust SDK's chain
+/// would fall through to.
+pub fn refused(p: &CredentialProblem) -> Outcome {
+    use CredentialProblem::*;
     let evidence = json!({ "local": p });
-    match p {
-        LocalProblem::ProfileNotFound { profile, variable } => Outcome::fail(
+    let profile = p.profile().unwrap_or("default").to_string();
+    let outcome = match p {
+        ProfileNotFound { profile, variable } => Outcome::fail(
             Code::Sky103,
-            format!(
-                "{variable}={profile} names a profile that is in neither ~/.aws/config nor ~/.aws/credentials: the aws CLI and SkyPilot stop with ProfileNotFound"
-            ),
+            format!("{p}: the aws CLI and SkyPilot stop with ProfileNotFound"),
         )
-        .var("found", profile.clone()),
-        LocalProblem::PartialKeys => Outcome::fail(
+        .var("found", profile.clone())
+        .var("variable", *variable),
+        PartialKeys { .. } => Outcome::fail(
             Code::Sky104,
-            "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: the aws CLI and SkyPilot stop with PartialCredentialsError",
+            format!("{p}: the aws CLI and SkyPilot stop with PartialCredentialsError"),
         ),
-    }
-    .evidence(evidence)
+        SsoExpired { .. } => Outcome::fail(
+            Code::Sky105,
+            format!("{p}: the aws CLI and SkyPilot get no credentials"),
+        ),
+        SsoNotLoggedIn { .. } => Outcome::fail(
+            Code::Sky106,
+            format!("{p}: the aws CLI and SkyPilot get no credentials"),
+        ),
+        SsoCacheCorrupt { cache, .. } => {
+            Outcome::fail(Code::Sky107, format!("{p}: the aws CLI treats it as no session at all"))
+                .var("cache", cache.clone())
+        }
+        ProcessFailed { .. } => Outcome::fail(Code::Sky108, p.to_string()),
+        ProcessHung { .. } => Outcome::inconclusive(
+            Code::Sky109,
+            format!("{p}; the aws CLI and SkyPilot would wait for it without a bound"),
+        ),
+        InvalidConfig { .. } => Outcome::fail(
+            Code::Sky110,
+            format!("{p}: the aws CLI and SkyPilot refuse this profile"),
+        ),
+        SsoNeedsRefresh { .. } => Outcome::inconclusive(
+            Code::Sky161,
+            format!("{p}; the doctor does not refresh SSO tokens (it would rewrite your SSO cache)"),
+        ),
+        AssumeRoleFailed { .. } => Outcome::fail(Code::Sky162, p.to_string()),
+        NoCredentials { .. } => Outcome::fail(Code::Sky101, p.to_string()),
+    };
+    outcome.var("profile", profile).evidence(evidence)
 }
 
-/// Decides over STS GetCallerIdentity's answer.
-pub fn evaluate(identity: Result<CallerIdentity, ProbeError>) -> Outcome {
+/// Decides over STS GetCallerIdentity's answer, with the local source it came from when known.
+pub fn evaluate(identity: Result<CallerIdentity, ProbeError>, source: Option<&Resolved>) -> Outcome {
+    let from = source.map(|r| r.source.describe());
+    let sdk = source.and_then(|r| r.sdk_would_use.clone());
     match identity {
-        Ok(id) => Outcome::pass(format!(
-            "running as {} in account {} (partition {})",
-            id.arn,
-            id.account,
-            id.partition()
-        ))
-        .evidence(json!({ "account": id.account, "arn": id.arn, "partition": id.partition() })),
+        Ok(id) => {
+            let mut message = format!(
+                "running as {} in account {} (partition {})",
+                id.arn,
+                id.account,
+                id.partition()
+            );
+            if let Some(f) = &from {
+                message.push_str(&format!(", from {f}"));
+            }
+            if let Some(s) = &sdk {
+                // Other tools on the Rust SDK (or this doctor before it followed botocore) would use another source.
+                message.push_str(&format!(
+                    "; as the aws CLI and SkyPilot do (the Rust SDK's own chain would use {s})"
+                ));
+            }
+            Outcome::pass(message).evidence(json!({
+                "account": id.account,
+                "arn": id.arn,
+                "partition": id.partition(),
+                "source": from,
+                "rust_sdk_chain_would_use": sdk,
+            }))
+        }
+        Err(e) if e.credential.is_some() => {
+            let p = e
+                .credential
+                .as_deref()
+                .cloned()
+                .unwrap_or(CredentialProblem::NoCredentials {
+                    reason: e.message.clone(),
+                });
+            refused(&p).evidence(json!({ "local": p, "source": from }))
+        }
         Err(e) if e.kind == ErrorKind::NoCredentials => {
             Outcome::fail(Code::Sky101, format!("no AWS credentials found: {}", e.message))
                 .evidence(json!({ "error": e }))
         }
         Err(e) if e.kind == ErrorKind::CredentialsRejected => Outcome::fail(
             Code::Sky102,
-            format!("AWS rejected the doctor's credentials: {}", e.message),
+            format!(
+                "AWS rejected the doctor's credentials{}: {}",
+                from.as_ref().map(|f| format!(" (from {f})")).unwrap_or_default(),
+                e.message
+            ),
         )
-        .evidence(json!({ "error": e })),
+        .evidence(json!({ "error": e, "source": from })),
         Err(e) => Outcome::from_error(&e),
     }
 }

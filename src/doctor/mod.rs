@@ -10,7 +10,9 @@ use std::time::Duration;
 use crate::checks::{self, REGISTRY};
 use crate::engine::{self, Ctx, Limits};
 use crate::probe::aws::{self, AwsClients};
+use crate::probe::credentials::BotocoreChain;
 use crate::probe::kube::KubeClient;
+use crate::probe::local_aws::{self, LocalEnv};
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
 use crate::report::Report;
 use crate::suppress::Suppressions;
@@ -45,7 +47,17 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
     let facts = if req.offline {
         Facts::new(None, None)
     } else {
-        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&resolved.region, opts.check_timeout, log.clone()).await);
+        // Resolved once: the clients' credentials and aws.identity's verdict come from the same answer.
+        let source = local_aws::resolve(&LocalEnv::real()).await;
+        let base = aws::base_config(&resolved.region, opts.check_timeout).await;
+        // A credential_process gets less than the check's own bound, so that a hung one is reported as such
+        // rather than as the check timing out.
+        let chain = Arc::new(BotocoreChain::new(
+            source.clone(),
+            base.clone(),
+            opts.check_timeout.mul_f64(0.75),
+        ));
+        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&base, opts.check_timeout, log.clone(), chain));
         let kube_client = Arc::new(KubeClient::new(
             resolved.kubeconfig.clone(),
             resolved.context.clone(),
@@ -56,7 +68,7 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
         let warm = kube_client.clone();
         tokio::spawn(async move { warm.prepare().await });
         let kube: Arc<dyn KubeApi> = kube_client;
-        Facts::new(Some(aws), Some(kube))
+        Facts::new(Some(aws), Some(kube)).with_credential_source(source)
     };
     let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
     report.calls = log.snapshot();
@@ -85,6 +97,9 @@ pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time
     let mut target = ctx.target.to_target();
     if let Some(w) = ctx.wiring_in_force() {
         target.mode = w.as_str().to_string();
+    }
+    if !offline && let Ok(r) = ctx.facts.credential_source().await {
+        target.sources.insert("credentials".into(), r.source.describe());
     }
     Report::new(target, results)
 }

@@ -1,16 +1,14 @@
 //! The real AWS side of the probe layer, over the AWS SDK for Rust.
 //!
-//! Credentials come from the standard chain (environment, profiles, SSO, credential_process, IMDS). Endpoints
+//! Credentials come from the source botocore would use ([`super::local_aws`], [`super::credentials`]). Endpoints
 //! honour `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` (VPC endpoints, and the lab).
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future as credentials_future};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -23,6 +21,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::report::ApiCall;
+
+use super::credentials::{self, BotocoreChain};
+use super::local_aws::CredentialProblem;
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallLog, CallerIdentity, ClusterInfo, ErrorKind,
@@ -112,106 +113,54 @@ fn s3_custom_endpoint() -> bool {
         .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
-/// The region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the active AWS profile, if any: the last resort for
-/// `--region`. An empty variable counts as unset (CI systems export unset variables as empty), where the SDK's
-/// own chain would return an empty region that every later call rejects.
-pub async fn profile_region() -> Option<String> {
+/// The region from `AWS_REGION` (the guide's variable, which the doctor reads as `--region`), else as botocore
+/// finds it: `AWS_DEFAULT_REGION` (botocore 1.40 does not read `AWS_REGION`), then the `region` of the profile
+/// botocore selects (`AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`). The last resort for `--region`. An empty
+/// variable counts as unset (CI systems export unset variables as empty), where the SDK's own chain would return
+/// an empty region that every later call rejects.
+pub async fn profile_region() -> Option<(String, String)> {
     let env = |k: &str| {
         std::env::var(k)
             .ok()
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-        return Some(r);
+    for k in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(r) = env(k) {
+            return Some((r, format!("env {k}")));
+        }
     }
     use aws_config::meta::region::ProvideRegion;
-    aws_config::profile::ProfileFileRegionProvider::builder()
+    let profile = super::local_aws::settings_profile(&aws_types::os_shim_internal::Env::real());
+    let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = &profile {
+        provider = provider.profile_name(p);
+    }
+    let region = provider
         .build()
         .region()
         .await
         .map(|r| r.to_string())
-        .filter(|r| !r.trim().is_empty())
-}
-
-/// The credential chain, asked at most once per run: the SDK's cache keeps only successes, so a failing
-/// `credential_process` (or SSO refresh) would run again for every client and every retry, and a slow one would
-/// run several times at once. The first answer, credentials or error, is the run's answer.
-#[derive(Debug)]
-struct Once {
-    inner: SharedCredentialsProvider,
-    answer: tokio::sync::OnceCell<Result<Credentials, (ErrorClass, String)>>,
-}
-
-/// The kind of a credentials error, kept so that the replayed error reads as the original.
-#[derive(Debug, Clone, Copy)]
-enum ErrorClass {
-    NotLoaded,
-    TimedOut,
-    Configuration,
-    Provider,
-    Unhandled,
-}
-
-impl ProvideCredentials for Once {
-    fn provide_credentials<'a>(&'a self) -> credentials_future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        credentials_future::ProvideCredentials::new(async move {
-            let answer = self
-                .answer
-                .get_or_init(|| async {
-                    self.inner.provide_credentials().await.map_err(|e| {
-                        let class = match &e {
-                            CredentialsError::CredentialsNotLoaded(_) => ErrorClass::NotLoaded,
-                            CredentialsError::ProviderTimedOut(_) => ErrorClass::TimedOut,
-                            CredentialsError::InvalidConfiguration(_) => ErrorClass::Configuration,
-                            CredentialsError::ProviderError(_) => ErrorClass::Provider,
-                            _ => ErrorClass::Unhandled,
-                        };
-                        (class, DisplayErrorContext(&e).to_string())
-                    })
-                })
-                .await;
-            answer.clone().map_err(|(class, text)| match class {
-                ErrorClass::NotLoaded => CredentialsError::not_loaded(text),
-                ErrorClass::TimedOut => CredentialsError::provider_error(text),
-                ErrorClass::Configuration => CredentialsError::invalid_configuration(text),
-                ErrorClass::Provider => CredentialsError::provider_error(text),
-                ErrorClass::Unhandled => CredentialsError::unhandled(text),
-            })
-        })
-    }
+        .filter(|r| !r.trim().is_empty())?;
+    let name = profile.unwrap_or_else(|| "default".into());
+    Some((region, format!("profile {name} in the aws config file")))
 }
 
 impl AwsClients {
-    /// Loads the shared config (credential chain, endpoints) for `region`.
-    pub async fn new(region: &str, attempt_timeout: Duration, log: CallLog) -> AwsClients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
-        // The profile botocore selects: AWS_DEFAULT_PROFILE too, which the Rust SDK alone would ignore.
-        if let Some((profile, _)) = super::local_aws::selected_profile(&aws_types::os_shim_internal::Env::real()) {
-            loader = loader.profile_name(profile);
-        }
-        let sdk: SdkConfig = loader
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5).min(attempt_timeout))
-                    .operation_attempt_timeout(attempt_timeout)
+    /// Clients over `base` ([`base_config`]), with the credentials of `chain`: the source
+    /// botocore would use, asked once per run.
+    pub fn new(base: &SdkConfig, attempt_timeout: Duration, log: CallLog, chain: Arc<BotocoreChain>) -> AwsClients {
+        let sdk = base
+            .to_builder()
+            .credentials_provider(credentials::provider(chain))
+            // The SDK's cache gives up on a credential load after 5 s by default; a process gets its own bound,
+            // and a cut load would run it again.
+            .identity_cache(
+                aws_config::identity::IdentityCache::lazy()
+                    .load_timeout(attempt_timeout + Duration::from_secs(10))
                     .build(),
             )
-            .load()
-            .await;
-        let sdk = match sdk.credentials_provider() {
-            Some(inner) => sdk
-                .to_builder()
-                .credentials_provider(SharedCredentialsProvider::new(Once {
-                    inner,
-                    answer: tokio::sync::OnceCell::new(),
-                }))
-                .build(),
-            None => sdk,
-        };
+            .build();
         let rec = Recorder(log);
         let s3 = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(s3_custom_endpoint())
@@ -234,12 +183,48 @@ impl AwsClients {
     }
 }
 
+/// The shared config without credentials: region, endpoints (`AWS_ENDPOINT_URL*`, the profile's), timeouts.
+/// The STS and SSO calls of the credential chain use it too.
+pub async fn base_config(region: &str, attempt_timeout: Duration) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .no_credentials();
+    // The profile botocore selects: AWS_DEFAULT_PROFILE too, which the Rust SDK alone would ignore.
+    if let Some(profile) = super::local_aws::settings_profile(&aws_types::os_shim_internal::Env::real()) {
+        loader = loader.profile_name(profile);
+    }
+    loader
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5).min(attempt_timeout))
+                .operation_attempt_timeout(attempt_timeout)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The local credential problem in an error's source chain, if the error came from the credential chain.
+fn credential_problem(err: &(dyn StdError + 'static)) -> Option<CredentialProblem> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(p) = e.downcast_ref::<CredentialProblem>() {
+            return Some(p.clone());
+        }
+        cur = e.source();
+    }
+    None
+}
+
 /// Maps an SDK error to a [`ProbeError`] with the service's code and message, never the raw response.
 fn map_err<E, R>(op: Op, err: SdkError<E, R>) -> ProbeError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let Some(p) = credential_problem(&err) {
+        return ProbeError::new(op, ErrorKind::NoCredentials, None, p.to_string()).with_credential(p);
+    }
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::local_aws::{LocalCredentials, LocalEnv};
+use super::local_aws::{CredentialProblem, LocalCredentials, LocalEnv, Resolved};
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
@@ -51,6 +51,7 @@ pub struct Facts {
     kube: Option<Arc<dyn KubeApi>>,
     local: LocalEnv,
     local_credentials: OnceCell<LocalCredentials>,
+    credential_source: OnceCell<Result<Resolved, CredentialProblem>>,
     identity: Memo<(), CallerIdentity>,
     clusters: Memo<String, ClusterInfo>,
     version: Memo<(), String>,
@@ -93,6 +94,7 @@ impl Facts {
             kube,
             local: LocalEnv::real(),
             local_credentials: OnceCell::new(),
+            credential_source: OnceCell::new(),
             identity: Memo::default(),
             clusters: Memo::default(),
             version: Memo::default(),
@@ -123,9 +125,20 @@ impl Facts {
         self
     }
 
-    /// What botocore would refuse in the local AWS setup before any call (a missing profile, partial keys).
-    pub async fn local_problem(&self) -> Option<super::local_aws::LocalProblem> {
-        super::local_aws::problem(&self.local).await
+    /// The same facts, with the local credential source already resolved (the run resolves it once, for these
+    /// facts and for the AWS clients' credentials alike).
+    pub fn with_credential_source(self, source: Result<Resolved, CredentialProblem>) -> Facts {
+        let _ = self.credential_source.set(source);
+        self
+    }
+
+    /// Where botocore takes the local AWS credentials from, or what it would refuse before any call (a missing
+    /// profile, partial keys, a broken SSO cache, a bad role chain).
+    pub async fn credential_source(&self) -> Result<Resolved, CredentialProblem> {
+        self.credential_source
+            .get_or_init(|| super::local_aws::resolve(&self.local))
+            .await
+            .clone()
     }
 
     /// The local AWS identity's kind, as `aws configure list` would report it (read once per run).

@@ -4,6 +4,7 @@
 //! types below, and [`Facts`], which memoizes every call so that each API request happens at most once per run.
 
 pub mod aws;
+pub mod credentials;
 pub mod facts;
 pub mod kube;
 pub mod kubeconfig;
@@ -67,6 +68,9 @@ pub struct ProbeError {
     pub code: Option<String>,
     /// A short message for people (never a raw response).
     pub message: String,
+    /// For a failure to get the doctor's own AWS credentials: the cause, as the local chain found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Box<local_aws::CredentialProblem>>,
 }
 
 impl ProbeError {
@@ -77,7 +81,14 @@ impl ProbeError {
             kind,
             code,
             message: message.into(),
+            credential: None,
         }
+    }
+
+    /// The same error, caused by a local credential problem.
+    pub fn with_credential(mut self, problem: local_aws::CredentialProblem) -> Self {
+        self.credential = Some(Box::new(problem));
+        self
     }
 
     /// True when the resource does not exist.

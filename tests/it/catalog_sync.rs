@@ -98,6 +98,9 @@ fn templates_use_only_known_placeholders() {
         "oidc_provider_arn",
         "association_id",
         "sky_cluster",
+        "variable",
+        "profile",
+        "cache",
     ]
     .into();
     for (_, code) in Catalog::get().codes() {

@@ -177,7 +177,14 @@ fn sky321_static_keys_would_be_embedded() {
 #[test]
 fn sky322_web_identity_on_the_api_server_machine() {
     let s = Scenario::healthy_pod_identity()
-        .env("AWS_WEB_IDENTITY_TOKEN_FILE", Some("/nonexistent/token"))
+        // botocore takes web identity before the profile's credential_process: the token must be readable.
+        .env(
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            Some(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/aws-home/web-identity-token"
+            )),
+        )
         .env("AWS_ROLE_ARN", Some("arn:aws:iam::123456789012:role/ApiServer"));
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "sky.mount-credentials", "warn", "SKY322");

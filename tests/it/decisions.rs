@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use skys3::code::Code;
+use skys3::probe::local_aws::CredentialProblem;
 use skys3::probe::{ErrorKind, Op};
 use skys3::target::Request;
 use skys3::wiring::Wiring;
@@ -148,6 +149,28 @@ fn cases() -> Vec<Case> {
         case("profile missing", pi().env("AWS_PROFILE", Some("nope")), "aws.identity", "fail", Code::Sky103),
         case("AWS_DEFAULT_PROFILE missing", pi().env("AWS_DEFAULT_PROFILE", Some("nope")), "aws.identity", "fail", Code::Sky103),
         case("key id without secret", pi().env("AWS_ACCESS_KEY_ID", Some("AKIAONLY")), "aws.identity", "fail", Code::Sky104),
+        case("SSO session expired", local_aws("sso-expired"), "aws.identity", "fail", Code::Sky105),
+        case("SSO never logged in", local_aws("sso-never"), "aws.identity", "fail", Code::Sky106),
+        case("SSO cache corrupt", local_aws("sso-corrupt"), "aws.identity", "fail", Code::Sky107),
+        case(
+            "credential_process fails",
+            pi(),
+            "aws.identity",
+            "fail",
+            Code::Sky108,
+        )
+        .rule(credential_failure(CredentialProblem::ProcessFailed { profile: "default".into(), reason: "exit status 1".into() })),
+        case("credential_process hangs", pi(), "aws.identity", "inconclusive", Code::Sky109)
+            .rule(credential_failure(CredentialProblem::ProcessHung { profile: "default".into(), seconds: 15 })),
+        case("source_profile missing", local_aws("orphan"), "aws.identity", "fail", Code::Sky110),
+        case("SSO token needs a refresh", local_aws("sso-refresh"), "aws.identity", "inconclusive", Code::Sky161),
+        case("role cannot be assumed", pi(), "aws.identity", "fail", Code::Sky162).rule(credential_failure(
+            CredentialProblem::AssumeRoleFailed {
+                profile: "default".into(),
+                role_arn: format!("arn:aws:iam::{ACCOUNT}:role/Admin"),
+                reason: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+            },
+        )),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),
         case("cluster CREATING", pi().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()), "eks.cluster", "fail", Code::Sky112),
         case("cluster UPDATING", pi().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()), "eks.cluster", "warn", Code::Sky113),
@@ -714,4 +737,22 @@ fn a_kube_outage_leaves_the_aws_verdicts_standing() {
     }
     assert_eq!(check(&out.doc, "kube.context")["code"], "SKY003");
     assert_eq!(out.code, 3);
+}
+
+/// The healthy setup with the local AWS files of `tests/fixtures/aws-home` and `profile` selected: each of its
+/// profiles breaks one link of botocore's chain.
+fn local_aws(profile: &str) -> Scenario {
+    let home = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-home");
+    pi().env("HOME", Some(home))
+        .env("AWS_CONFIG_FILE", Some(&format!("{home}/config")))
+        .env("AWS_PROFILE", Some(profile))
+}
+
+/// GetCallerIdentity fails because the doctor's own credentials do.
+fn credential_failure(p: CredentialProblem) -> Rule {
+    Rule {
+        op: Op::GetCallerIdentity,
+        nth: None,
+        failure: Failure::Credential(p),
+    }
 }

@@ -4,6 +4,7 @@
 mod lab;
 
 mod aws_checks;
+mod aws_oracle;
 mod catalog_sync;
 mod classifier;
 mod cli_contract;

@@ -68,7 +68,10 @@ fn operation(service: &str, method: &Method, path: &str, query: &str, body: &[u8
                 (m, _) => format!("{m} {path}"),
             }
         }
-        _ => format!("{method} {path}"),
+        // Unsigned: STS's AssumeRoleWithWebIdentity (the token is the credential).
+        _ => form_value(std::str::from_utf8(body).unwrap_or(""), "Action")
+            .filter(|a| a == "AssumeRoleWithWebIdentity")
+            .unwrap_or_else(|| format!("{method} {path}")),
     }
 }
 

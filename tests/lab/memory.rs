@@ -482,6 +482,9 @@ pub enum Failure {
     Hang(Duration),
     /// The call panics (a bug in a client library): the engine's crash guard must catch it.
     Panic,
+    /// The doctor's own credentials fail (a credential_process that fails or hangs, a role that cannot be
+    /// assumed), as the real clients report it.
+    Credential(skys3::probe::local_aws::CredentialProblem),
 }
 
 /// Fails calls of one operation: every call, or only the n-th (1-based).
@@ -583,6 +586,9 @@ impl<T> Faulty<T> {
             Some(Failure::Hang(d)) => {
                 tokio::time::sleep(*d).await;
                 Err(ProbeError::new(op, ErrorKind::Timeout, None, "the request timed out"))
+            }
+            Some(Failure::Credential(p)) => {
+                Err(ProbeError::new(op, ErrorKind::NoCredentials, None, p.to_string()).with_credential(p.clone()))
             }
             Some(Failure::Error(kind, code)) => Err(ProbeError::new(
                 op,

@@ -16,6 +16,7 @@ pub mod memory;
 pub mod pod;
 pub mod pod_side;
 pub mod scenario;
+pub mod sso_portal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -225,6 +226,9 @@ pub fn skys3_bin() -> PathBuf {
 /// Whether a recorded request only reads: AWS Get/List/Describe/Head and SimulatePrincipalPolicy (which only
 /// evaluates); Kubernetes get/list/watch, and exec of exactly the documented probe.
 pub fn read_only(r: &Recorded, _bucket: &str) -> bool {
+    if credential_chain(r) {
+        return true;
+    }
     match r.service.as_str() {
         "kube" if r.op == "exec pods/exec" => {
             let query = r.path.split_once('?').map(|(_, q)| q).unwrap_or("");
@@ -260,9 +264,15 @@ pub fn operation(r: &Recorded) -> Option<skys3::probe::Op> {
     skys3::probe::Op::from_name(&name)
 }
 
+/// The calls of the user's own credential chain (a profile's role, web identity): they are how the doctor gets
+/// its identity, made as botocore makes them, not probes; the permissions they need are the user's setup.
+pub fn credential_chain(r: &Recorded) -> bool {
+    r.service != "kube" && ["AssumeRole", "AssumeRoleWithWebIdentity"].contains(&r.op.as_str())
+}
+
 /// Whether a recorded request is covered by the doctor's documented permissions.
 pub fn permitted(r: &Recorded) -> bool {
-    operation(r).is_some()
+    operation(r).is_some() || credential_chain(r)
 }
 
 /// Asserts that a JSON document is valid against `skys3 schema`.
@@ -388,6 +398,9 @@ impl Lab {
             .env("AWS_MAX_ATTEMPTS", "1")
             .env("AWS_ENDPOINT_URL", &self.aws_url)
             .env("NO_COLOR", "1")
+            // Inherited by everything the doctor starts (credential processes, exec plugins), so that
+            // [`Lab::leftovers`] can find what outlived it.
+            .env("SKYS3_LAB_RUN", self.mark())
             .stdin(Stdio::null());
         for (k, v) in &self.state.scenario.lock().unwrap().env {
             match v {
@@ -416,7 +429,50 @@ impl Lab {
             let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("-o json prints one document");
             assert_valid(&doc);
         }
+        // Nothing the doctor started may outlive it, after any run.
+        let left = self.leftovers();
+        assert!(
+            left.is_empty(),
+            "processes the doctor started outlived it: {left:?} ({args:?})"
+        );
         out
+    }
+
+    /// This lab's mark in the environment of the doctor and of everything it starts.
+    fn mark(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// Live processes (not zombies) carrying this lab's mark: what a finished doctor run left behind. Waits up
+    /// to a second for the ones being killed.
+    pub fn leftovers(&self) -> Vec<(u32, String)> {
+        let needle = format!("SKYS3_LAB_RUN={}\0", self.mark());
+        let scan = || -> Vec<(u32, String)> {
+            let Ok(entries) = std::fs::read_dir("/proc") else {
+                return vec![];
+            };
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                })
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let state = stat.rsplit_once(") ")?.1.chars().next()?;
+                    (state != 'Z').then(|| (pid, stat.split_whitespace().nth(1).unwrap_or("").to_string()))
+                })
+                .collect()
+        };
+        for _ in 0..20 {
+            let left = scan();
+            if left.is_empty() {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        scan()
     }
 
     /// Runs `skys3 doctor -o json` (plus `args`) and parses the document; asserts stdout is one JSON document.

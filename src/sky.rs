@@ -252,6 +252,100 @@ impl SkyConfig {
     }
 }
 
+/// The SkyPilot release whose behaviour the doctor models, proven against that package in the test suite
+/// (`tests/it/sky_oracle.rs`).
+pub const MODELLED_VERSION: &str = "0.14.1";
+
+/// A SkyPilot installation found next to the `sky` on PATH.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Installed {
+    /// The `sky` script.
+    pub sky: PathBuf,
+    /// The package version from its metadata, if found.
+    pub version: Option<String>,
+    /// The metadata file it came from.
+    pub metadata: Option<PathBuf>,
+}
+
+/// Finds `sky` on `path` and reads its package's version from the `skypilot-*.dist-info/METADATA` of the
+/// environment it runs in: the script's own prefix, its interpreter line's prefix, and `~/.local` (pip --user).
+/// Reads files only; starting Python would cost seconds.
+pub fn installed(path: &str, home: Option<&Path>) -> Option<Installed> {
+    let sky = std::env::split_paths(path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join("sky"))
+        .find(|p| p.is_file())?;
+    let real = std::fs::canonicalize(&sky).unwrap_or_else(|_| sky.clone());
+    let mut prefixes: Vec<PathBuf> = [sky.parent(), real.parent()]
+        .into_iter()
+        .flatten()
+        .filter_map(|bin| bin.parent().map(Path::to_path_buf))
+        .collect();
+    // The interpreter line: `#!/venv/bin/python3.11` names the environment whatever links led here.
+    if let Ok(text) = std::fs::read(&real) {
+        let first = String::from_utf8_lossy(&text[..text.len().min(512)])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if let Some(interp) = first.strip_prefix("#!").and_then(|l| l.split_whitespace().next())
+            && let Some(prefix) = Path::new(interp).parent().and_then(Path::parent)
+        {
+            prefixes.push(prefix.to_path_buf());
+        }
+    }
+    if let Some(h) = home {
+        prefixes.push(h.join(".local"));
+    }
+    let metadata = prefixes.iter().find_map(|prefix| find_metadata(prefix));
+    let version = metadata
+        .as_ref()
+        .and_then(|m| std::fs::read_to_string(m).ok())
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Version:").map(|v| v.trim().to_string()))
+        });
+    Some(Installed { sky, version, metadata })
+}
+
+fn find_metadata(prefix: &Path) -> Option<PathBuf> {
+    let lib = prefix.join("lib");
+    let mut site_dirs: Vec<PathBuf> = std::fs::read_dir(&lib)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .flat_map(|e| [e.path().join("site-packages"), e.path().join("dist-packages")])
+        .collect();
+    site_dirs.sort();
+    site_dirs.iter().find_map(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().to_ascii_lowercase();
+                (n.starts_with("skypilot-") || n.starts_with("skypilot_nightly-")) && n.ends_with(".dist-info")
+            })
+            .map(|e| e.path().join("METADATA"))
+            .filter(|m| m.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// Whether two versions share major and minor (`0.14.1` and `0.14.0rc1`: yes; `0.15.0`: no).
+pub fn same_minor(a: &str, b: &str) -> bool {
+    let mm = |v: &str| {
+        let mut it = v.split('.');
+        (
+            it.next().map(str::to_string),
+            it.next()
+                .map(|m| m.chars().take_while(char::is_ascii_digit).collect::<String>()),
+        )
+    };
+    mm(a) == mm(b)
+}
+
 /// A SkyPilot task file, reduced to what the doctor uses.
 #[derive(Debug, Clone, Default)]
 pub struct Task {

@@ -19,6 +19,7 @@ pub mod s3_bucket;
 pub mod sky_config;
 pub mod sky_mount_credentials;
 pub mod sky_service_account;
+pub mod sky_version;
 
 use crate::engine::CheckSpec;
 
@@ -37,6 +38,7 @@ pub static REGISTRY: &[CheckSpec] = &[
     iam_trust_policy::SPEC,
     iam_s3_permissions::SPEC,
     s3_bucket::SPEC,
+    sky_version::SPEC,
     sky_config::SPEC,
     sky_service_account::SPEC,
     sky_mount_credentials::SPEC,
@@ -45,4 +47,9 @@ pub static REGISTRY: &[CheckSpec] = &[
 ];
 
 /// The checks that need neither AWS nor the cluster (`--offline`): the SkyPilot config checks.
-pub static OFFLINE: &[CheckSpec] = &[sky_config::SPEC, sky_service_account::SPEC, sky_mount_credentials::SPEC];
+pub static OFFLINE: &[CheckSpec] = &[
+    sky_version::SPEC,
+    sky_config::SPEC,
+    sky_service_account::SPEC,
+    sky_mount_credentials::SPEC,
+];

@@ -125,6 +125,11 @@ impl Facts {
         self
     }
 
+    /// The local machine as the checks read it (its environment and files).
+    pub fn local(&self) -> &LocalEnv {
+        &self.local
+    }
+
     /// The same facts, with the local credential source already resolved (the run resolves it once, for these
     /// facts and for the AWS clients' credentials alike).
     pub fn with_credential_source(self, source: Result<Resolved, CredentialProblem>) -> Facts {

@@ -494,3 +494,56 @@ fn sky363_to_sky368_and_sky370_through_the_binary() {
         assert_only(&doc, "pod.s3-list", status, code);
     }
 }
+
+#[test]
+fn sky171_another_skypilot_release_line_is_installed() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.files.insert(
+            format!(
+                "home/.local/lib/python3.11/site-packages/skypilot-{}.dist-info/METADATA",
+                skys3::sky::MODELLED_VERSION
+            ),
+            "Metadata-Version: 2.1\nName: skypilot\nVersion: 0.13.2\n".into(),
+        );
+    });
+    let (code, doc, _lab) = run(s);
+    assert_only(&doc, "sky.version", "warn", "SKY171");
+    assert!(
+        check(&doc, "sky.version")["message"]
+            .as_str()
+            .unwrap()
+            .contains("0.13.2")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky_version_reads_the_real_package_and_skips_without_sky() {
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    // The lab venv's SkyPilot, the release the doctor models, found through its console script.
+    let venv_bin = crate::lab::venv_dir().join("bin");
+    let out = lab
+        .command()
+        .env("PATH", format!("{}:/usr/bin:/bin", venv_bin.display()))
+        .args(["doctor", "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = check(&doc, "sky.version");
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["evidence"]["installed"]["version"], skys3::sky::MODELLED_VERSION);
+    let out = lab
+        .command()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", lab.dir.path().join("empty-home"))
+        .args(["doctor", "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = check(&doc, "sky.version");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("skip"), Some("SKY009")),
+        "{c:#}"
+    );
+}

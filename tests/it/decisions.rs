@@ -171,6 +171,21 @@ fn cases() -> Vec<Case> {
                 reason: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
             },
         )),
+        case(
+            "another SkyPilot release line",
+            pi().with(|s| {
+                s.files.insert(
+                    format!(
+                        "home/.local/lib/python3.11/site-packages/skypilot-{}.dist-info/METADATA",
+                        skys3::sky::MODELLED_VERSION
+                    ),
+                    "Version: 0.15.0\n".into(),
+                );
+            }),
+            "sky.version",
+            "warn",
+            Code::Sky171,
+        ),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),
         case("cluster CREATING", pi().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()), "eks.cluster", "fail", Code::Sky112),
         case("cluster UPDATING", pi().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()), "eks.cluster", "warn", Code::Sky113),

@@ -824,6 +824,7 @@ pub fn run_with(s: Scenario, run: Run) -> Outcome {
     // The sealed environment the lab gives the binary, with the scenario's own variables over it.
     let mut env: BTreeMap<String, String> = [
         ("HOME", home.display().to_string()),
+        ("PATH", format!("{}:/usr/bin:/bin", home.join(".local/bin").display())),
         ("AWS_CONFIG_FILE", root.join("aws-config").display().to_string()),
         (
             "AWS_SHARED_CREDENTIALS_FILE",

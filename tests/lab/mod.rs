@@ -385,7 +385,10 @@ impl Lab {
         let mut cmd = Command::new(skys3_bin());
         cmd.env_clear()
             .current_dir(self.work())
-            .env("PATH", "/usr/bin:/bin")
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", self.home().join(".local/bin").display()),
+            )
             .env("HOME", self.home())
             .env("KUBECONFIG", self.kubeconfig())
             // Dummy credentials through credential_process, as an SSO or role user's would be: not static keys.
@@ -592,6 +595,29 @@ pub fn write_files(root: &Path, s: &Scenario, server: &str) {
     }
     if let Some(c) = &s.sky_project_config {
         std::fs::write(root.join("work").join(".sky.yaml"), c).unwrap();
+    }
+    // SkyPilot installed with `pip install --user`, as the doctor finds it: the script on PATH and the package
+    // metadata (`sky.version` reads files only). Scenarios may overwrite either through `files`.
+    let local = root.join("home/.local");
+    std::fs::create_dir_all(local.join("bin")).unwrap();
+    let dist = local.join(format!(
+        "lib/python3.11/site-packages/skypilot-{}.dist-info",
+        skys3::sky::MODELLED_VERSION
+    ));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(
+        dist.join("METADATA"),
+        format!(
+            "Metadata-Version: 2.1\nName: skypilot\nVersion: {}\n",
+            skys3::sky::MODELLED_VERSION
+        ),
+    )
+    .unwrap();
+    let sky = local.join("bin/sky");
+    std::fs::write(&sky, "#!/usr/bin/python3\nfrom sky.client.cli.command import cli\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sky, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     for (rel, text) in &s.files {
         let p = root.join(rel);

@@ -373,6 +373,7 @@ mod tests {
             sky: SkyConfig {
                 layers: vec![],
                 errors: vec![],
+                rejections: vec![],
                 searched: vec![],
                 user_file: "/cfg".into(),
             },

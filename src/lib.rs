@@ -24,6 +24,7 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod sky;
+pub mod sky_schema;
 pub mod suppress;
 pub mod target;
 pub mod template;

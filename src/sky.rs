@@ -1,8 +1,17 @@
-//! SkyPilot's client-side configuration and task files, read the way SkyPilot reads them.
+//! SkyPilot's configuration and task files, read the way SkyPilot 0.14.1 reads them for a launch through a local
+//! API server (what `sky launch` does), and proven against that release in `tests/it/sky_oracle.rs`.
 //!
-//! Layering (SkyPilot 0.14, `sky/skypilot_config.py`): the user file (`$SKYPILOT_GLOBAL_CONFIG` or
-//! `~/.sky/config.yaml`), then the project file (`$SKYPILOT_PROJECT_CONFIG` or `./.sky.yaml`) on top. When
-//! `$SKYPILOT_CONFIG` (or `--sky-config`) names a file, only that file is read.
+//! - Files (`sky/skypilot_config.py`): the user file (`$SKYPILOT_GLOBAL_CONFIG`, `~`-expanded, or
+//!   `~/.sky/config.yaml`), then the project file (`$SKYPILOT_PROJECT_CONFIG` or `./.sky.yaml`) on top. When
+//!   `$SKYPILOT_CONFIG` (or `--sky-config`) names a file, only that file is read. A file named by a variable that
+//!   does not exist stops SkyPilot; a file that is not valid YAML is logged and read as empty.
+//! - Client and server: the API server reads the global file only and layers the client's config over it, minus
+//!   the keys a client may not override (`SKIPPED_CLIENT_OVERRIDE_KEYS`, `sky/skylet/constants.py`): so
+//!   `workspaces` set in the project file never take effect, and an `active_workspace` the server does not
+//!   define is an error (`override_skypilot_config`).
+//! - Lookups (`get_effective_workspace_region_config`, `sky/utils/config_utils.py`): the active workspace's
+//!   section first, then the global one; in each, `kubernetes.context_configs.<context>` beats the general key,
+//!   and the task's `config:` block is merged into the general key only.
 
 use std::path::{Path, PathBuf};
 
@@ -20,9 +29,20 @@ pub struct ConfigPaths {
 }
 
 impl ConfigPaths {
-    /// SkyPilot's own lookup, or only `explicit` when given.
+    /// SkyPilot's own lookup, or only `explicit` when given. A file named by `SKYPILOT_GLOBAL_CONFIG` or
+    /// `SKYPILOT_PROJECT_CONFIG` has that variable as its role (SkyPilot refuses to start when it is missing).
     pub fn discover(explicit: Option<&Path>, home: Option<&Path>, cwd: &Path) -> ConfigPaths {
-        let env_path = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        // SkyPilot applies expanduser to the variables' values (`_get_config_file_path`).
+        let expand = |p: PathBuf| match (p.strip_prefix("~"), home) {
+            (Ok(rest), Some(h)) => h.join(rest),
+            _ => p,
+        };
+        let env_path = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .map(expand)
+        };
         if let Some(p) = explicit.map(Path::to_path_buf).or_else(|| env_path("SKYPILOT_CONFIG")) {
             return ConfigPaths {
                 files: vec![(p.clone(), "explicit")],
@@ -30,11 +50,16 @@ impl ConfigPaths {
                 explicit: true,
             };
         }
-        let user = env_path("SKYPILOT_GLOBAL_CONFIG")
-            .unwrap_or_else(|| home.unwrap_or(Path::new("~")).join(".sky").join("config.yaml"));
-        let project = env_path("SKYPILOT_PROJECT_CONFIG").unwrap_or_else(|| cwd.join(".sky.yaml"));
+        let (user, user_role) = match env_path("SKYPILOT_GLOBAL_CONFIG") {
+            Some(p) => (p, "SKYPILOT_GLOBAL_CONFIG"),
+            None => (home.unwrap_or(Path::new("~")).join(".sky").join("config.yaml"), "user"),
+        };
+        let (project, project_role) = match env_path("SKYPILOT_PROJECT_CONFIG") {
+            Some(p) => (p, "SKYPILOT_PROJECT_CONFIG"),
+            None => (cwd.join(".sky.yaml"), "project"),
+        };
         ConfigPaths {
-            files: vec![(user.clone(), "user"), (project, "project")],
+            files: vec![(user.clone(), user_role), (project, project_role)],
             user_file: user,
             explicit: false,
         }
@@ -66,17 +91,24 @@ pub struct Layer {
 }
 
 /// The layered SkyPilot config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SkyConfig {
     /// Files that exist and parsed, in layering order.
     pub layers: Vec<Layer>,
-    /// Files that exist but did not parse.
+    /// Files that exist but did not parse (SkyPilot logs an error and reads them as empty).
     pub errors: Vec<ParseError>,
+    /// Why SkyPilot would refuse to launch with this config (a missing named file, a shape its schema rejects,
+    /// an undefined workspace), each naming the file and key.
+    pub rejections: Vec<String>,
     /// Every file looked for.
     pub searched: Vec<PathBuf>,
     /// Where a new setting belongs.
     pub user_file: PathBuf,
 }
+
+/// Top-level keys a client's config may not override on the API server (SkyPilot 0.14.1
+/// `SKIPPED_CLIENT_OVERRIDE_KEYS`, `sky/skylet/constants.py`): the server keeps its own.
+const SERVER_ONLY_KEYS: &[&str] = &["api_server", "allowed_clouds", "workspaces", "db", "daemons", "metrics"];
 
 /// Parses YAML into JSON values; an empty document is `null`.
 pub fn parse_yaml(file: &Path, text: &str) -> Result<Value, ParseError> {
@@ -101,6 +133,7 @@ impl SkyConfig {
         let mut cfg = SkyConfig {
             layers: vec![],
             errors: vec![],
+            rejections: vec![],
             searched: vec![],
             user_file: paths.user_file.clone(),
         };
@@ -108,29 +141,75 @@ impl SkyConfig {
             cfg.searched.push(path.clone());
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && role.starts_with("SKYPILOT_") => {
+                    cfg.rejections.push(format!(
+                        "{role} names {}, which does not exist (SkyPilot stops with FileNotFoundError)",
+                        path.display()
+                    ));
+                    continue;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !paths.explicit => continue,
                 Err(e) => {
                     return Err(format!("cannot read SkyPilot config {}: {e}", path.display()));
                 }
             };
             match parse_yaml(path, &text) {
-                Ok(value) => cfg.layers.push(Layer {
-                    path: path.clone(),
-                    role,
-                    value,
-                }),
+                Ok(Value::Null) => {}
+                Ok(value @ Value::Object(_)) => {
+                    for problem in crate::sky_schema::check(&value) {
+                        cfg.rejections.push(format!("{}: {problem}", path.display()));
+                    }
+                    cfg.layers.push(Layer {
+                        path: path.clone(),
+                        role,
+                        value,
+                    });
+                }
+                Ok(_) => cfg.rejections.push(format!(
+                    "{} is not a mapping of settings (SkyPilot stops with a TypeError)",
+                    path.display()
+                )),
                 Err(e) => cfg.errors.push(e),
             }
+        }
+        // The API server keeps its own workspaces: one the client activates must be defined in the global file.
+        let ws = cfg.active_workspace();
+        if ws != "default" && cfg.get(&["workspaces", &ws]).is_none() {
+            let set_in = cfg
+                .get(&["active_workspace"])
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default();
+            cfg.rejections.push(format!(
+                "active_workspace {ws} (set in {set_in}) is not defined in the API server's config {}: SkyPilot stops with \"Workspace {ws} does not exist\"",
+                cfg.user_file.display()
+            ));
         }
         Ok(cfg)
     }
 
-    /// The value at `keys` after layering, and the file that set it.
+    /// The value at `keys` after SkyPilot's layering, and the file that set it. A project file's server-only
+    /// keys (`workspaces`, ...) are skipped: the API server ignores them.
     pub fn get(&self, keys: &[&str]) -> Option<(&Value, &Path)> {
+        let server_only = keys.first().is_some_and(|k| SERVER_ONLY_KEYS.contains(k));
         self.layers
             .iter()
             .rev()
+            .filter(|l| !(server_only && is_project(l.role)))
             .find_map(|l| lookup(&l.value, keys).map(|v| (v, l.path.as_path())))
+    }
+
+    /// Server-only keys a project file sets, which the API server ignores: (file, key).
+    pub fn ignored_project_keys(&self) -> Vec<(PathBuf, String)> {
+        self.layers
+            .iter()
+            .filter(|l| is_project(l.role))
+            .flat_map(|l| {
+                SERVER_ONLY_KEYS
+                    .iter()
+                    .filter(|k| lookup(&l.value, &[k]).is_some())
+                    .map(|k| (l.path.clone(), k.to_string()))
+            })
+            .collect()
     }
 
     /// The active workspace (`active_workspace`, default `default`).
@@ -150,13 +229,10 @@ impl SkyConfig {
         self.get(&["aws", "remote_identity"])
             .map(|(v, p)| (v, p, "aws.remote_identity".to_string()))
     }
+}
 
-    /// `kubernetes.namespace`, if set to a string.
-    pub fn kubernetes_namespace(&self) -> Option<String> {
-        self.get(&["kubernetes", "namespace"])
-            .and_then(|(v, _)| v.as_str())
-            .map(str::to_string)
-    }
+fn is_project(role: &str) -> bool {
+    role == "project" || role == "SKYPILOT_PROJECT_CONFIG"
 }
 
 fn lookup<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
@@ -179,7 +255,8 @@ pub struct PodServiceAccount {
     pub source: String,
 }
 
-/// What a `kubernetes.remote_identity` value means for the service account.
+/// What a `kubernetes.remote_identity` value means for the service account: the three options (case-sensitive)
+/// mean SkyPilot's own account, anything else is an account name.
 fn remote_identity_sa(value: &str) -> String {
     match value {
         "LOCAL_CREDENTIALS" | "SERVICE_ACCOUNT" | "NO_UPLOAD" => DEFAULT_SERVICE_ACCOUNT.to_string(),
@@ -187,68 +264,213 @@ fn remote_identity_sa(value: &str) -> String {
     }
 }
 
-/// Whether a SkyPilot context glob (fnmatch) matches the kube context.
-fn glob_matches(pattern: &str, context: &str) -> bool {
-    globset::GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .build()
-        .map(|g| g.compile_matcher().is_match(context))
-        .unwrap_or(pattern == context)
+/// Python's `fnmatch.fnmatchcase`, which SkyPilot matches context names with: `*`, `?`, `[seq]`, `[!seq]`;
+/// case-sensitive; no `{a,b}` braces (a glob crate would expand those where SkyPilot does not).
+pub fn fnmatchcase(name: &str, pattern: &str) -> bool {
+    fn go(n: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&n[i..], &p[1..])),
+            Some('?') => !n.is_empty() && go(&n[1..], &p[1..]),
+            Some('[') => {
+                // A class; an unclosed `[` is a literal, as in fnmatch.translate.
+                let close = p.iter().skip(2).position(|&c| c == ']').map(|i| i + 2);
+                match (close, n.first()) {
+                    (Some(end), Some(&c)) => {
+                        let (negate, body) = match p[1] {
+                            '!' => (true, &p[2..end]),
+                            _ => (false, &p[1..end]),
+                        };
+                        let mut hit = false;
+                        let mut i = 0;
+                        while i < body.len() {
+                            if i + 2 < body.len() && body[i + 1] == '-' {
+                                hit |= body[i] <= c && c <= body[i + 2];
+                                i += 3;
+                            } else {
+                                hit |= body[i] == c;
+                                i += 1;
+                            }
+                        }
+                        hit != negate && go(&n[1..], &p[end + 1..])
+                    }
+                    (Some(_), None) => false,
+                    (None, _) => n.first() == Some(&'[') && go(&n[1..], &p[1..]),
+                }
+            }
+            Some(&c) => n.first() == Some(&c) && go(&n[1..], &p[1..]),
+        }
+    }
+    let n: Vec<char> = name.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    go(&n, &p)
 }
 
-impl SkyConfig {
-    /// The service account SkyPilot 0.14 puts on its pods for `context`: `kubernetes.pod_config.spec.
-    /// serviceAccountName`, else `kubernetes.remote_identity` (string, or context-glob map or list of maps), else
-    /// the default. A task's `config:` block (given) overrides the files.
-    pub fn pod_service_account(&self, task_config: Option<&Value>, context: &str) -> PodServiceAccount {
-        let from_task = |keys: &[&str]| {
-            task_config
-                .and_then(|t| lookup(t, keys))
-                .map(|v| (v, "the task's config".to_string()))
-        };
-        let from_files = |keys: &[&str]| self.get(keys).map(|(v, p)| (v, p.display().to_string()));
-        let pick = |keys: &[&str]| from_task(keys).or_else(|| from_files(keys));
-
-        if let Some((Value::String(name), file)) = pick(&["kubernetes", "pod_config", "spec", "serviceAccountName"]) {
-            return PodServiceAccount {
-                name: name.clone(),
-                source: format!("kubernetes.pod_config.spec.serviceAccountName in {file}"),
-            };
-        }
-        if let Some((value, file)) = pick(&["kubernetes", "remote_identity"]) {
-            let source = format!("kubernetes.remote_identity in {file}");
-            let entries: Vec<(&String, &Value)> = match value {
-                Value::String(s) => {
-                    return PodServiceAccount {
-                        name: remote_identity_sa(s),
-                        source,
-                    };
-                }
-                Value::Object(m) => m.iter().collect(),
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .flat_map(|m| m.iter())
-                    .collect(),
-                _ => vec![],
-            };
-            if let Some((glob, v)) = entries.into_iter().find(|(g, _)| glob_matches(g, context))
-                && let Some(sa) = v.as_str()
-            {
-                return PodServiceAccount {
-                    name: remote_identity_sa(sa),
-                    source: format!("{source} (context glob {glob})"),
+/// A task value merged into a config value as SkyPilot's `_recursive_update` does: maps merge key by key
+/// (the task's value wins, new keys come last), anything else is replaced.
+fn merge(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let merged = match out.get(k) {
+                    Some(old) => merge(old, v),
+                    None => v.clone(),
                 };
+                out.insert(k.clone(), merged);
             }
-            return PodServiceAccount {
-                name: DEFAULT_SERVICE_ACCOUNT.into(),
-                source: format!("{source} (no context glob matches {context}: default)"),
+            Value::Object(out)
+        }
+        (_, v) => v.clone(),
+    }
+}
+
+/// A value and where it came from: `kubernetes.remote_identity in /home/u/.sky/config.yaml`, ...
+type Sourced = (Value, String);
+
+impl SkyConfig {
+    /// SkyPilot's `get_effective_workspace_region_config` for a Kubernetes key and `context`: the active
+    /// workspace's section when the workspace is defined (its `context_configs.<context>` first, then its
+    /// general key with the task's value merged in), else the same lookup over the global `kubernetes` section.
+    fn effective_k8s(&self, key: &str, context: &str, task_config: Option<&Value>) -> Option<Sourced> {
+        let task = task_config.and_then(|t| lookup(t, &["kubernetes", key]));
+        let ws = self.active_workspace();
+        let scopes: Vec<Vec<String>> = {
+            let mut v = Vec::new();
+            if self.get(&["workspaces", &ws]).is_some() {
+                v.push(vec!["workspaces".to_string(), ws.clone(), "kubernetes".to_string()]);
+            }
+            v.push(vec!["kubernetes".to_string()]);
+            v
+        };
+        for scope in scopes {
+            let at = |rest: &[&str]| {
+                let keys: Vec<&str> = scope.iter().map(String::as_str).chain(rest.iter().copied()).collect();
+                self.get(&keys)
+                    .map(|(v, p)| (v.clone(), format!("{} in {}", keys.join("."), p.display())))
             };
+            if let Some(found) = at(&["context_configs", context, key]) {
+                return Some(found);
+            }
+            let general = at(&[key]);
+            let merged = match (general, task) {
+                (Some((g, src)), Some(t)) => Some((merge(&g, t), format!("{src}, with the task's config over it"))),
+                (Some(g), None) => Some(g),
+                (None, Some(t)) => Some((t.clone(), format!("kubernetes.{key} in the task's config"))),
+                (None, None) => None,
+            };
+            if merged.is_some() {
+                return merged;
+            }
         }
-        PodServiceAccount {
-            name: DEFAULT_SERVICE_ACCOUNT.into(),
-            source: "default".into(),
+        None
+    }
+
+    /// The service account SkyPilot 0.14.1 puts on its pods in `context` (`clouds/kubernetes.py`
+    /// `make_deploy_resources_variables`, then `combine_pod_config_fields`): `kubernetes.remote_identity` as
+    /// [`Self::effective_k8s`] finds it (a map of context globs is matched with `fnmatchcase` in file order, and
+    /// no match stops the launch), then `pod_config.spec.serviceAccountName` (global, then the context's, then
+    /// the task's) over it. `Err`: SkyPilot refuses to launch, and why.
+    pub fn pod_service_account(&self, task_config: Option<&Value>, context: &str) -> Result<PodServiceAccount, String> {
+        let (name, mut source) = match self.effective_k8s("remote_identity", context, task_config) {
+            None => (DEFAULT_SERVICE_ACCOUNT.to_string(), "default".to_string()),
+            Some((Value::String(s), src)) => (remote_identity_sa(&s), src),
+            Some((Value::Object(m), src)) => match m.iter().find(|(glob, _)| fnmatchcase(context, glob)) {
+                Some((glob, Value::String(v))) => (remote_identity_sa(v), format!("{src} (context glob {glob})")),
+                Some((glob, _)) => return Err(format!("{src}: the value for {glob} is not a string")),
+                None => {
+                    return Err(format!(
+                        "{src} maps no glob to context {context}: SkyPilot stops with \"Context '{context}' not found in remote identities\""
+                    ));
+                }
+            },
+            Some((other, src)) => return Err(format!("{src} is {other}, neither a string nor a map")),
+        };
+        let mut name = name;
+        // pod_config merges global, then the context's, then the task's (`resolve_effective_pod_config`); the
+        // workspace's pod_config is not used.
+        let sa_keys = ["spec", "serviceAccountName"];
+        let candidates = [
+            self.get(&["kubernetes", "pod_config", "spec", "serviceAccountName"])
+                .map(|(v, p)| {
+                    (
+                        v.clone(),
+                        format!("kubernetes.pod_config.spec.serviceAccountName in {}", p.display()),
+                    )
+                }),
+            self.get(&[
+                "kubernetes",
+                "context_configs",
+                context,
+                "pod_config",
+                "spec",
+                "serviceAccountName",
+            ])
+            .map(|(v, p)| {
+                (
+                    v.clone(),
+                    format!(
+                        "kubernetes.context_configs.{context}.pod_config.spec.serviceAccountName in {}",
+                        p.display()
+                    ),
+                )
+            }),
+            task_config
+                .and_then(|t| lookup(t, &["kubernetes", "pod_config"]))
+                .and_then(|pc| lookup(pc, &sa_keys))
+                .map(|v| {
+                    (
+                        v.clone(),
+                        "kubernetes.pod_config.spec.serviceAccountName in the task's config".to_string(),
+                    )
+                }),
+        ];
+        for (v, src) in candidates.into_iter().flatten() {
+            if let Value::String(s) = v {
+                name = s;
+                source = src;
+            }
         }
+        Ok(PodServiceAccount { name, source })
+    }
+
+    /// The contexts SkyPilot launches on (`Kubernetes.existing_allowed_contexts`): `kubernetes.allowed_contexts`
+    /// (the workspace's first) minus those the kubeconfig lacks, all of them for `all`, else the current context.
+    /// With the setting's source, or `None` for "the kubeconfig's current context".
+    pub fn launch_contexts(&self, kube_contexts: &[String], current: Option<&str>) -> (Vec<String>, Option<String>) {
+        let ws = self.active_workspace();
+        let setting = self
+            .get(&["workspaces", &ws, "kubernetes", "allowed_contexts"])
+            .map(|(v, p)| {
+                (
+                    v,
+                    format!("workspaces.{ws}.kubernetes.allowed_contexts in {}", p.display()),
+                )
+            })
+            .or_else(|| {
+                self.get(&["kubernetes", "allowed_contexts"])
+                    .map(|(v, p)| (v, format!("kubernetes.allowed_contexts in {}", p.display())))
+            });
+        match setting {
+            Some((Value::String(s), src)) if s == "all" => (kube_contexts.to_vec(), Some(src)),
+            Some((Value::Array(items), src)) => (
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|c| kube_contexts.iter().any(|k| k == c))
+                    .map(str::to_string)
+                    .collect(),
+                Some(src),
+            ),
+            _ => (current.map(str::to_string).into_iter().collect(), None),
+        }
+    }
+
+    /// The namespace SkyPilot uses in `context` (`provision/kubernetes/utils.get_namespace`): the workspace's
+    /// context and general settings, then the global ones; `None` leaves it to the kube context.
+    pub fn kubernetes_namespace(&self, context: &str) -> Option<(String, String)> {
+        self.effective_k8s("namespace", context, None)
+            .and_then(|(v, src)| v.as_str().map(|s| (s.to_string(), src)))
     }
 }
 
@@ -344,6 +566,68 @@ pub fn same_minor(a: &str, b: &str) -> bool {
         )
     };
     mm(a) == mm(b)
+}
+
+/// The keys a task's `config:` block may set (SkyPilot 0.14.1 `OVERRIDEABLE_CONFIG_KEYS_IN_TASK`,
+/// `sky/skylet/constants.py`); the API server rejects a task with any other ("Found unsupported field").
+const TASK_OVERRIDABLE: &[&[&str]] = &[
+    &["docker", "run_options"],
+    &["nvidia_gpus", "disable_ecc"],
+    &["ssh", "custom_metadata"],
+    &["ssh", "pod_config"],
+    &["ssh", "provision_timeout"],
+    &["kubernetes", "custom_metadata"],
+    &["kubernetes", "pod_config"],
+    &["kubernetes", "provision_timeout"],
+    &["kubernetes", "dws"],
+    &["kubernetes", "kueue"],
+    &["kubernetes", "quota"],
+    &["kubernetes", "remote_identity"],
+    &["kubernetes", "enable_docker"],
+    &["kubernetes", "set_pod_resource_limits"],
+    &["azure", "remote_identity"],
+    &["azure", "vpc_name"],
+    &["gcp", "vpc_name"],
+    &["gcp", "subnet_names"],
+    &["gcp", "managed_instance_group"],
+    &["gcp", "enable_gvnic"],
+    &["gcp", "enable_gpu_direct"],
+    &["gcp", "placement_policy"],
+    &["vast", "datacenter_only"],
+    &["vast", "create_instance_kwargs"],
+    &["slurm", "sbatch_options"],
+    &["slurm", "quota"],
+    &["slurm", "cpu_partition"],
+    &["active_workspace"],
+];
+
+/// The keys of a task's `config:` block SkyPilot's API server rejects, as dotted paths.
+pub fn task_config_rejections(config: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(top) = config.as_object() else {
+        return vec!["config: is not a mapping".into()];
+    };
+    for (section, value) in top {
+        let allowed: Vec<&[&str]> = TASK_OVERRIDABLE.iter().copied().filter(|k| k[0] == section).collect();
+        if allowed.is_empty() {
+            out.push(section.clone());
+            continue;
+        }
+        if allowed.iter().any(|k| k.len() == 1) {
+            continue;
+        }
+        match value.as_object() {
+            Some(map) => {
+                for key in map.keys() {
+                    if !allowed.iter().any(|k| k[1] == key) {
+                        out.push(format!("{section}.{key}"));
+                    }
+                }
+            }
+            None => out.push(section.clone()),
+        }
+    }
+    out
 }
 
 /// A SkyPilot task file, reduced to what the doctor uses.
@@ -449,6 +733,7 @@ mod tests {
                 })
                 .collect(),
             errors: vec![],
+            rejections: vec![],
             searched: vec![],
             user_file: PathBuf::from("/f0"),
         }
@@ -486,18 +771,47 @@ mod tests {
     #[test]
     fn pod_service_account_resolution() {
         let c = cfg(&["kubernetes:\n  remote_identity: NO_UPLOAD\n"]);
-        assert_eq!(c.pod_service_account(None, "ctx").name, DEFAULT_SERVICE_ACCOUNT);
+        assert_eq!(
+            c.pod_service_account(None, "ctx").unwrap().name,
+            DEFAULT_SERVICE_ACCOUNT
+        );
         let c = cfg(&["kubernetes:\n  remote_identity: my-sa\n"]);
-        assert_eq!(c.pod_service_account(None, "ctx").name, "my-sa");
+        assert_eq!(c.pod_service_account(None, "ctx").unwrap().name, "my-sa");
         let c = cfg(&["kubernetes:\n  remote_identity:\n    'prod-*': prod-sa\n    '*': SERVICE_ACCOUNT\n"]);
-        assert_eq!(c.pod_service_account(None, "prod-eks").name, "prod-sa");
-        assert_eq!(c.pod_service_account(None, "dev").name, DEFAULT_SERVICE_ACCOUNT);
+        assert_eq!(c.pod_service_account(None, "prod-eks").unwrap().name, "prod-sa");
+        assert_eq!(
+            c.pod_service_account(None, "dev").unwrap().name,
+            DEFAULT_SERVICE_ACCOUNT
+        );
         let c = cfg(&["kubernetes:\n  remote_identity: a\n  pod_config:\n    spec:\n      serviceAccountName: b\n"]);
-        assert_eq!(c.pod_service_account(None, "ctx").name, "b");
+        assert_eq!(c.pod_service_account(None, "ctx").unwrap().name, "b");
         let task = parse_yaml(Path::new("t"), "kubernetes:\n  remote_identity: from-task\n").unwrap();
         let c = cfg(&["kubernetes:\n  remote_identity: a\n"]);
-        assert_eq!(c.pod_service_account(Some(&task), "ctx").name, "from-task");
-        assert_eq!(cfg(&[""]).pod_service_account(None, "ctx").source, "default");
+        assert_eq!(c.pod_service_account(Some(&task), "ctx").unwrap().name, "from-task");
+        assert_eq!(cfg(&[""]).pod_service_account(None, "ctx").unwrap().source, "default");
+        // No glob matches: SkyPilot stops, it does not fall back to the default.
+        let c = cfg(&["kubernetes:\n  remote_identity:\n    'prod-*': prod-sa\n"]);
+        assert!(c.pod_service_account(None, "dev").is_err());
+        // Context settings beat the general ones, and the task's.
+        let c = cfg(&["kubernetes:\n  remote_identity: a\n  context_configs:\n    ctx:\n      remote_identity: b\n"]);
+        assert_eq!(c.pod_service_account(Some(&task), "ctx").unwrap().name, "b");
+    }
+
+    #[test]
+    fn fnmatchcase_is_pythons() {
+        for (name, pat, want) in [
+            ("prod-eks", "prod-*", true),
+            ("Prod-eks", "prod-*", false),
+            ("a", "{a,b}", false),
+            ("{a,b}", "{a,b}", true),
+            ("ctx1", "ctx[0-9]", true),
+            ("ctxa", "ctx[!a]", false),
+            ("ctx", "c?x", true),
+            ("x[", "x[", true),
+            ("", "*", true),
+        ] {
+            assert_eq!(fnmatchcase(name, pat), want, "{name} {pat}");
+        }
     }
 
     #[test]
@@ -517,11 +831,12 @@ mod tests {
             if let Ok(v) = parse_yaml(Path::new("f"), &text) {
                 let c = SkyConfig {
                     layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v.clone() }],
-                    errors: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                    errors: vec![], rejections: vec![], searched: vec![], user_file: PathBuf::from("f"),
                 };
                 let _ = c.aws_remote_identity();
-                let _ = c.kubernetes_namespace();
+                let _ = c.kubernetes_namespace(&ctx);
                 let _ = c.pod_service_account(Some(&v), &ctx);
+                let _ = c.launch_contexts(std::slice::from_ref(&ctx), Some(&ctx));
             }
             let _ = task(Path::new("t"), &text);
         }
@@ -537,10 +852,11 @@ mod tests {
                 if let Ok(v) = parse_yaml(Path::new("f"), &text) {
                     let c = SkyConfig {
                         layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v }],
-                        errors: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                        errors: vec![], rejections: vec![], searched: vec![], user_file: PathBuf::from("f"),
                     };
                     let _ = c.aws_remote_identity();
                     let _ = c.pod_service_account(None, "ctx");
+                let _ = c.kubernetes_namespace("ctx");
                 }
             }
         }

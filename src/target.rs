@@ -249,8 +249,10 @@ where
     let sky = SkyConfig::load(&local.sky_paths).map_err(InputError)?;
     let namespace = namespace
         .or_else(|| {
-            sky.kubernetes_namespace()
-                .inspect(|_| sources.set("namespace", "skypilot config kubernetes.namespace"))
+            sky.kubernetes_namespace(&context).map(|(ns, key)| {
+                sources.set("namespace", format!("skypilot config {key}"));
+                ns
+            })
         })
         .or_else(|| {
             context_info
@@ -556,7 +558,11 @@ users:
         assert_eq!(r.role_name, "R");
         assert_eq!(r.sources["cluster"], "flag --cluster");
         assert_eq!(r.sources["region"], "env AWS_REGION");
-        assert_eq!(r.sources["namespace"], "skypilot config kubernetes.namespace");
+        assert!(
+            r.sources["namespace"].starts_with("skypilot config kubernetes.namespace in "),
+            "{}",
+            r.sources["namespace"]
+        );
         assert_eq!(r.sources["mode"], "flag --mode");
         assert_eq!(r.mode, Some(Wiring::Irsa));
     }

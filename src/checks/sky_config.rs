@@ -14,20 +14,42 @@ pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.config",
     deps: &[],
     run: |ctx: Arc<Ctx>| {
-        let outcome = evaluate(&ctx.target.sky);
+        let outcome = evaluate(&ctx.target.sky, ctx.target.task_config.as_ref());
         async move { outcome }.boxed()
     },
 };
 
-/// Decides over the layered SkyPilot config.
-pub fn evaluate(cfg: &SkyConfig) -> Outcome {
+/// Decides over the layered SkyPilot config and a task's `config:` block.
+pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
     let searched: Vec<String> = cfg.searched.iter().map(|p| p.display().to_string()).collect();
+    let mut rejections = cfg.rejections.clone();
+    if let Some(t) = task_config {
+        rejections.extend(
+            crate::sky::task_config_rejections(t)
+                .into_iter()
+                .map(|k| format!("the task's config: sets {k}, which a task may not override")),
+        );
+    }
+    if let Some(first) = rejections.first() {
+        return Outcome::fail(
+            Code::Sky145,
+            format!(
+                "SkyPilot rejects this config: {first}{}",
+                match rejections.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                }
+            ),
+        )
+        .var("found", first.clone())
+        .evidence(json!({ "rejections": rejections, "searched": searched }));
+    }
     if let Some(err) = cfg.errors.first() {
         let file = err.file.display().to_string();
         return Outcome::fail(
             Code::Sky144,
             format!(
-                "SkyPilot config {file} is not valid YAML (line {}, column {}): {}",
+                "SkyPilot config {file} is not valid YAML (line {}, column {}): {}; SkyPilot logs an error and ignores the whole file",
                 err.line, err.column, err.message
             ),
         )
@@ -51,7 +73,12 @@ pub fn evaluate(cfg: &SkyConfig) -> Outcome {
         .evidence(json!({ "searched": searched }));
     };
     let file = file.display().to_string();
-    let evidence = json!({ "key": key, "value": value, "file": file, "searched": searched });
+    let ignored: Vec<String> = cfg
+        .ignored_project_keys()
+        .into_iter()
+        .map(|(p, k)| format!("{k} in {} (the API server keeps its own)", p.display()))
+        .collect();
+    let evidence = json!({ "key": key, "value": value, "file": file, "searched": searched, "ignored": ignored });
     match value {
         Value::String(s) if s == "NO_UPLOAD" => {
             Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local"))

@@ -1,4 +1,5 @@
-//! `sky.service-account`: SkyPilot puts its pods on the service account the role is wired to.
+//! `sky.service-account`: SkyPilot puts its pods on the service account the role is wired to, in a context it
+//! launches on.
 
 use std::sync::Arc;
 
@@ -7,32 +8,68 @@ use serde_json::json;
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::target::Resolved;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.service-account",
     deps: &[],
     run: |ctx: Arc<Ctx>| {
-        let t = &ctx.target;
-        let outcome = if t.sky.errors.is_empty() {
-            let pod_sa = t.sky.pod_service_account(t.task_config.as_ref(), &t.context);
-            let evidence = json!({ "skypilot": pod_sa, "wired": t.service_account });
-            if pod_sa.name == t.service_account {
-                Outcome::pass(format!("SkyPilot's pods run as {} ({})", pod_sa.name, pod_sa.source))
-            } else {
-                Outcome::fail(
-                    Code::Sky311,
-                    format!(
-                        "SkyPilot's pods would run as {} ({}), but the role is wired to {}",
-                        pod_sa.name, pod_sa.source, t.service_account
-                    ),
-                )
-                .var("found", pod_sa.name.clone())
-            }
-            .evidence(evidence)
-        } else {
-            Outcome::blocked("sky.config", "the SkyPilot config does not parse")
-        };
+        let outcome = evaluate(&ctx.target);
         async move { outcome }.boxed()
     },
 };
+
+/// Decides over the layered config, the task's `config:` block and the kubeconfig's contexts.
+pub fn evaluate(t: &Resolved) -> Outcome {
+    if !t.sky.errors.is_empty() || !t.sky.rejections.is_empty() {
+        return Outcome::blocked("sky.config", "SkyPilot cannot use its config as it is");
+    }
+    let pod_sa = match t.sky.pod_service_account(t.task_config.as_ref(), &t.context) {
+        Ok(sa) => sa,
+        Err(why) => {
+            return Outcome::fail(
+                Code::Sky312,
+                format!("SkyPilot will not launch in context {}: {why}", t.context),
+            )
+            .evidence(json!({ "context": t.context, "reason": why }));
+        }
+    };
+    let contexts = t.kubeconfig.context_names();
+    let (launch, setting) = t.sky.launch_contexts(&contexts, t.kubeconfig.current_context());
+    let evidence = json!({
+        "skypilot": pod_sa,
+        "wired": t.service_account,
+        "launch_contexts": launch,
+        "launch_contexts_from": setting,
+    });
+    if pod_sa.name != t.service_account {
+        return Outcome::fail(
+            Code::Sky311,
+            format!(
+                "SkyPilot's pods would run as {} ({}), but the role is wired to {}",
+                pod_sa.name, pod_sa.source, t.service_account
+            ),
+        )
+        .var("found", pod_sa.name.clone())
+        .evidence(evidence);
+    }
+    if !t.context.is_empty() && !launch.iter().any(|c| c == &t.context) {
+        let from = setting.unwrap_or_else(|| "the kubeconfig's current-context".into());
+        return Outcome::warn(
+            Code::Sky313,
+            format!(
+                "context {} is checked, but SkyPilot launches only on {} ({from})",
+                t.context,
+                if launch.is_empty() {
+                    "no context".to_string()
+                } else {
+                    launch.join(", ")
+                }
+            ),
+        )
+        .var("found", t.context.clone())
+        .evidence(evidence);
+    }
+    Outcome::pass(format!("SkyPilot's pods run as {} ({})", pod_sa.name, pod_sa.source)).evidence(evidence)
+}

@@ -146,10 +146,11 @@ impl Facts {
             .clone()
     }
 
-    /// The local AWS identity's kind, as `aws configure list` would report it (read once per run).
-    pub async fn local_credentials(&self) -> LocalCredentials {
+    /// The local AWS identity's kind, as `aws configure list [--profile PROFILE]` would report it (read once per
+    /// run: the run has one workspace profile).
+    pub async fn local_credentials(&self, profile: Option<&str>) -> LocalCredentials {
         self.local_credentials
-            .get_or_init(|| super::local_aws::local_credentials(&self.local))
+            .get_or_init(|| super::local_aws::local_credentials(&self.local, profile))
             .await
             .clone()
     }

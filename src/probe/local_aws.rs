@@ -469,7 +469,17 @@ fn env_keys(local: &LocalEnv) -> Result<Option<Keys>, CredentialProblem> {
 /// Resolves the local credential source as botocore would, without contacting anything: the selected profile,
 /// the first link of botocore's chain that applies, and what botocore would refuse on the way.
 pub async fn resolve(local: &LocalEnv) -> Result<Resolved, CredentialProblem> {
-    let selected = selected_profile(&local.env);
+    resolve_as(local, None).await
+}
+
+/// [`resolve`], or with a profile given as `aws --profile NAME` gives it (SkyPilot runs `aws configure list
+/// --profile` with a workspace's `aws.profile`): an explicit profile turns off the environment's keys and web
+/// identity variables, as in botocore's `create_credential_resolver`.
+pub async fn resolve_as(local: &LocalEnv, explicit: Option<&str>) -> Result<Resolved, CredentialProblem> {
+    let selected = match explicit {
+        Some(p) => Some((p.to_string(), "--profile")),
+        None => selected_profile(&local.env),
+    };
     let profile = selected
         .as_ref()
         .map(|(p, _)| p.clone())
@@ -485,7 +495,7 @@ pub async fn resolve(local: &LocalEnv) -> Result<Resolved, CredentialProblem> {
             variable,
         });
     }
-    let source = chain(local, &files, &profile).await?;
+    let source = chain(local, &files, &profile, explicit.is_none()).await?;
     let sdk = sdk_default_choice(local, &files);
     let sdk_would_use = (sdk.as_deref() != Some(kind_label(&source).as_str()))
         .then_some(sdk)
@@ -499,14 +509,14 @@ pub async fn resolve(local: &LocalEnv) -> Result<Resolved, CredentialProblem> {
 
 /// botocore's top-level chain: env, assume-role, the profile's providers, container, IMDS. (The legacy
 /// `AWS_CREDENTIAL_FILE` and boto2 config providers between the profile and the container are not modelled.)
-async fn chain(local: &LocalEnv, files: &Files, profile: &str) -> Result<Source, CredentialProblem> {
-    if let Some(keys) = env_keys(local)? {
+async fn chain(local: &LocalEnv, files: &Files, profile: &str, env_vars: bool) -> Result<Source, CredentialProblem> {
+    if env_vars && let Some(keys) = env_keys(local)? {
         return Ok(Source::Env(keys));
     }
     if files.has(profile, "role_arn") && !files.has(profile, "web_identity_token_file") {
         return assume_role(local, files, profile, &mut vec![profile.to_string()]).await;
     }
-    if let Some(source) = profile_providers(local, files, profile, true).await? {
+    if let Some(source) = profile_providers(local, files, profile, env_vars).await? {
         return Ok(source);
     }
     Ok(container_or_imds(local))
@@ -845,30 +855,21 @@ fn sdk_default_choice(local: &LocalEnv, files: &Files) -> Option<String> {
     Some(kind_label(&container_or_imds(local)))
 }
 
-/// Classifies the local credentials the way the AWS CLI resolves them (for `sky.mount-credentials`); a setup
-/// botocore refuses has no kind, and counts as nothing.
-pub async fn local_credentials(local: &LocalEnv) -> LocalCredentials {
-    match resolve(local).await {
+/// Classifies the local credentials as SkyPilot's `aws configure list` would (for `sky.mount-credentials`), with
+/// a workspace's `aws.profile` given as `--profile`. A setup that gives no credentials has no kind: `aws
+/// configure list` fails there, and SkyPilot's identity type is None.
+pub async fn local_credentials(local: &LocalEnv, profile: Option<&str>) -> LocalCredentials {
+    match resolve_as(local, profile).await {
         Ok(r) => LocalCredentials {
             kind: r.source.kind(),
             profile: r.profile,
         },
         Err(p) => LocalCredentials {
-            // The kind `aws configure list` shows does not depend on the credentials working.
-            kind: match &p {
-                CredentialProblem::SsoNotLoggedIn { .. }
-                | CredentialProblem::SsoExpired { .. }
-                | CredentialProblem::SsoNeedsRefresh { .. }
-                | CredentialProblem::SsoCacheCorrupt { .. } => CredentialKind::Sso,
-                CredentialProblem::ProcessFailed { .. } | CredentialProblem::ProcessHung { .. } => {
-                    CredentialKind::Process
-                }
-                CredentialProblem::AssumeRoleFailed { .. } => CredentialKind::AssumeRole,
-                _ => CredentialKind::None,
-            },
+            kind: CredentialKind::None,
             profile: p
                 .profile()
                 .map(str::to_string)
+                .or_else(|| profile.map(str::to_string))
                 .or_else(|| selected_profile(&local.env).map(|(p, _)| p))
                 .unwrap_or_else(|| "default".into()),
         },

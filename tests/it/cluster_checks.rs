@@ -547,3 +547,146 @@ fn sky_version_reads_the_real_package_and_skips_without_sky() {
         "{c:#}"
     );
 }
+
+fn with_user_config(config: &str) -> Scenario {
+    let config = config.to_string();
+    Scenario::healthy_pod_identity().with(move |s| s.sky_user_config = Some(config))
+}
+
+#[test]
+fn sky145_skypilot_rejects_the_config() {
+    // A list where SkyPilot's schema wants a string or a map: SkyPilot refuses to run with it.
+    let (code, doc, _lab) = run(with_user_config(
+        "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity: [skypilot-service-account]\n",
+    ));
+    let c = check(&doc, "sky.config");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("fail"), Some("SKY145")),
+        "{c:#}"
+    );
+    assert!(
+        c["message"].as_str().unwrap().contains("kubernetes.remote_identity"),
+        "{c:#}"
+    );
+    assert_eq!(check(&doc, "sky.service-account")["code"], "SKY007");
+    assert_eq!(code, 1);
+    // Workspaces set in the project file never reach the API server: activating one is an error.
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.sky_project_config =
+            Some("active_workspace: team\nworkspaces:\n  team:\n    aws:\n      remote_identity: NO_UPLOAD\n".into())
+    });
+    let (_, doc, _lab) = run(s);
+    let c = check(&doc, "sky.config");
+    assert_eq!(c["code"], "SKY145", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("active_workspace team"),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn sky312_no_context_glob_matches() {
+    let (code, doc, _lab) = run(with_user_config(
+        "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity:\n    'prod-{lab,dev}': skypilot-service-account\n",
+    ));
+    // fnmatch has no braces: the glob does not match context "lab", and SkyPilot stops.
+    assert_only(&doc, "sky.service-account", "fail", "SKY312");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky313_skypilot_launches_on_another_context() {
+    let (code, doc, _lab) = run(with_user_config(
+        "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  allowed_contexts: [prod]\n",
+    ));
+    assert_only(&doc, "sky.service-account", "warn", "SKY313");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky324_a_credential_process_identity_is_embedded_in_mounts() {
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    let config = lab.dir.path().join("aws-config-process");
+    let script = lab.dir.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}'\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        &config,
+        format!("[default]\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap();
+    let out = lab
+        .command()
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["doctor", "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_only(&doc, "sky.mount-credentials", "warn", "SKY324");
+}
+
+#[test]
+fn sky325_the_workspace_profile_gives_no_credentials() {
+    let (code, doc, _lab) = run(with_user_config(
+        "aws:\n  remote_identity: NO_UPLOAD\nactive_workspace: team\nworkspaces:\n  team:\n    aws:\n      profile: missing-profile\n",
+    ));
+    assert_only(&doc, "sky.mount-credentials", "warn", "SKY325");
+    let summary = check(&doc, "sky.mount-credentials")["remediation"]["summary"]
+        .as_str()
+        .unwrap();
+    assert!(summary.contains("missing-profile"), "{summary}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky161_sky162_sso_refresh_and_a_role_that_refuses() {
+    let home = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-home");
+    let lab = Lab::start(Scenario::healthy_pod_identity().fault("sts", Some("AssumeRole"), FaultKind::AccessDenied));
+    let identity = |envs: &[(&str, String)]| {
+        let out = lab
+            .command()
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["doctor", "-o", "json"])
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        check(&doc, "aws.identity").clone()
+    };
+    let c = identity(&[
+        ("HOME", home.to_string()),
+        ("AWS_CONFIG_FILE", format!("{home}/config")),
+        ("AWS_PROFILE", "sso-refresh".into()),
+    ]);
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("inconclusive"), Some("SKY161")),
+        "{c:#}"
+    );
+    // A profile whose role the lab's STS refuses, sourced from the lab's SSO login.
+    let config = lab.dir.path().join("aws-config-role");
+    let base = std::fs::read_to_string(lab.dir.path().join("aws-config")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}\n[profile r]\nrole_arn = arn:aws:iam::123456789012:role/Admin\nsource_profile = default\n"),
+    )
+    .unwrap();
+    let c = identity(&[
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_PROFILE", "r".into()),
+    ]);
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("fail"), Some("SKY162")),
+        "{c:#}"
+    );
+    let fixes = fix(&serde_json::json!({ "checks": [c.clone()] }), "aws.identity");
+    assert!(fixes.iter().any(|f| f.contains("--profile r")), "{fixes:?}");
+}

@@ -186,6 +186,43 @@ fn cases() -> Vec<Case> {
             "warn",
             Code::Sky171,
         ),
+        case(
+            "SkyPilot rejects the config",
+            pi().with(|s| s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity: [a]\n".into())),
+            "sky.config",
+            "fail",
+            Code::Sky145,
+        )
+        .not_only(),
+        case(
+            "no context glob matches",
+            pi().with(|s| {
+                s.sky_user_config =
+                    Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity:\n    'prod-*': skypilot-service-account\n".into())
+            }),
+            "sky.service-account",
+            "fail",
+            Code::Sky312,
+        ),
+        case(
+            "SkyPilot launches elsewhere",
+            pi().with(|s| s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  allowed_contexts: [other]\n".into())),
+            "sky.service-account",
+            "warn",
+            Code::Sky313,
+        ),
+        case("credential_process mounts embed keys", local_aws("process"), "sky.mount-credentials", "warn", Code::Sky324),
+        case(
+            "the workspace profile gives nothing",
+            pi().with(|s| {
+                s.sky_user_config = Some(
+                    "aws:\n  remote_identity: NO_UPLOAD\nactive_workspace: w\nworkspaces:\n  w:\n    aws:\n      profile: nope\n".into(),
+                )
+            }),
+            "sky.mount-credentials",
+            "warn",
+            Code::Sky325,
+        ),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),
         case("cluster CREATING", pi().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()), "eks.cluster", "fail", Code::Sky112),
         case("cluster UPDATING", pi().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()), "eks.cluster", "warn", Code::Sky113),

@@ -296,7 +296,15 @@ fn offline_runs_only_the_skypilot_config_checks_and_calls_nothing() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["sky.version", "sky.config", "sky.service-account", "sky.mount-credentials"]);
+    assert_eq!(
+        ids,
+        [
+            "sky.version",
+            "sky.config",
+            "sky.service-account",
+            "sky.mount-credentials"
+        ]
+    );
     assert_eq!(check(&doc, "sky.config")["code"], "SKY142");
     assert!(
         lab.requests().is_empty(),

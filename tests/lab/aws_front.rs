@@ -101,6 +101,9 @@ fn eks_route<'a>(method: &Method, path: &'a str) -> (&'static str, Vec<&'a str>)
 async fn handle(State(front): State<Front>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if parts.uri.path() == "/federation/credentials" {
+        return sso_portal(&front.state, &parts);
+    }
     let service = service_of(&parts.headers);
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
@@ -137,6 +140,43 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         }
     }
     forward(&front, parts, body).await
+}
+
+/// IAM Identity Center's GetRoleCredentials (unsigned; the bearer token is the credential), which moto lacks: the
+/// lab login's cached token gets dummy keys (moto's default user) whose secret is the report canary.
+fn sso_portal(state: &LabState, parts: &http::request::Parts) -> Response {
+    state.record(Recorded {
+        service: "sso".into(),
+        method: parts.method.to_string(),
+        op: "GetRoleCredentials".into(),
+        path: parts.uri.to_string(),
+    });
+    let token = parts
+        .headers
+        .get("x-amz-sso_bearer_token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if token != super::SSO_TOKEN {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("x-amzn-errortype", "UnauthorizedException")],
+            axum::Json(serde_json::json!({ "message": "Session token not found or invalid" })),
+        )
+            .into_response();
+    }
+    let expiration = (std::time::SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    axum::Json(serde_json::json!({
+        "roleCredentials": {
+            "accessKeyId": "testing",
+            "secretAccessKey": super::PROCESS_SECRET,
+            "sessionToken": "lab-session-token",
+            "expiration": expiration,
+        }
+    }))
+    .into_response()
 }
 
 fn fault_response(service: &str, fault: &FaultKind) -> Response {

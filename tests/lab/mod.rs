@@ -267,7 +267,7 @@ pub fn operation(r: &Recorded) -> Option<skys3::probe::Op> {
 /// The calls of the user's own credential chain (a profile's role, web identity): they are how the doctor gets
 /// its identity, made as botocore makes them, not probes; the permissions they need are the user's setup.
 pub fn credential_chain(r: &Recorded) -> bool {
-    r.service != "kube" && ["AssumeRole", "AssumeRoleWithWebIdentity"].contains(&r.op.as_str())
+    r.service != "kube" && ["AssumeRole", "AssumeRoleWithWebIdentity", "GetRoleCredentials"].contains(&r.op.as_str())
 }
 
 /// Whether a recorded request is covered by the doctor's documented permissions.
@@ -639,16 +639,30 @@ pub fn write_files(root: &Path, s: &Scenario, server: &str) {
         server, s.context_name, s.context_name
     );
     std::fs::write(root.join("kubeconfig"), kubeconfig).unwrap();
-    let creds = root.join("lab-credentials.sh");
-    std::fs::write(
-        &creds,
-        format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"{PROCESS_SECRET}\"}}'\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The doctor's identity: an IAM Identity Center (SSO) login, as the guide's users have, whose cached token
+    // the lab's AWS front answers at its SSO portal route with dummy keys. SSO is also the identity SkyPilot
+    // mounts MOUNT_CACHED buckets with the pod's role for (env_auth).
     std::fs::write(
         root.join("aws-config"),
-        format!("[default]\ncredential_process = {}\n", creds.display()),
+        format!(
+            "[default]\nsso_session = lab\nsso_account_id = {ACCOUNT}\nsso_role_name = {SSO_ROLE}\n\n[sso-session lab]\nsso_start_url = https://lab.awsapps.com/start\nsso_region = us-west-2\n"
+        ),
+    )
+    .unwrap();
+    let cache = root.join("home/.aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let key: String = {
+        use sha1::Digest;
+        sha1::Sha1::digest(b"lab").iter().map(|b| format!("{b:02x}")).collect()
+    };
+    std::fs::write(
+        cache.join(format!("{key}.json")),
+        format!("{{\"accessToken\": \"{SSO_TOKEN}\", \"expiresAt\": \"2099-01-01T00:00:00Z\", \"startUrl\": \"https://lab.awsapps.com/start\"}}"),
     )
     .unwrap();
 }
+
+/// The lab SSO login's role and cached access token (see [`write_files`]).
+pub const SSO_ROLE: &str = "LabAdmin";
+/// The cached SSO access token the lab's portal accepts.
+pub const SSO_TOKEN: &str = "lab-sso-access-token";

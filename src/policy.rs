@@ -449,6 +449,9 @@ pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> Cond
         "StringNotEqualsIgnoreCase" => !any(&|v| v.eq_ignore_ascii_case(value)),
         "StringLike" => any(&|v| wildcard_match(v, value, false)),
         "StringNotLike" => !any(&|v| wildcard_match(v, value, false)),
+        // IAM matches each ARN component with `*` and `?` for both operators.
+        "ArnEquals" | "ArnLike" => any(&|v| wildcard_match(v, value, false)),
+        "ArnNotEquals" | "ArnNotLike" => !any(&|v| wildcard_match(v, value, false)),
         _ => return CondResult::Unknown,
     };
     if result { CondResult::True } else { CondResult::False }

@@ -253,6 +253,8 @@ pub struct PodServiceAccount {
     pub name: String,
     /// e.g. `kubernetes.remote_identity in /home/u/.sky/config.yaml`, or `default`.
     pub source: String,
+    /// The config file that decided it, where a fix belongs (`None`: the default, or the task's `config:`).
+    pub file: Option<PathBuf>,
 }
 
 /// What a `kubernetes.remote_identity` value means for the service account: the three options (case-sensitive)
@@ -325,8 +327,8 @@ fn merge(base: &Value, over: &Value) -> Value {
     }
 }
 
-/// A value and where it came from: `kubernetes.remote_identity in /home/u/.sky/config.yaml`, ...
-type Sourced = (Value, String);
+/// A value, where it came from (`kubernetes.remote_identity in /home/u/.sky/config.yaml`, ...) and its file.
+type Sourced = (Value, String, Option<PathBuf>);
 
 impl SkyConfig {
     /// SkyPilot's `get_effective_workspace_region_config` for a Kubernetes key and `context`: the active
@@ -346,17 +348,24 @@ impl SkyConfig {
         for scope in scopes {
             let at = |rest: &[&str]| {
                 let keys: Vec<&str> = scope.iter().map(String::as_str).chain(rest.iter().copied()).collect();
-                self.get(&keys)
-                    .map(|(v, p)| (v.clone(), format!("{} in {}", keys.join("."), p.display())))
+                self.get(&keys).map(|(v, p)| {
+                    (
+                        v.clone(),
+                        format!("{} in {}", keys.join("."), p.display()),
+                        Some(p.to_path_buf()),
+                    )
+                })
             };
             if let Some(found) = at(&["context_configs", context, key]) {
                 return Some(found);
             }
             let general = at(&[key]);
             let merged = match (general, task) {
-                (Some((g, src)), Some(t)) => Some((merge(&g, t), format!("{src}, with the task's config over it"))),
+                (Some((g, src, file)), Some(t)) => {
+                    Some((merge(&g, t), format!("{src}, with the task's config over it"), file))
+                }
                 (Some(g), None) => Some(g),
-                (None, Some(t)) => Some((t.clone(), format!("kubernetes.{key} in the task's config"))),
+                (None, Some(t)) => Some((t.clone(), format!("kubernetes.{key} in the task's config"), None)),
                 (None, None) => None,
             };
             if merged.is_some() {
@@ -368,15 +377,15 @@ impl SkyConfig {
 
     /// The service account SkyPilot 0.14.1 puts on its pods in `context` (`clouds/kubernetes.py`
     /// `make_deploy_resources_variables`, then `combine_pod_config_fields`): `kubernetes.remote_identity` as
-    /// [`Self::effective_k8s`] finds it (a map of context globs is matched with `fnmatchcase` in file order, and
+    /// `effective_k8s` finds it (a map of context globs is matched with `fnmatchcase` in file order, and
     /// no match stops the launch), then `pod_config.spec.serviceAccountName` (global, then the context's, then
     /// the task's) over it. `Err`: SkyPilot refuses to launch, and why.
     pub fn pod_service_account(&self, task_config: Option<&Value>, context: &str) -> Result<PodServiceAccount, String> {
-        let (name, mut source) = match self.effective_k8s("remote_identity", context, task_config) {
-            None => (DEFAULT_SERVICE_ACCOUNT.to_string(), "default".to_string()),
-            Some((Value::String(s), src)) => (remote_identity_sa(&s), src),
-            Some((Value::Object(m), src)) => match m.iter().find(|(glob, _)| fnmatchcase(context, glob)) {
-                Some((glob, Value::String(v))) => (remote_identity_sa(v), format!("{src} (context glob {glob})")),
+        let (name, mut source, mut file) = match self.effective_k8s("remote_identity", context, task_config) {
+            None => (DEFAULT_SERVICE_ACCOUNT.to_string(), "default".to_string(), None),
+            Some((Value::String(s), src, file)) => (remote_identity_sa(&s), src, file),
+            Some((Value::Object(m), src, file)) => match m.iter().find(|(glob, _)| fnmatchcase(context, glob)) {
+                Some((glob, Value::String(v))) => (remote_identity_sa(v), format!("{src} (context glob {glob})"), file),
                 Some((glob, _)) => return Err(format!("{src}: the value for {glob} is not a string")),
                 None => {
                     return Err(format!(
@@ -384,37 +393,31 @@ impl SkyConfig {
                     ));
                 }
             },
-            Some((other, src)) => return Err(format!("{src} is {other}, neither a string nor a map")),
+            Some((other, src, _)) => return Err(format!("{src} is {other}, neither a string nor a map")),
         };
         let mut name = name;
         // pod_config merges global, then the context's, then the task's (`resolve_effective_pod_config`); the
         // workspace's pod_config is not used.
         let sa_keys = ["spec", "serviceAccountName"];
+        let from_file = |keys: &[&str]| {
+            self.get(keys).map(|(v, p)| {
+                (
+                    v.clone(),
+                    format!("{} in {}", keys.join("."), p.display()),
+                    Some(p.to_path_buf()),
+                )
+            })
+        };
         let candidates = [
-            self.get(&["kubernetes", "pod_config", "spec", "serviceAccountName"])
-                .map(|(v, p)| {
-                    (
-                        v.clone(),
-                        format!("kubernetes.pod_config.spec.serviceAccountName in {}", p.display()),
-                    )
-                }),
-            self.get(&[
+            from_file(&["kubernetes", "pod_config", "spec", "serviceAccountName"]),
+            from_file(&[
                 "kubernetes",
                 "context_configs",
                 context,
                 "pod_config",
                 "spec",
                 "serviceAccountName",
-            ])
-            .map(|(v, p)| {
-                (
-                    v.clone(),
-                    format!(
-                        "kubernetes.context_configs.{context}.pod_config.spec.serviceAccountName in {}",
-                        p.display()
-                    ),
-                )
-            }),
+            ]),
             task_config
                 .and_then(|t| lookup(t, &["kubernetes", "pod_config"]))
                 .and_then(|pc| lookup(pc, &sa_keys))
@@ -422,16 +425,18 @@ impl SkyConfig {
                     (
                         v.clone(),
                         "kubernetes.pod_config.spec.serviceAccountName in the task's config".to_string(),
+                        None,
                     )
                 }),
         ];
-        for (v, src) in candidates.into_iter().flatten() {
+        for (v, src, f) in candidates.into_iter().flatten() {
             if let Value::String(s) = v {
                 name = s;
                 source = src;
+                file = f;
             }
         }
-        Ok(PodServiceAccount { name, source })
+        Ok(PodServiceAccount { name, source, file })
     }
 
     /// The contexts SkyPilot launches on (`Kubernetes.existing_allowed_contexts`): `kubernetes.allowed_contexts`
@@ -470,7 +475,7 @@ impl SkyConfig {
     /// context and general settings, then the global ones; `None` leaves it to the kube context.
     pub fn kubernetes_namespace(&self, context: &str) -> Option<(String, String)> {
         self.effective_k8s("namespace", context, None)
-            .and_then(|(v, src)| v.as_str().map(|s| (s.to_string(), src)))
+            .and_then(|(v, src, _)| v.as_str().map(|s| (s.to_string(), src)))
     }
 }
 

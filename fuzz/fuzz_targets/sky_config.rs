@@ -13,10 +13,15 @@ fuzz_target!(|data: &[u8]| {
     let cfg = SkyConfig {
         layers: vec![Layer { path: PathBuf::from("config.yaml"), role: "user", value: value.clone() }],
         errors: vec![],
+        rejections: skys3::sky_schema::check(&value),
         searched: vec![],
         user_file: PathBuf::from("config.yaml"),
     };
     let _ = cfg.aws_remote_identity();
-    let _ = cfg.kubernetes_namespace();
-    let _ = cfg.pod_service_account(Some(&value), "arn:aws:eks:us-west-2:1:cluster/c");
+    let ctx = "arn:aws:eks:us-west-2:1:cluster/c";
+    let _ = cfg.kubernetes_namespace(ctx);
+    let _ = cfg.pod_service_account(Some(&value), ctx);
+    let _ = cfg.launch_contexts(&[ctx.to_string()], Some(ctx));
+    let _ = skys3::sky::task_config_rejections(&value);
+    let _ = skys3::sky::fnmatchcase(ctx, text);
 });

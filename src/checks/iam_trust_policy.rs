@@ -48,9 +48,28 @@ async fn run(ctx: &Ctx) -> Outcome {
     };
     let evidence = json!({ "role": role.arn, "wiring": wiring.as_str(), "trust_policy": doc });
     match wiring {
-        Wiring::PodIdentity => evaluate_pod_identity(&t.role_name, &doc)
-            .var("trust_policy_json", guide::pod_identity_trust())
-            .evidence(evidence),
+        Wiring::PodIdentity => {
+            // The session Pod Identity's AssumeRole carries, from what the doctor knows of the cluster.
+            let cluster = ctx.facts.cluster(&t.cluster).await.ok();
+            let account = match ctx.facts.caller_identity().await {
+                Ok(id) => Some(id.account),
+                Err(_) => cluster
+                    .as_ref()
+                    .and_then(|c| c.arn.as_deref())
+                    .and_then(|a| a.split(':').nth(4))
+                    .map(str::to_string),
+            };
+            let session = PodSession {
+                account,
+                cluster_arn: cluster.and_then(|c| c.arn),
+                cluster_name: t.cluster.clone(),
+                namespace: t.namespace.clone(),
+                service_account: t.service_account.clone(),
+            };
+            evaluate_pod_identity_in(&t.role_name, &doc, &session)
+                .var("trust_policy_json", guide::pod_identity_trust())
+                .evidence(evidence)
+        }
         Wiring::Irsa => {
             let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
                 (Ok(c), Ok(id)) => (c, id),
@@ -95,10 +114,63 @@ fn first_label(doc: &Policy, indices: &[usize]) -> String {
         .unwrap_or_else(|| "a statement".into())
 }
 
-/// Pod Identity: `pods.eks.amazonaws.com` may `sts:AssumeRole` and `sts:TagSession`. Both are decided by
-/// [`policy::decide`] as IAM would (each action on its own; a matching Deny wins). The agent's session context
-/// (tags, source account) is not modelled, so any condition is one the doctor cannot evaluate.
+/// What the doctor knows of the session EKS Pod Identity asks STS for: the session tags it attaches by default
+/// (EKS user guide, "List of session tags added by EKS Pod Identity") and the account the request comes from.
+#[derive(Debug, Clone, Default)]
+pub struct PodSession {
+    /// The cluster's account (`aws:SourceAccount`).
+    pub account: Option<String>,
+    /// The cluster's ARN (`aws:RequestTag/eks-cluster-arn`).
+    pub cluster_arn: Option<String>,
+    /// `aws:RequestTag/eks-cluster-name`.
+    pub cluster_name: String,
+    /// `aws:RequestTag/kubernetes-namespace`.
+    pub namespace: String,
+    /// `aws:RequestTag/kubernetes-service-account`.
+    pub service_account: String,
+}
+
+impl PodSession {
+    /// The condition keys and values every pod of this service account's session carries. `aws:SourceArn` is
+    /// left out on purpose: which ARN Pod Identity sends there is not documented (a field report shows the
+    /// association's ARN working), so a condition on it stays unknown and can only warn, never fail.
+    /// `kubernetes-pod-name` and `kubernetes-pod-uid` vary per pod and stay unknown too.
+    fn keys(&self) -> BTreeMap<String, String> {
+        let mut k = BTreeMap::new();
+        if let Some(a) = &self.account {
+            k.insert("aws:SourceAccount".into(), a.clone());
+        }
+        if let Some(arn) = &self.cluster_arn {
+            k.insert("aws:RequestTag/eks-cluster-arn".into(), arn.clone());
+        }
+        k.insert("aws:RequestTag/eks-cluster-name".into(), self.cluster_name.clone());
+        k.insert("aws:RequestTag/kubernetes-namespace".into(), self.namespace.clone());
+        k.insert(
+            "aws:RequestTag/kubernetes-service-account".into(),
+            self.service_account.clone(),
+        );
+        k
+    }
+}
+
+/// [`evaluate_pod_identity_in`] without any knowledge of the session: every condition is unknown.
 pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
+    evaluate_pod_identity_in_keys(role, doc, None)
+}
+
+/// Pod Identity: `pods.eks.amazonaws.com` may `sts:AssumeRole` and `sts:TagSession` for this cluster's pods of
+/// this service account. Both are decided by [`policy::decide`] as IAM would (each action on its own; a matching
+/// Deny wins), with the session's known condition keys ([`PodSession`]): a condition that excludes them fails
+/// naming the key and both values; one the doctor cannot know warns.
+pub fn evaluate_pod_identity_in(role: &str, doc: &Policy, session: &PodSession) -> Outcome {
+    evaluate_pod_identity_in_keys(role, doc, Some(&session.keys()))
+}
+
+fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMap<String, String>>) -> Outcome {
+    let known = match keys {
+        Some(k) => Known::Keys(k),
+        None => Known::Nothing,
+    };
     let decide = |action| {
         policy::decide(
             std::slice::from_ref(doc),
@@ -106,7 +178,7 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
                 principal: Some(("Service", PODS_PRINCIPAL)),
                 action,
                 resource: None,
-                known: Known::Nothing,
+                known,
             },
         )
     };
@@ -119,6 +191,45 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
                 format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {found}"),
             )
             .var("found", found);
+        }
+    }
+    // A statement that would allow the service but whose known condition excludes this session: name it.
+    if let Some(k) = keys
+        && (assume.decision == Decision::ImplicitDeny || tag.decision == Decision::ImplicitDeny)
+    {
+        for st in doc.statements.iter().filter(|st| st.effect == Some(Effect::Allow)) {
+            let for_service = st.applies(&Request {
+                principal: Some(("Service", PODS_PRINCIPAL)),
+                action: "sts:AssumeRole",
+                resource: None,
+                known: Known::Nothing,
+            }) != Applies::No;
+            if !for_service {
+                continue;
+            }
+            if let Some(c) = st
+                .conditions
+                .iter()
+                .find(|c| policy::eval_condition(c, k) == CondResult::False)
+            {
+                let actual = k
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(&c.key))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let found = format!("{} {} {:?}", c.operator, c.key, c.values);
+                return Outcome::fail(
+                    Code::Sky252,
+                    format!(
+                        "the trust policy of {role} allows {PODS_PRINCIPAL} only when {} is {} ({}), but this cluster's pods of {} send {actual}",
+                        c.key,
+                        c.values.join(" or "),
+                        c.operator,
+                        k.get("aws:RequestTag/kubernetes-service-account").cloned().unwrap_or_default()
+                    ),
+                )
+                .var("found", found);
+            }
         }
     }
     match (assume.decision, tag.decision) {
@@ -138,12 +249,25 @@ pub fn evaluate_pod_identity(role: &str, doc: &Policy) -> Outcome {
             indices.extend(&tag.statements);
             indices.sort_unstable();
             indices.dedup();
-            let keys = condition_keys(statements(doc, &indices).flat_map(|st| &st.conditions));
+            let unknown = |c: &&policy::Condition| match keys {
+                Some(k) => policy::eval_condition(c, k) == CondResult::Unknown,
+                None => true,
+            };
+            let found = condition_keys(statements(doc, &indices).flat_map(|st| &st.conditions).filter(unknown));
+            let why = if found.contains("aws:SourceArn") {
+                " (which ARN Pod Identity sends as aws:SourceArn is not documented; a field report shows the association's ARN)"
+            } else if found.contains("kubernetes-pod-") {
+                " (the pod's name and uid vary per pod)"
+            } else {
+                ""
+            };
             Outcome::warn(
                 Code::Sky250,
-                format!("{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {keys}"),
+                format!(
+                    "{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {found}{why}"
+                ),
             )
-            .var("found", keys)
+            .var("found", found)
         }
     }
 }
@@ -415,6 +539,57 @@ mod tests {
             .unwrap()
             .push(json!({"Effect": "Deny", "Principal": {"Federated": ARN}, "Action": "sts:*"}));
         assert_eq!(code(irsa(deny)), Code::Sky249);
+    }
+
+    #[test]
+    fn pod_identity_conditions_with_the_session_the_agent_sends() {
+        let session = PodSession {
+            account: Some("111122223333".into()),
+            cluster_arn: Some("arn:aws:eks:us-west-2:111122223333:cluster/prod".into()),
+            cluster_name: "prod".into(),
+            namespace: "default".into(),
+            service_account: "skypilot-service-account".into(),
+        };
+        let pi = |cond: serde_json::Value| {
+            let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL},
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": cond}]});
+            evaluate_pod_identity_in("r", &Policy::from_value(&doc), &session)
+        };
+        // The EKS guide's pinning, holding: a pass, not "conditions the doctor cannot evaluate".
+        let pinned = json!({"StringEquals": {"aws:SourceAccount": "111122223333",
+            "aws:RequestTag/kubernetes-namespace": ["default"],
+            "aws:RequestTag/kubernetes-service-account": "skypilot-service-account"},
+            "ArnLike": {"aws:RequestTag/eks-cluster-arn": "arn:aws:eks:*:111122223333:cluster/prod"}});
+        assert_eq!(pi(pinned).status, Status::Pass);
+        assert_eq!(
+            pi(json!({"StringLike": {"aws:RequestTag/eks-cluster-name": "pr*"}})).status,
+            Status::Pass
+        );
+        assert_eq!(
+            pi(json!({"ForAnyValue:StringEquals": {"aws:RequestTag/kubernetes-namespace": ["a", "default"]}})).status,
+            Status::Pass
+        );
+        // Pinned to another cluster: the pods get nothing, and the finding names the key and both values.
+        let other = pi(json!({"StringEquals": {"aws:RequestTag/eks-cluster-name": "staging"}}));
+        assert_eq!(other.code, Some(Code::Sky252), "{}", other.message);
+        assert!(
+            other.message.contains("staging") && other.message.contains("eks-cluster-name"),
+            "{}",
+            other.message
+        );
+        let account = pi(json!({"StringEquals": {"aws:SourceAccount": "999999999999"}}));
+        assert_eq!(account.code, Some(Code::Sky252), "{}", account.message);
+        // Per-pod values and the undocumented aws:SourceArn: a warning that says why, never a failure.
+        let pod = pi(json!({"StringEquals": {"aws:RequestTag/kubernetes-pod-name": "x"}}));
+        assert_eq!(pod.code, Some(Code::Sky250), "{}", pod.message);
+        let source_arn = pi(json!({"ArnEquals": {"aws:SourceArn": "arn:aws:eks:us-west-2:1:cluster/other"}}));
+        assert_eq!(source_arn.code, Some(Code::Sky250), "{}", source_arn.message);
+        assert!(source_arn.message.contains("not documented"), "{}", source_arn.message);
+        // IfExists on a key the session carries is decided like the plain operator.
+        assert_eq!(
+            pi(json!({"StringEqualsIfExists": {"aws:RequestTag/kubernetes-namespace": "other"}})).code,
+            Some(Code::Sky252)
+        );
     }
 
     #[test]

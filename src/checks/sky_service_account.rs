@@ -52,6 +52,32 @@ pub fn evaluate(t: &Resolved) -> Outcome {
             ),
         )
         .var("found", pod_sa.name.clone())
+        .var(
+            "sky_config_path",
+            pod_sa.file.as_ref().unwrap_or(&t.sky.user_file).display().to_string(),
+        )
+        .evidence(evidence);
+    }
+    // The namespace SkyPilot launches in (`get_namespace`): its settings, else the kube context's, else default.
+    let (sky_ns, ns_from) = t
+        .sky
+        .kubernetes_namespace(&t.context)
+        .or_else(|| {
+            t.context_info
+                .namespace
+                .clone()
+                .map(|n| (n, format!("the namespace of kube context {}", t.context)))
+        })
+        .unwrap_or_else(|| ("default".into(), "the default".into()));
+    if !t.context.is_empty() && sky_ns != t.namespace {
+        return Outcome::warn(
+            Code::Sky314,
+            format!(
+                "SkyPilot launches its pods in namespace {sky_ns} ({ns_from}), but namespace {} is checked: its wiring was not",
+                t.namespace
+            ),
+        )
+        .var("found", sky_ns)
         .evidence(evidence);
     }
     if !t.context.is_empty() && !launch.iter().any(|c| c == &t.context) {

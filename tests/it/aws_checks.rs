@@ -372,18 +372,39 @@ fn sky249_explicit_deny_in_trust() {
 
 #[test]
 fn sky250_conditions_the_doctor_cannot_evaluate() {
+    // aws:SourceArn: which ARN Pod Identity sends is not documented, so it can only warn.
     let trust = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
         "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]});
+        "Condition": {"ArnLike": {"aws:SourceArn": format!("arn:aws:eks:us-west-2:{ACCOUNT}:podidentityassociation/*")}}}]});
     let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), trust));
     assert_only(&doc, "iam.trust-policy", "warn", "SKY250");
     assert!(
         check(&doc, "iam.trust-policy")["message"]
             .as_str()
             .unwrap()
-            .contains("aws:SourceAccount")
+            .contains("aws:SourceArn")
     );
     assert_eq!(code, 0);
+}
+
+#[test]
+fn sky252_a_trust_condition_pins_another_cluster_and_the_guides_pinning_passes() {
+    let pinned = |cluster: &str| {
+        json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT,
+                "aws:RequestTag/eks-cluster-name": cluster,
+                "aws:RequestTag/kubernetes-namespace": "default",
+                "aws:RequestTag/kubernetes-service-account": "skypilot-service-account"}}}]})
+    };
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), pinned("lab-cluster")));
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(code, 0);
+    let (code, doc, _lab) = run(with_trust(Scenario::healthy_pod_identity(), pinned("staging")));
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY252");
+    let msg = check(&doc, "iam.trust-policy")["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("staging") && msg.contains("lab-cluster"), "{msg}");
+    assert_eq!(code, 1);
 }
 
 #[test]

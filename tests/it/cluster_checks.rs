@@ -690,3 +690,18 @@ fn sky161_sky162_sso_refresh_and_a_role_that_refuses() {
     let fixes = fix(&serde_json::json!({ "checks": [c.clone()] }), "aws.identity");
     assert!(fixes.iter().any(|f| f.contains("--profile r")), "{fixes:?}");
 }
+
+#[test]
+fn sky314_skypilot_launches_in_another_namespace() {
+    // K8S_NAMESPACE=default is checked, but SkyPilot's context settings put the pods in team-a.
+    let (code, doc, _lab) = run(with_user_config(
+        "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  context_configs:\n    lab:\n      namespace: team-a\n",
+    ));
+    assert_only(&doc, "sky.service-account", "warn", "SKY314");
+    let msg = check(&doc, "sky.service-account")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("team-a") && msg.contains("default"), "{msg}");
+    assert_eq!(code, 0);
+}

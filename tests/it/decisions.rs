@@ -211,6 +211,13 @@ fn cases() -> Vec<Case> {
             "warn",
             Code::Sky313,
         ),
+        case(
+            "SkyPilot launches in another namespace",
+            pi().with(|s| s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  namespace: team-a\n".into())),
+            "sky.service-account",
+            "warn",
+            Code::Sky314,
+        ),
         case("credential_process mounts embed keys", local_aws("process"), "sky.mount-credentials", "warn", Code::Sky324),
         case(
             "the workspace profile gives nothing",
@@ -241,7 +248,9 @@ fn cases() -> Vec<Case> {
             "kube.service-account",
             "fail",
             Code::Sky132,
-        ),
+        )
+        // SkyPilot itself would launch in default (SKY314): a second, true finding.
+        .not_only(),
         // sky.config
         case("NO_UPLOAD missing", pi().with(|s| s.sky_user_config = None), "sky.config", "fail", Code::Sky141),
         case("list form", cfg(pi(), "aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n"), "sky.config", "fail", Code::Sky142),
@@ -373,10 +382,18 @@ fn cases() -> Vec<Case> {
         case(
             "conditions not evaluated",
             trust(pi(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})),
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"aws:RequestTag/kubernetes-pod-name": "p"}}}]})),
             "iam.trust-policy",
             "warn",
             Code::Sky250,
+        ),
+        case(
+            "trust pinned to another cluster",
+            trust(pi(), json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"aws:RequestTag/eks-cluster-name": "staging"}}}]})),
+            "iam.trust-policy",
+            "fail",
+            Code::Sky252,
         ),
         case(
             "no :sub",

@@ -276,7 +276,11 @@ fn sky132_namespace_missing() {
     // The association may well exist before its namespace does.
     let s = Scenario::healthy_pod_identity()
         .env("K8S_NAMESPACE", Some("team-a"))
-        .with(|s| s.associations[0].namespace = "team-a".into());
+        .with(|s| {
+            s.associations[0].namespace = "team-a".into();
+            // SkyPilot launches there too (else sky.service-account warns SKY314).
+            s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  namespace: team-a\n".into());
+        });
     let (code, doc, _lab) = run(s);
     assert_only(&doc, "kube.service-account", "fail", "SKY132");
     assert_eq!(doc["target"]["namespace"], "team-a");

@@ -16,3 +16,4 @@ mod kubeconfig_oracle;
 mod lab_selftest;
 mod real_clients;
 mod reports;
+mod sky_oracle;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::code::Code;
 use crate::engine::{Ctx, Outcome};
-use crate::probe::{AssociationSummary, ProbeError};
+use crate::probe::{AssociationSummary, ErrorKind, Op, ProbeError};
 
 /// The annotation IRSA's webhook reads.
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -42,6 +42,10 @@ pub struct Detected {
     pub annotation: Option<String>,
     /// Whether the service account exists.
     pub service_account_exists: bool,
+    /// Why the service account (and so its IRSA annotation) could not be read, when an association decided the
+    /// mode without it (the kube context is broken or unreachable: the AWS side still knows the wiring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_unread: Option<String>,
     /// Associations for the same service account in another namespace, or another service account in the
     /// same namespace: Pod Identity was meant, but wired to the wrong pair.
     pub near_misses: Vec<AssociationSummary>,
@@ -69,19 +73,23 @@ pub(crate) async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
     let (assocs, sa) = futures::join!(
         ctx.facts
             .associations(&t.cluster, Some(&t.namespace), Some(&t.service_account)),
-        ctx.facts.service_account(&t.namespace, &t.service_account),
+        async {
+            kube_points_here(ctx, Op::GetServiceAccount).await?;
+            ctx.facts.service_account(&t.namespace, &t.service_account).await
+        },
     );
     let association = assocs?
         .into_iter()
         .find(|a| a.namespace == t.namespace && a.service_account == t.service_account);
-    let (annotation, service_account_exists) = match sa {
+    let (annotation, service_account_exists, service_account_unread) = match sa {
         Ok(sa) => (
             sa.annotations.get(IRSA_ANNOTATION).cloned().filter(|v| !v.is_empty()),
             true,
+            None,
         ),
-        Err(e) if e.is_not_found() => (None, false),
-        // An association decides the mode whatever the annotation says.
-        Err(_) if association.is_some() => (None, true),
+        Err(e) if e.is_not_found() => (None, false, None),
+        // An association decides the mode whatever the annotation says (the webhook prefers Pod Identity).
+        Err(e) if association.is_some() => (None, true, Some(e.to_string())),
         Err(e) => return Err(e),
     };
     // Only when nothing is wired: a near miss tells what was meant (one more list, memoized).
@@ -100,6 +108,7 @@ pub(crate) async fn detect(ctx: &Ctx) -> Result<Detected, ProbeError> {
         association,
         annotation,
         service_account_exists,
+        service_account_unread,
         near_misses,
     })
 }
@@ -129,5 +138,29 @@ pub async fn expected_role_arn(ctx: &Ctx) -> Result<String, ProbeError> {
             Ok(crate::arn::role_arn(&id, &ctx.target.role_name))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Whether the kube context is this EKS cluster's API server (its server URL against DescribeCluster's
+/// endpoint), so that the doctor may ask it. A context for another cluster is never contacted: its answers would
+/// be about the wrong cluster. `Err` says why not, for `op`.
+pub(crate) async fn kube_points_here(ctx: &Ctx, op: Op) -> Result<(), ProbeError> {
+    let t = &ctx.target;
+    let endpoint = ctx.facts.cluster(&t.cluster).await?.endpoint;
+    let server = t.context_info.server.as_deref();
+    if crate::checks::kube_context::same_server(server, endpoint.as_deref()) {
+        Ok(())
+    } else {
+        Err(ProbeError::new(
+            op,
+            ErrorKind::Unreachable,
+            None,
+            format!(
+                "kube context {} points at {}, not at cluster {}'s API server, so it is not asked",
+                t.context,
+                server.unwrap_or("no server"),
+                t.cluster
+            ),
+        ))
     }
 }

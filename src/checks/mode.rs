@@ -12,7 +12,9 @@ use crate::wiring::{Detected, Wiring};
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "mode",
-    deps: &["eks.cluster", "kube.context"],
+    // Not kube.context: an association (AWS side) decides the mode even when the cluster cannot be reached, and
+    // the AWS-side checks that follow from it (association, trust policy, add-on) still run.
+    deps: &["eks.cluster"],
     run: |ctx: Arc<Ctx>| {
         async move {
             match ctx.wiring().await {
@@ -38,7 +40,13 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
                 a.id
             ),
         ),
-        (Some(a), None) => Outcome::pass(format!("Pod Identity: association {} for {namespace}/{sa}", a.id)),
+        (Some(a), None) => match &d.service_account_unread {
+            None => Outcome::pass(format!("Pod Identity: association {} for {namespace}/{sa}", a.id)),
+            Some(why) => Outcome::pass(format!(
+                "Pod Identity: association {} for {namespace}/{sa} (decided from AWS alone: the service account and any IRSA annotation could not be read: {why})",
+                a.id
+            )),
+        },
         (None, Some(ann)) => Outcome::pass(format!("IRSA: {namespace}/{sa} is annotated with role {ann}")),
         (None, None) if !d.near_misses.is_empty() => Outcome::pass(format!(
             "Pod Identity is meant: there are associations for {} (see pod-identity.association)",

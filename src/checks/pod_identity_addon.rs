@@ -37,7 +37,10 @@ pub const SPEC: CheckSpec = CheckSpec {
             }
             let addon = ctx.facts.addon(&t.cluster, AGENT).await;
             let daemonset = match &addon {
-                Ok(a) if a.status == "ACTIVE" => Some(ctx.facts.daemonset("kube-system", AGENT).await),
+                Ok(a) if a.status == "ACTIVE" => Some(match wiring::kube_points_here(&ctx, Op::GetDaemonSet).await {
+                    Ok(()) => ctx.facts.daemonset("kube-system", AGENT).await,
+                    Err(e) => Err(e),
+                }),
                 _ => None,
             };
             evaluate(&t.cluster, addon, daemonset)

@@ -233,7 +233,8 @@ fn sky121_context_points_at_another_cluster() {
     let (code, doc, lab) = run(
         Scenario::healthy_pod_identity().with(|s| s.eks.as_mut().unwrap().endpoint = Endpoint::Other(other.into()))
     );
-    assert_only(&doc, "kube.context", "fail", "SKY121");
+    assert_eq!(check(&doc, "kube.context")["code"], "SKY121");
+    assert_aws_side_still_decided(&doc);
     let c = check(&doc, "kube.context");
     let msg = c["message"].as_str().unwrap();
     assert!(
@@ -257,8 +258,48 @@ fn sky121_context_points_at_another_cluster() {
 #[test]
 fn sky122_kube_credentials_rejected() {
     let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.kube_token_valid = false));
-    assert_only(&doc, "kube.context", "fail", "SKY122");
+    assert_eq!(check(&doc, "kube.context")["code"], "SKY122");
+    assert_aws_side_still_decided(&doc);
     assert_eq!(code, 1);
+}
+
+#[test]
+fn an_unreachable_api_server_leaves_no_blind_spot_on_the_aws_side() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
+        .with(|s| s.kube_server = Some(format!("https://127.0.0.1:{}", crate::lab::free_port()))));
+    assert_eq!(check(&doc, "kube.context")["status"], "inconclusive");
+    assert_aws_side_still_decided(&doc);
+    assert_eq!(code, 3);
+}
+
+/// With the kube context broken, the wiring is still known from AWS (the association), and every check whose
+/// facts are all on the AWS side still decides; the Kubernetes side is blocked or inconclusive, never a pass.
+fn assert_aws_side_still_decided(doc: &Value) {
+    let mode = check(doc, "mode");
+    assert_eq!(mode["status"], "pass", "{mode:#}");
+    assert!(
+        mode["message"].as_str().unwrap().contains("decided from AWS alone"),
+        "{mode:#}"
+    );
+    assert_eq!(doc["target"]["mode"], "pod-identity");
+    for id in [
+        "pod-identity.association",
+        "iam.trust-policy",
+        "iam.role",
+        "iam.s3-permissions",
+        "s3.bucket",
+    ] {
+        assert_eq!(check(doc, id)["status"], "pass", "{id}: {:#}", check(doc, id));
+    }
+    assert_eq!(
+        check(doc, "pod-identity.addon")["status"],
+        "inconclusive",
+        "{:#}",
+        check(doc, "pod-identity.addon")
+    );
+    for id in ["kube.service-account", "pod.credentials", "pod.s3-list"] {
+        assert_ne!(check(doc, id)["status"], "pass", "{id}");
+    }
 }
 
 #[test]

@@ -265,8 +265,9 @@ fn sky122_kube_credentials_rejected() {
 
 #[test]
 fn an_unreachable_api_server_leaves_no_blind_spot_on_the_aws_side() {
-    let (code, doc, _lab) = run(Scenario::healthy_pod_identity()
-        .with(|s| s.kube_server = Some(format!("https://127.0.0.1:{}", crate::lab::free_port()))));
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity()
+            .with(|s| s.kube_server = Some(format!("https://127.0.0.1:{}", free_port()))));
     assert_eq!(check(&doc, "kube.context")["status"], "inconclusive");
     assert_aws_side_still_decided(&doc);
     assert_eq!(code, 3);

@@ -452,6 +452,7 @@ pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> Cond
         // IAM matches each ARN component with `*` and `?` for both operators.
         "ArnEquals" | "ArnLike" => any(&|v| wildcard_match(v, value, false)),
         "ArnNotEquals" | "ArnNotLike" => !any(&|v| wildcard_match(v, value, false)),
+        "Bool" => any(&|v| v.eq_ignore_ascii_case(value)),
         _ => return CondResult::Unknown,
     };
     if result { CondResult::True } else { CondResult::False }

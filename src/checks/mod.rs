@@ -16,6 +16,7 @@ pub mod pod_identity_addon;
 pub mod pod_identity_association;
 pub mod pod_s3_list;
 pub mod s3_bucket;
+pub mod s3_bucket_policy;
 pub mod sky_config;
 pub mod sky_mount_credentials;
 pub mod sky_service_account;
@@ -38,6 +39,7 @@ pub static REGISTRY: &[CheckSpec] = &[
     iam_trust_policy::SPEC,
     iam_s3_permissions::SPEC,
     s3_bucket::SPEC,
+    s3_bucket_policy::SPEC,
     sky_version::SPEC,
     sky_config::SPEC,
     sky_service_account::SPEC,

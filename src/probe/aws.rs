@@ -637,6 +637,22 @@ impl AwsApi for AwsClients {
             other => other.to_string(),
         })
     }
+
+    async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError> {
+        self.bucket_policy(bucket).await
+    }
+}
+
+impl AwsClients {
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError> {
+        const OP: Op = Op::GetBucketPolicy;
+        match self.s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(out) => Ok(out.policy().map(str::to_string)),
+            // No policy at all is an answer, not an error.
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchBucketPolicy") => Ok(None),
+            Err(e) => Err(map_err(OP, e)),
+        }
+    }
 }
 
 fn need<T>(op: Op, v: Option<T>, what: &str) -> Result<T, ProbeError> {

@@ -71,6 +71,7 @@ pub struct Facts {
     oidc: Memo<String, OidcProviderInfo>,
     simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
     bucket_locations: Memo<String, String>,
+    bucket_policies: Memo<String, Option<String>>,
     pods: Memo<(String, String), Vec<PodInfo>>,
     execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
 }
@@ -114,6 +115,7 @@ impl Facts {
             oidc: Memo::default(),
             simulations: Memo::default(),
             bucket_locations: Memo::default(),
+            bucket_policies: Memo::default(),
             pods: Memo::default(),
             execs: Memo::default(),
         }
@@ -258,6 +260,9 @@ impl Facts {
     memo_call!(/// S3 GetBucketLocation.
         bucket_location, aws, Op::GetBucketLocation, bucket_locations, (bucket: &str) -> String,
         bucket.to_string(), get_bucket_location);
+    memo_call!(/// S3 GetBucketPolicy (`None`: no policy).
+        bucket_policy, aws, Op::GetBucketPolicy, bucket_policies, (bucket: &str) -> Option<String>,
+        bucket.to_string(), get_bucket_policy);
     memo_call!(/// Pods by label selector.
         pods, kube, Op::ListPods, pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,
         (namespace.to_string(), selector.to_string()), list_pods);

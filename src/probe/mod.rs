@@ -325,6 +325,8 @@ pub trait AwsApi: Send + Sync {
     ) -> Result<Vec<SimulationResult>, ProbeError>;
     /// `s3:GetBucketLocation`: the bucket's region.
     async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError>;
+    /// `s3:GetBucketPolicy`: the bucket policy document, `None` when the bucket has none.
+    async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError>;
 }
 
 /// Read-only Kubernetes calls the doctor makes.

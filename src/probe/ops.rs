@@ -128,6 +128,8 @@ ops! {
     SimulatePrincipalPolicy => "iam:SimulatePrincipalPolicy", Simulate, Grant::Iam("iam:SimulatePrincipalPolicy");
     /// S3 GetBucketLocation.
     GetBucketLocation => "s3:GetBucketLocation", Get, Grant::Iam("s3:GetBucketLocation");
+    /// S3 GetBucketPolicy.
+    GetBucketPolicy => "s3:GetBucketPolicy", Get, Grant::Iam("s3:GetBucketPolicy");
     /// Kubernetes `GET /version`.
     KubeVersion => "get /version", Get, Grant::Public;
     /// Kubernetes get namespace.

@@ -607,3 +607,61 @@ fn get_role_denied_leaves_role_dependent_checks_undecided() {
     }
     assert_eq!(code, 3);
 }
+
+fn with_bucket_policy(policy: serde_json::Value) -> Scenario {
+    Scenario::healthy_pod_identity().with(move |s| s.bucket_policy = Some(policy.to_string()))
+}
+
+#[test]
+fn s3_bucket_policy_lockdowns_tls_and_none() {
+    // A lockdown excepting only an admin role: the role is denied, and the finding names the statement.
+    let lockdown = |except: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "OnlyAdmins", "Effect": "Deny", "Principal": "*",
+            "Action": "s3:*", "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+            "Condition": {"StringNotLike": {"aws:PrincipalArn": [format!("arn:aws:iam::{ACCOUNT}:role/{except}")]}}}]})
+    };
+    let (code, doc, _lab) = run(with_bucket_policy(lockdown("admin")));
+    assert_only(&doc, "s3.bucket-policy", "fail", "SKY291");
+    assert!(
+        check(&doc, "s3.bucket-policy")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Sid OnlyAdmins")
+    );
+    assert_eq!(code, 1);
+    // The same lockdown with the role in its exception, and a TLS-only policy: healthy.
+    let role = Scenario::healthy_pod_identity().role.unwrap().name;
+    let (_, doc, _lab) = run(with_bucket_policy(lockdown(&role)));
+    assert_healthy(&doc, IRSA_ONLY);
+    let tls = json!({"Version": "2012-10-17", "Statement": [{"Sid": "TLS", "Effect": "Deny", "Principal": "*",
+        "Action": "s3:*", "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    let (code, doc, lab) = run(with_bucket_policy(tls));
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(code, 0);
+    assert!(lab.requests().iter().any(|r| r.op == "GetBucketPolicy"));
+}
+
+#[test]
+fn sky292_a_bucket_policy_deny_on_conditions_the_doctor_cannot_know() {
+    let vpce = json!({"Version": "2012-10-17", "Statement": [{"Sid": "VpceOnly", "Effect": "Deny", "Principal": "*",
+        "Action": "s3:*", "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123"}}}]});
+    let (code, doc, _lab) = run(with_bucket_policy(vpce));
+    assert_only(&doc, "s3.bucket-policy", "warn", "SKY292");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky293_the_bucket_policy_cannot_be_read_is_not_a_failure() {
+    let (code, doc, _lab) =
+        run(Scenario::healthy_pod_identity().fault("s3", Some("GetBucketPolicy"), FaultKind::AccessDenied));
+    let c = check(&doc, "s3.bucket-policy");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("inconclusive"), Some("SKY293")),
+        "{c:#}"
+    );
+    assert!(c["message"].as_str().unwrap().contains("pod.s3-list"), "{c:#}");
+    assert_eq!(code, 3);
+}

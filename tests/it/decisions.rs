@@ -230,6 +230,34 @@ fn cases() -> Vec<Case> {
             "warn",
             Code::Sky325,
         ),
+        case(
+            "bucket policy denies the role",
+            pi().with(|s| {
+                s.bucket_policy = Some(
+                    json!({"Statement": [{"Sid": "Lock", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::lab-bucket/*"}]})
+                    .to_string(),
+                )
+            }),
+            "s3.bucket-policy",
+            "fail",
+            Code::Sky291,
+        ),
+        case(
+            "bucket policy may deny the role",
+            pi().with(|s| {
+                s.bucket_policy = Some(
+                    json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::lab-bucket/*",
+                        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
+                    .to_string(),
+                )
+            }),
+            "s3.bucket-policy",
+            "warn",
+            Code::Sky292,
+        ),
+        case("bucket policy unreadable", pi(), "s3.bucket-policy", "inconclusive", Code::Sky293)
+            .rule(Rule::every(Op::GetBucketPolicy, ErrorKind::AccessDenied)),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),
         case("cluster CREATING", pi().with(|s| s.eks.as_mut().unwrap().status = "CREATING".into()), "eks.cluster", "fail", Code::Sky112),
         case("cluster UPDATING", pi().with(|s| s.eks.as_mut().unwrap().status = "UPDATING".into()), "eks.cluster", "warn", Code::Sky113),

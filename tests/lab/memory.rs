@@ -305,6 +305,14 @@ impl AwsApi for MemoryAws {
                 )
             })
     }
+
+    async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError> {
+        self.get_bucket_location(bucket).await.map_err(|mut e| {
+            e.op = Op::GetBucketPolicy;
+            e
+        })?;
+        Ok(self.s.bucket_policy.clone())
+    }
 }
 
 /// The cluster as the scenario describes it. Exec runs the real probe script in a fake pod on this machine
@@ -713,6 +721,14 @@ impl<T: AwsApi> AwsApi for Faulty<T> {
             Op::GetBucketLocation,
             (bucket),
             self.inner.get_bucket_location(bucket)
+        )
+    }
+    async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError> {
+        wrap!(
+            self,
+            Op::GetBucketPolicy,
+            (bucket),
+            self.inner.get_bucket_policy(bucket)
         )
     }
 }

@@ -582,6 +582,18 @@ async fn seed(moto_url: &str, s: &Scenario) {
             );
         }
         req.send().await.expect("create bucket");
+        if let Some(policy) = s
+            .bucket_policy
+            .as_ref()
+            .filter(|_| Some(bucket) == s.buckets.first().map(|b| &b.0))
+        {
+            s3.put_bucket_policy()
+                .bucket(bucket)
+                .policy(policy)
+                .send()
+                .await
+                .expect("put bucket policy");
+        }
     }
 }
 

@@ -226,6 +226,8 @@ pub struct Scenario {
     pub oidc_provider: Option<Vec<String>>,
     /// Buckets to create: (name, region).
     pub buckets: Vec<(String, String)>,
+    /// The first bucket's policy document, if any (moto stores it; the doctor's evaluator judges it).
+    pub bucket_policy: Option<String>,
     /// Namespaces in the cluster.
     pub namespaces: Vec<String>,
     /// Service accounts.
@@ -376,6 +378,7 @@ impl Scenario {
             }],
             oidc_provider: None,
             buckets: vec![(bucket.clone(), region.clone())],
+            bucket_policy: None,
             namespaces: vec!["default".into(), "kube-system".into()],
             service_accounts: vec![ServiceAccountSpec {
                 namespace: namespace.clone(),

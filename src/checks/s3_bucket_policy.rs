@@ -1,0 +1,256 @@
+//! `s3.bucket-policy`: the bucket's own policy does not deny the role what SkyPilot's mounts need.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde_json::json;
+
+use crate::code::Code;
+use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::policy::{self, Decision, Known, Policy, Request};
+use crate::probe::ErrorKind;
+
+/// Registration.
+pub const SPEC: CheckSpec = CheckSpec {
+    id: "s3.bucket-policy",
+    deps: &["s3.bucket", "iam.role"],
+    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+};
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    let (policy, role, id) = futures::join!(
+        ctx.facts.bucket_policy(&t.bucket),
+        ctx.facts.role(&t.role_name),
+        ctx.facts.caller_identity()
+    );
+    let (role, id) = match (role, id) {
+        (Ok(r), Ok(i)) => (r, i),
+        (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
+    };
+    match policy {
+        Ok(None) => Outcome::pass(format!("bucket {} has no bucket policy", t.bucket)),
+        Ok(Some(text)) => match policy::parse_document(&text) {
+            Ok(doc) => evaluate(&t.bucket, &role.arn, &id.account, &doc),
+            Err(e) => Outcome::inconclusive(
+                Code::Sky006,
+                format!("the policy of bucket {} does not parse: {e}", t.bucket),
+            ),
+        },
+        // The in-pod list settles it: a note, not a verdict.
+        Err(e) if e.kind == ErrorKind::AccessDenied => Outcome::inconclusive(
+            Code::Sky293,
+            format!(
+                "the doctor's identity may not read the policy of bucket {} (s3:GetBucketPolicy); pod.s3-list still settles whether the role can list it",
+                t.bucket
+            ),
+        ),
+        Err(e) => Outcome::from_error(&e),
+    }
+}
+
+/// The five S3 calls SkyPilot's mounts make, each with a resource of the bucket.
+fn actions(bucket: &str) -> [(&'static str, String); 5] {
+    let object = format!("arn:aws:s3:::{bucket}/skypilot-object");
+    let b = format!("arn:aws:s3:::{bucket}");
+    [
+        ("s3:ListBucket", b.clone()),
+        ("s3:GetBucketLocation", b),
+        ("s3:GetObject", object.clone()),
+        ("s3:PutObject", object.clone()),
+        ("s3:DeleteObject", object),
+    ]
+}
+
+/// The bucket policy with the principals that name the role written as the role's ARN: its account (`123...`,
+/// `arn:aws:iam::123...:root`) and its sessions (`arn:aws:sts::123...:assumed-role/ROLE/...`) cover it too.
+fn for_role(doc: &Policy, role_arn: &str, account: &str) -> Policy {
+    let role_name = role_arn.rsplit('/').next().unwrap_or("");
+    let mut out = doc.clone();
+    for st in &mut out.statements {
+        if let Some(aws) = st.principal.get_mut("AWS") {
+            for p in aws.iter_mut() {
+                let is_account = p == account || *p == format!("arn:aws:iam::{account}:root");
+                let is_session = p.starts_with(&format!("arn:aws:sts::{account}:assumed-role/{role_name}/"));
+                if is_account || is_session {
+                    *p = role_arn.to_string();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Decides over the bucket policy for the role's sessions: an explicit Deny of any of the five actions fails
+/// naming its Sid; a Deny that may apply under conditions the doctor cannot evaluate warns. Allows are the identity
+/// policy's business (iam.s3-permissions) within the account.
+pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Outcome {
+    let doc = for_role(doc, role_arn, account);
+    // The question is only whether a Deny applies: an Allow of everything stands for the role's own policies, so
+    // that `decide` answers Allowed, ExplicitDeny or ConditionallyDenied (and never "nothing allows it").
+    let assume_allowed = Policy::from_value(&json!({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}));
+    // What the request of a role session over HTTPS (every AWS SDK, rclone) carries.
+    let keys: BTreeMap<String, String> = [
+        ("aws:PrincipalArn", role_arn.to_string()),
+        ("aws:PrincipalAccount", account.to_string()),
+        ("aws:PrincipalType", "AssumedRole".to_string()),
+        ("aws:SecureTransport", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let label = |i: usize| {
+        doc.statements
+            .get(i)
+            .map(|st| {
+                st.sid
+                    .clone()
+                    .map(|s| format!("Sid {s}"))
+                    .unwrap_or_else(|| format!("statement #{}", i + 1))
+            })
+            .unwrap_or_default()
+    };
+    let mut maybe = Vec::new();
+    for (action, resource) in actions(bucket) {
+        let v = policy::decide(
+            &[doc.clone(), assume_allowed.clone()],
+            &Request {
+                principal: Some(("AWS", role_arn)),
+                action,
+                resource: Some(&resource),
+                known: Known::Keys(&keys),
+            },
+        );
+        match v.decision {
+            Decision::ExplicitDeny => {
+                let found = v.statements.first().map(|&i| label(i)).unwrap_or_default();
+                return Outcome::fail(
+                    Code::Sky291,
+                    format!("the policy of bucket {bucket} denies {action} to {role_arn} in {found}"),
+                )
+                .var("found", found)
+                .evidence(json!({ "bucket_policy": doc, "action": action }));
+            }
+            Decision::ConditionallyDenied => {
+                maybe.push((action, v.statements.first().map(|&i| label(i)).unwrap_or_default()));
+            }
+            _ => {}
+        }
+    }
+    if let Some((action, found)) = maybe.first() {
+        return Outcome::warn(
+            Code::Sky292,
+            format!(
+                "the policy of bucket {bucket} may deny {action} to {role_arn} in {found}, under conditions the doctor cannot evaluate"
+            ),
+        )
+        .var("found", found.clone())
+        .evidence(json!({ "bucket_policy": doc }));
+    }
+    Outcome::pass(format!(
+        "the policy of bucket {bucket} denies {role_arn} none of the five calls SkyPilot's mounts make"
+    ))
+    .evidence(json!({ "bucket_policy": doc }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/sky";
+
+    fn eval(v: serde_json::Value) -> Outcome {
+        evaluate("b", ROLE, "111122223333", &Policy::from_value(&v))
+    }
+
+    #[test]
+    fn deny_statements_as_s3_applies_them() {
+        let deny = |principal: serde_json::Value, cond: serde_json::Value| {
+            json!({"Statement": [{"Sid": "Lock", "Effect": "Deny", "Principal": principal, "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": cond}]})
+        };
+        // A lockdown that excepts only another role.
+        let o = eval(deny(
+            json!("*"),
+            json!({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/admin"}}),
+        ));
+        assert_eq!(o.code, Some(Code::Sky291), "{}", o.message);
+        assert!(o.message.contains("Sid Lock"), "{}", o.message);
+        // The same lockdown excepting this role.
+        assert_eq!(
+            eval(deny(
+                json!("*"),
+                json!({"StringNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/sk*"]}})
+            ))
+            .status,
+            Status::Pass
+        );
+        // TLS only: the SDKs use HTTPS.
+        assert_eq!(
+            eval(deny(json!("*"), json!({"Bool": {"aws:SecureTransport": "false"}}))).status,
+            Status::Pass
+        );
+        // The account as principal covers the role.
+        assert_eq!(
+            eval(deny(json!({"AWS": "111122223333"}), json!({}))).code,
+            Some(Code::Sky291)
+        );
+        // NotPrincipal naming the role's sessions exempts it.
+        let not = json!({"Statement": [{"Effect": "Deny", "NotPrincipal": {"AWS": ["arn:aws:sts::111122223333:assumed-role/sky/x"]},
+            "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]});
+        assert_eq!(eval(not).status, Status::Pass);
+        // Conditions the doctor cannot know: a warning.
+        assert_eq!(
+            eval(deny(
+                json!("*"),
+                json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})
+            ))
+            .code,
+            Some(Code::Sky292)
+        );
+        // Another bucket's statement does not apply.
+        let other = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::other/*"}]});
+        assert_eq!(eval(other).status, Status::Pass);
+    }
+
+    fn rank(o: &Outcome) -> u8 {
+        match o.status {
+            Status::Pass => 0,
+            Status::Warn => 1,
+            _ => 2,
+        }
+    }
+
+    proptest::proptest! {
+        /// Adding a Deny statement to a bucket policy never makes the verdict better.
+        #[test]
+        fn adding_a_deny_never_allows_more(
+            stmts in proptest::collection::vec((0usize..3, 0usize..4, 0usize..3, 0usize..4), 0..4),
+            extra in (0usize..4, 0usize..3, 0usize..4),
+        ) {
+            let principals = [json!("*"), json!({"AWS": "111122223333"}), json!({"AWS": ROLE})];
+            let actions = [json!("s3:*"), json!("s3:GetObject"), json!("s3:List*"), json!(["s3:PutObject", "s3:DeleteObject"])];
+            let resources = [json!("arn:aws:s3:::b/*"), json!("arn:aws:s3:::b"), json!("*")];
+            let conds = [
+                json!({}),
+                json!({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/admin"}}),
+                json!({"Bool": {"aws:SecureTransport": "false"}}),
+                json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}),
+            ];
+            let stmt = |effect: &str, p: usize, a: usize, r: usize, c: usize| json!({"Effect": effect,
+                "Principal": principals[p % 3].clone(), "Action": actions[a].clone(), "Resource": resources[r].clone(),
+                "Condition": conds[c].clone()});
+            let base: Vec<serde_json::Value> = stmts.iter()
+                .map(|&(p, a, r, c)| stmt(if (p + a) % 2 == 0 { "Allow" } else { "Deny" }, p, a, r, c))
+                .collect();
+            let mut more = base.clone();
+            more.push(stmt("Deny", extra.0 % 3, extra.0, extra.1, extra.2));
+            let before = eval(json!({"Statement": base}));
+            let after = eval(json!({"Statement": more}));
+            proptest::prop_assert!(rank(&after) >= rank(&before), "{} -> {}", before.message, after.message);
+        }
+    }
+}

@@ -608,7 +608,7 @@ fn get_role_denied_leaves_role_dependent_checks_undecided() {
     assert_eq!(code, 3);
 }
 
-fn with_bucket_policy(policy: serde_json::Value) -> Scenario {
+fn with_bucket_policy(policy: Value) -> Scenario {
     Scenario::healthy_pod_identity().with(move |s| s.bucket_policy = Some(policy.to_string()))
 }
 

@@ -69,22 +69,21 @@ pub(crate) async fn managed(ctx: &Ctx, arn: &str) -> Result<(String, Policy), Pr
     Ok((arn.to_string(), parsed))
 }
 
-async fn run(ctx: &Ctx) -> Outcome {
-    let t = &ctx.target;
-    let (role, attached, inline, id) = futures::join!(
-        ctx.facts.role(&t.role_name),
-        ctx.facts.attached_policies(&t.role_name),
-        ctx.facts.inline_policy_names(&t.role_name),
-        ctx.facts.caller_identity(),
+/// The role's identity policies (managed default versions and inline documents, with their names) and its
+/// permissions boundary, each fetched once per run through the memoized facts.
+pub(crate) async fn role_policies(
+    ctx: &Ctx,
+    role_name: &str,
+    boundary_arn: Option<&str>,
+) -> Result<(Vec<Policy>, Vec<String>, Option<(String, Policy)>), ProbeError> {
+    let (attached, inline) = futures::join!(
+        ctx.facts.attached_policies(role_name),
+        ctx.facts.inline_policy_names(role_name)
     );
-    let (role, attached, inline, id) = match (role, attached, inline, id) {
-        (Ok(r), Ok(a), Ok(i), Ok(id)) => (r, a, i, id),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Outcome::from_error(&e),
-    };
-    // Every document is fetched concurrently: they do not depend on each other.
+    let (attached, inline) = (attached?, inline?);
     let managed_docs = join_all(attached.iter().map(|arn| managed(ctx, arn)));
     let inline_docs = join_all(inline.iter().map(|name| async move {
-        let doc = ctx.facts.inline_policy(&t.role_name, name).await?;
+        let doc = ctx.facts.inline_policy(role_name, name).await?;
         policy::parse_document(&doc).map(|p| (name.clone(), p)).map_err(|e| {
             ProbeError::new(
                 Op::GetRolePolicy,
@@ -95,30 +94,42 @@ async fn run(ctx: &Ctx) -> Outcome {
         })
     }));
     let boundary = async {
-        match &role.boundary_arn {
+        match boundary_arn {
             Some(arn) => managed(ctx, arn).await.map(Some),
             None => Ok(None),
         }
     };
+    let (managed_docs, inline_docs, boundary) = futures::join!(managed_docs, inline_docs, boundary);
+    let mut policies = Vec::new();
+    let mut names = Vec::new();
+    for r in managed_docs.into_iter().chain(inline_docs) {
+        let (name, p) = r?;
+        names.push(name);
+        policies.push(p);
+    }
+    Ok((policies, names, boundary?))
+}
+
+async fn run(ctx: &Ctx) -> Outcome {
+    let t = &ctx.target;
+    let (role, attached, id) = futures::join!(
+        ctx.facts.role(&t.role_name),
+        ctx.facts.attached_policies(&t.role_name),
+        ctx.facts.caller_identity(),
+    );
+    let (role, attached, id) = match (role, attached, id) {
+        (Ok(r), Ok(a), Ok(id)) => (r, a, id),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::from_error(&e),
+    };
     let required = required(id.partition(), &t.bucket);
     let (actions, resources) = simulation_args(&required);
-    let simulation = ctx.facts.simulate(&role.arn, &actions, &resources);
-    let (managed_docs, inline_docs, boundary, simulation) =
-        futures::join!(managed_docs, inline_docs, boundary, simulation);
-
-    let mut policies = Vec::new();
-    let mut sources = Vec::new();
-    for r in managed_docs.into_iter().chain(inline_docs) {
-        match r {
-            Ok((name, p)) => {
-                sources.push(name);
-                policies.push(p);
-            }
-            Err(e) => return Outcome::from_error(&e),
-        }
-    }
-    let boundary = match boundary {
-        Ok(b) => b,
+    // Every document is fetched concurrently: they do not depend on each other.
+    let (docs, simulation) = futures::join!(
+        role_policies(ctx, &t.role_name, role.boundary_arn.as_deref()),
+        ctx.facts.simulate(&role.arn, &actions, &resources)
+    );
+    let (policies, sources, boundary) = match docs {
+        Ok(d) => d,
         Err(e) => return Outcome::from_error(&e),
     };
     let needs: Vec<Need> = required

@@ -17,6 +17,7 @@ pub mod pod_identity_association;
 pub mod pod_s3_list;
 pub mod s3_bucket;
 pub mod s3_bucket_policy;
+pub mod s3_encryption;
 pub mod sky_config;
 pub mod sky_mount_credentials;
 pub mod sky_service_account;
@@ -40,6 +41,7 @@ pub static REGISTRY: &[CheckSpec] = &[
     iam_s3_permissions::SPEC,
     s3_bucket::SPEC,
     s3_bucket_policy::SPEC,
+    s3_encryption::SPEC,
     sky_version::SPEC,
     sky_config::SPEC,
     sky_service_account::SPEC,

@@ -641,6 +641,28 @@ impl AwsApi for AwsClients {
     async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError> {
         self.bucket_policy(bucket).await
     }
+
+    async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<super::BucketEncryption>, ProbeError> {
+        const OP: Op = Op::GetBucketEncryption;
+        let out = match self.s3.get_bucket_encryption().bucket(bucket).send().await {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code())
+                    == Some("ServerSideEncryptionConfigurationNotFoundError") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(map_err(OP, e)),
+        };
+        Ok(out
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| super::BucketEncryption {
+                algorithm: d.sse_algorithm().as_str().to_string(),
+                kms_key: d.kms_master_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+            }))
+    }
 }
 
 impl AwsClients {

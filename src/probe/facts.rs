@@ -72,6 +72,7 @@ pub struct Facts {
     simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
     bucket_locations: Memo<String, String>,
     bucket_policies: Memo<String, Option<String>>,
+    bucket_encryptions: Memo<String, Option<super::BucketEncryption>>,
     pods: Memo<(String, String), Vec<PodInfo>>,
     execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
 }
@@ -116,6 +117,7 @@ impl Facts {
             simulations: Memo::default(),
             bucket_locations: Memo::default(),
             bucket_policies: Memo::default(),
+            bucket_encryptions: Memo::default(),
             pods: Memo::default(),
             execs: Memo::default(),
         }
@@ -263,6 +265,9 @@ impl Facts {
     memo_call!(/// S3 GetBucketPolicy (`None`: no policy).
         bucket_policy, aws, Op::GetBucketPolicy, bucket_policies, (bucket: &str) -> Option<String>,
         bucket.to_string(), get_bucket_policy);
+    memo_call!(/// S3 GetBucketEncryption (`None`: no default encryption).
+        bucket_encryption, aws, Op::GetBucketEncryption, bucket_encryptions, (bucket: &str) -> Option<super::BucketEncryption>,
+        bucket.to_string(), get_bucket_encryption);
     memo_call!(/// Pods by label selector.
         pods, kube, Op::ListPods, pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,
         (namespace.to_string(), selector.to_string()), list_pods);

@@ -327,6 +327,17 @@ pub trait AwsApi: Send + Sync {
     async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError>;
     /// `s3:GetBucketPolicy`: the bucket policy document, `None` when the bucket has none.
     async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError>;
+    /// `s3:GetEncryptionConfiguration`: the bucket's default encryption, `None` when it has none.
+    async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, ProbeError>;
+}
+
+/// A bucket's default encryption (its first rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BucketEncryption {
+    /// `AES256` (SSE-S3), `aws:kms`, `aws:kms:dsse`.
+    pub algorithm: String,
+    /// The KMS key (id, ARN, alias or alias ARN) for `aws:kms`; `None`: the AWS managed key `aws/s3`.
+    pub kms_key: Option<String>,
 }
 
 /// Read-only Kubernetes calls the doctor makes.

@@ -130,6 +130,8 @@ ops! {
     GetBucketLocation => "s3:GetBucketLocation", Get, Grant::Iam("s3:GetBucketLocation");
     /// S3 GetBucketPolicy.
     GetBucketPolicy => "s3:GetBucketPolicy", Get, Grant::Iam("s3:GetBucketPolicy");
+    /// S3 GetBucketEncryption (its IAM action is s3:GetEncryptionConfiguration).
+    GetBucketEncryption => "s3:GetBucketEncryption", Get, Grant::Iam("s3:GetEncryptionConfiguration");
     /// Kubernetes `GET /version`.
     KubeVersion => "get /version", Get, Grant::Public;
     /// Kubernetes get namespace.

@@ -665,3 +665,53 @@ fn sky293_the_bucket_policy_cannot_be_read_is_not_a_failure() {
     assert!(c["message"].as_str().unwrap().contains("pod.s3-list"), "{c:#}");
     assert_eq!(code, 3);
 }
+
+const KMS_KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn encrypted(key: Option<&str>, kms_policy: Option<Value>) -> Scenario {
+    let key = key.map(str::to_string);
+    Scenario::healthy_pod_identity().with(move |s| {
+        s.bucket_encryption = Some(("aws:kms".into(), key));
+        if let Some(doc) = kms_policy {
+            s.policies.push(PolicySpec {
+                name: "kms-for-the-bucket".into(),
+                document: doc.to_string(),
+                attached: true,
+            });
+        }
+    })
+}
+
+#[test]
+fn s3_encryption_sse_s3_managed_and_customer_keys() {
+    let key_arn = format!("arn:aws:kms:us-west-2:{ACCOUNT}:key/{KMS_KEY}");
+    let kms = |effect: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": effect,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arn}]})
+    };
+    // SSE-S3 and the AWS managed key need nothing.
+    let (_, doc, _lab) =
+        run(Scenario::healthy_pod_identity().with(|s| s.bucket_encryption = Some(("AES256".into(), None))));
+    assert_healthy(&doc, IRSA_ONLY);
+    let (_, doc, _lab) = run(encrypted(Some("alias/aws/s3"), None));
+    assert_healthy(&doc, IRSA_ONLY);
+    // A customer key the role's policies allow.
+    let (code, doc, lab) = run(encrypted(Some(KMS_KEY), Some(kms("Allow"))));
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(code, 0);
+    assert!(lab.requests().iter().any(|r| r.op == "GetBucketEncryption"));
+    // Not allowed: a warning (the key policy, not read, may grant the role directly).
+    let (code, doc, _lab) = run(encrypted(Some(KMS_KEY), None));
+    assert_only(&doc, "s3.encryption", "warn", "SKY295");
+    assert!(
+        check(&doc, "s3.encryption")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&key_arn)
+    );
+    assert_eq!(code, 0);
+    // Denied: a failure naming the key.
+    let (code, doc, _lab) = run(encrypted(Some(KMS_KEY), Some(kms("Deny"))));
+    assert_only(&doc, "s3.encryption", "fail", "SKY294");
+    assert_eq!(code, 1);
+}

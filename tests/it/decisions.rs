@@ -256,6 +256,27 @@ fn cases() -> Vec<Case> {
             "warn",
             Code::Sky292,
         ),
+        case(
+            "KMS key not allowed",
+            pi().with(|s| s.bucket_encryption = Some(("aws:kms".into(), Some("k-1".into())))),
+            "s3.encryption",
+            "warn",
+            Code::Sky295,
+        ),
+        case(
+            "KMS key denied",
+            pi().with(|s| {
+                s.bucket_encryption = Some(("aws:kms".into(), Some("k-1".into())));
+                s.policies.push(PolicySpec {
+                    name: "no-kms".into(),
+                    document: json!({"Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}).to_string(),
+                    attached: true,
+                });
+            }),
+            "s3.encryption",
+            "fail",
+            Code::Sky294,
+        ),
         case("bucket policy unreadable", pi(), "s3.bucket-policy", "inconclusive", Code::Sky293)
             .rule(Rule::every(Op::GetBucketPolicy, ErrorKind::AccessDenied)),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),

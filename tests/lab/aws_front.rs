@@ -61,6 +61,7 @@ fn operation(service: &str, method: &Method, path: &str, query: &str, body: &[u8
             match (method.as_str(), bucket_level) {
                 ("GET", true) if query.contains("location") => "GetBucketLocation".into(),
                 ("GET", true) if query.contains("policy") => "GetBucketPolicy".into(),
+                ("GET", true) if query.contains("encryption") => "GetBucketEncryption".into(),
                 ("GET", true) if query.contains("list-type=2") => "ListObjectsV2".into(),
                 ("GET", true) => "ListObjects".into(),
                 ("HEAD", true) => "HeadBucket".into(),

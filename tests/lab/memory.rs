@@ -313,6 +313,21 @@ impl AwsApi for MemoryAws {
         })?;
         Ok(self.s.bucket_policy.clone())
     }
+
+    async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<skys3::probe::BucketEncryption>, ProbeError> {
+        self.get_bucket_location(bucket).await.map_err(|mut e| {
+            e.op = Op::GetBucketEncryption;
+            e
+        })?;
+        Ok(self
+            .s
+            .bucket_encryption
+            .as_ref()
+            .map(|(algorithm, kms_key)| skys3::probe::BucketEncryption {
+                algorithm: algorithm.clone(),
+                kms_key: kms_key.clone(),
+            }))
+    }
 }
 
 /// The cluster as the scenario describes it. Exec runs the real probe script in a fake pod on this machine
@@ -729,6 +744,14 @@ impl<T: AwsApi> AwsApi for Faulty<T> {
             Op::GetBucketPolicy,
             (bucket),
             self.inner.get_bucket_policy(bucket)
+        )
+    }
+    async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<skys3::probe::BucketEncryption>, ProbeError> {
+        wrap!(
+            self,
+            Op::GetBucketEncryption,
+            (bucket),
+            self.inner.get_bucket_encryption(bucket)
         )
     }
 }

@@ -594,6 +594,36 @@ async fn seed(moto_url: &str, s: &Scenario) {
                 .await
                 .expect("put bucket policy");
         }
+        if let Some((alg, key)) = s
+            .bucket_encryption
+            .as_ref()
+            .filter(|_| Some(bucket) == s.buckets.first().map(|b| &b.0))
+        {
+            use aws_sdk_s3::types::{
+                ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+                ServerSideEncryptionRule,
+            };
+            let default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::from(alg.as_str()))
+                .set_kms_master_key_id(key.clone())
+                .build()
+                .unwrap();
+            s3.put_bucket_encryption()
+                .bucket(bucket)
+                .server_side_encryption_configuration(
+                    ServerSideEncryptionConfiguration::builder()
+                        .rules(
+                            ServerSideEncryptionRule::builder()
+                                .apply_server_side_encryption_by_default(default)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect("put bucket encryption");
+        }
     }
 }
 

@@ -228,6 +228,8 @@ pub struct Scenario {
     pub buckets: Vec<(String, String)>,
     /// The first bucket's policy document, if any (moto stores it; the doctor's evaluator judges it).
     pub bucket_policy: Option<String>,
+    /// The first bucket's default encryption: (algorithm, KMS key), e.g. ("aws:kms", Some(key id)).
+    pub bucket_encryption: Option<(String, Option<String>)>,
     /// Namespaces in the cluster.
     pub namespaces: Vec<String>,
     /// Service accounts.
@@ -379,6 +381,7 @@ impl Scenario {
             oidc_provider: None,
             buckets: vec![(bucket.clone(), region.clone())],
             bucket_policy: None,
+            bucket_encryption: None,
             namespaces: vec!["default".into(), "kube-system".into()],
             service_accounts: vec![ServiceAccountSpec {
                 namespace: namespace.clone(),

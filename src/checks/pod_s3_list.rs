@@ -57,7 +57,8 @@ pub fn command_for(ctx: &Ctx) -> Vec<String> {
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.s3-list",
-    deps: &["pod.credentials"],
+    // Not pod.credentials: a pod with nothing injected is probed too, to show the identity it really gets.
+    deps: &["mode", "kube.context"],
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -274,7 +275,18 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
         )
         .var("found", identity)
     } else if assumed_role(identity) != Some(role) {
-        Outcome::fail(Code::Sky343, format!("pod {pod} runs as {identity}, not role {role}")).var("found", identity)
+        // Another identity (most often the node's instance role when nothing was injected): whether it can read
+        // the bucket is a security finding of its own.
+        let also = if get("list_rc") == "0" {
+            format!(", and that identity can list s3://{bucket}: every pod on the node can read it without the role")
+        } else {
+            String::new()
+        };
+        Outcome::fail(
+            Code::Sky343,
+            format!("pod {pod} runs as {identity}, not role {role}{also}"),
+        )
+        .var("found", identity)
     } else if timed_out(get("list_rc")) {
         Outcome::inconclusive(
             Code::Sky369,

@@ -219,10 +219,17 @@ fn sky331_pod_runs_as_another_service_account() {
 fn sky332_pod_older_than_the_association() {
     let s = Scenario::healthy_pod_identity().with(|s| {
         pod(s).env.retain(|k, _| !k.starts_with("AWS_"));
+        // Nothing injected: the pod's clients fall back to the node's instance role, which can list the bucket.
+        pod(s).aws.identity = Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/eks-node-role/i-0abc"));
         s.associations[0].created_at = 1_800_000_000.0;
     });
     let (code, doc, _lab) = run(s);
-    assert_only(&doc, "pod.credentials", "fail", "SKY332");
+    assert_eq!(check(&doc, "pod.credentials")["code"], "SKY332");
+    // The probe still looks inside: the identity the pod really gets, and that it can read the bucket.
+    let list = check(&doc, "pod.s3-list");
+    assert_eq!(list["code"], "SKY343", "{list:#}");
+    let msg = list["message"].as_str().unwrap();
+    assert!(msg.contains("eks-node-role") && msg.contains("can list"), "{msg}");
     assert_eq!(
         fix(&doc, "pod.credentials"),
         [
@@ -230,17 +237,37 @@ fn sky332_pod_older_than_the_association() {
             "sky launch -c lab-test --infra kubernetes task.yaml"
         ]
     );
-    assert_eq!(check(&doc, "pod.s3-list")["blocked_by"], json!(["pod.credentials"]));
     assert_eq!(code, 1);
 }
 
 #[test]
 fn sky333_credentials_not_injected() {
-    let (code, doc, _lab) =
-        run(Scenario::healthy_pod_identity().with(|s| pod(s).env.retain(|k, _| !k.starts_with("AWS_"))));
-    assert_only(&doc, "pod.credentials", "fail", "SKY333");
-    let (code_irsa, doc_irsa, _lab) = run(Scenario::healthy_irsa().with(|s| pod(s).env.clear()));
-    assert_only(&doc_irsa, "pod.credentials", "fail", "SKY333");
+    // Nothing injected: the pod's clients get the node's instance role (which here cannot list the bucket).
+    let node_role = |s: &mut crate::lab::Scenario| {
+        pod(s).aws.identity = Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/eks-node-role/i-0abc"));
+        pod(s).aws.list = Err((
+            "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied".into(),
+            1,
+        ));
+    };
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        pod(s).env.retain(|k, _| !k.starts_with("AWS_"));
+        node_role(s);
+    }));
+    assert_eq!(check(&doc, "pod.credentials")["code"], "SKY333");
+    assert_eq!(check(&doc, "pod.s3-list")["code"], "SKY343");
+    assert!(
+        !check(&doc, "pod.s3-list")["message"]
+            .as_str()
+            .unwrap()
+            .contains("can list")
+    );
+    let (code_irsa, doc_irsa, _lab) = run(Scenario::healthy_irsa().with(|s| {
+        pod(s).env.clear();
+        node_role(s);
+    }));
+    assert_eq!(check(&doc_irsa, "pod.credentials")["code"], "SKY333");
+    assert_eq!(check(&doc_irsa, "pod.s3-list")["code"], "SKY343");
     assert_eq!((code, code_irsa), (1, 1));
 }
 

@@ -446,7 +446,13 @@ fn sky002_run_deadline_bounds_everything() {
         started.elapsed() < std::time::Duration::from_secs(15),
         "--timeout bounds the run"
     );
-    assert_only(&doc, "kube.context", "inconclusive", "SKY002");
+    assert_eq!(check(&doc, "kube.context")["code"], "SKY002");
+    // Everything that waited on the hung cluster is inconclusive or blocked, never failed or passed by default;
+    // the AWS side still decides.
+    for c in doc["checks"].as_array().unwrap() {
+        assert_ne!(c["status"], "fail", "{c:#}");
+    }
+    assert_eq!(check(&doc, "iam.role")["status"], "pass");
     assert_eq!(code, 3);
 }
 

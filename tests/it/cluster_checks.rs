@@ -1,7 +1,5 @@
 //! Cluster-side and in-pod checks against the lab: one scenario per failure code.
 
-use serde_json::json;
-
 use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, fix, run};
 use crate::lab::{
     ACCOUNT, AWSCLI_ASSUME_DENIED, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec,
@@ -243,7 +241,7 @@ fn sky332_pod_older_than_the_association() {
 #[test]
 fn sky333_credentials_not_injected() {
     // Nothing injected: the pod's clients get the node's instance role (which here cannot list the bucket).
-    let node_role = |s: &mut crate::lab::Scenario| {
+    let node_role = |s: &mut Scenario| {
         pod(s).aws.identity = Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/eks-node-role/i-0abc"));
         pod(s).aws.list = Err((
             "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied".into(),

@@ -42,6 +42,9 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Render a report saved with `skys3 doctor -o json` (as a table, Markdown, JUnit or JSON), or compare two
+    /// with `skys3 report diff OLD NEW`.
+    Report(ReportArgs),
     /// Print the JSON Schema of the `-o json` document.
     Schema,
     /// Print the least-privilege IAM policy and Kubernetes RBAC the doctor itself needs.
@@ -50,6 +53,42 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `skys3 report`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReportArgs {
+    /// `diff OLD NEW`.
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    /// A report saved with `skys3 doctor -o json`.
+    #[arg(required = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Write the home directory as `~`, and account ids, ARNs' accounts and hosts as placeholders.
+    #[arg(long)]
+    pub redact: bool,
+    /// Colour in the table.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `skys3 report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// What changed between two saved reports: fixed, newly broken, still broken. Exit 1 when something got worse.
+    Diff {
+        /// The earlier report.
+        old: PathBuf,
+        /// The later report.
+        new: PathBuf,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -267,6 +306,7 @@ where
                 }
             }
         }
+        Command::Report(args) => report(&args),
         Command::Schema => {
             println!(
                 "{}",
@@ -330,6 +370,48 @@ async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
     Ok(report.exit_code(args.fail_on == FailOn::Warn))
+}
+
+/// `skys3 report FILE` and `skys3 report diff OLD NEW`.
+fn report(args: &ReportArgs) -> i32 {
+    let load = |p: &PathBuf| {
+        crate::saved::load(p).map_err(|e| {
+            eprintln!("skys3: {e}");
+            exit::USAGE
+        })
+    };
+    if let Some(ReportCommand::Diff { old, new, json }) = &args.command {
+        let (old, new) = match (load(old), load(new)) {
+            (Ok(o), Ok(n)) => (o, n),
+            (Err(code), _) | (_, Err(code)) => return code,
+        };
+        let d = crate::saved::diff(&old, &new);
+        let out = if *json {
+            serde_json::to_string_pretty(&d).expect("a diff serializes") + "\n"
+        } else {
+            crate::saved::render_diff(&d)
+        };
+        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        return if d.got_worse() { exit::FAIL } else { exit::OK };
+    }
+    let Some(file) = &args.file else {
+        return exit::USAGE;
+    };
+    let mut report = match load(file) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if args.redact {
+        report = crate::redact::redact(&report, std::env::var_os("HOME").map(PathBuf::from).as_deref());
+    }
+    let out = match args.output {
+        Output::Json => render::json::render(&report),
+        Output::Table => render::table::render(&report, use_color(args.color)),
+        Output::Markdown => render::markdown::render(&report),
+        Output::Junit => render::junit::render(&report),
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    report.exit_code(false)
 }
 
 fn use_color(choice: ColorChoice) -> bool {

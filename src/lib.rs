@@ -23,6 +23,7 @@ pub mod reap;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod saved;
 pub mod sky;
 pub mod sky_schema;
 pub mod suppress;

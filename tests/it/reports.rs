@@ -5,7 +5,11 @@ use serde_json::{Value, json};
 use skys3::report::Report;
 
 use crate::doctor_checks::check;
-use crate::lab::{Lab, PROCESS_SECRET, Scenario, assert_valid, kube_fake::TOKEN};
+use crate::lab::{ACCOUNT, Lab, PROCESS_SECRET, Scenario, assert_valid, kube_fake::TOKEN};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 /// One report with every status, and values with `|`, backticks, quotes, angle brackets and newlines.
 fn fixture() -> Report {
@@ -360,4 +364,84 @@ fn permissions_and_completions() {
         assert_eq!(out.status.code(), Some(0), "{shell}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("skys3"), "{shell}");
     }
+}
+
+/// A support engineer receives the JSON: `skys3 report` renders it in every format, redacts it, and `report diff`
+/// tells what changed between two runs; newer schemas and broken files are refused without echoing them.
+#[test]
+fn saved_reports_render_diff_and_refuse_what_they_cannot_read() {
+    let healthy = Lab::start(Scenario::healthy_pod_identity());
+    let broken = Lab::start(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = None));
+    let save = |lab: &Lab, name: &str| {
+        let out = lab.run(&["doctor", "-o", "json"]);
+        let p = healthy.dir.path().join(name);
+        std::fs::write(&p, &out.stdout).unwrap();
+        (p, out.status.code())
+    };
+    let (ok, ok_code) = save(&healthy, "healthy.json");
+    let (bad, bad_code) = save(&broken, "broken.json");
+    let report = |args: &[&str]| healthy.command().arg("report").args(args).output().unwrap();
+
+    // Round trip, and the same rendering as the doctor's own renderers; the exit code is the report's.
+    let out = report(&[ok.to_str().unwrap(), "-o", "json"]);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&ok).unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), saved);
+    assert_eq!(out.status.code(), ok_code);
+    let parsed: Report = serde_json::from_value(saved).unwrap();
+    for (format, want) in [
+        ("markdown", skys3::render::markdown::render(&parsed)),
+        ("junit", skys3::render::junit::render(&parsed)),
+        ("table", skys3::render::table::render(&parsed, false)),
+    ] {
+        let out = report(&[ok.to_str().unwrap(), "-o", format]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{format}");
+    }
+    assert_eq!(report(&[bad.to_str().unwrap()]).status.code(), bad_code);
+    let redacted = report(&[ok.to_str().unwrap(), "-o", "json", "--redact"]);
+    assert!(!String::from_utf8_lossy(&redacted.stdout).contains(ACCOUNT));
+
+    // What changed: newly broken (exit 1), fixed (exit 0).
+    let out = report(&["diff", ok.to_str().unwrap(), bad.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Newly broken") && text.contains("sky.config"), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+    let out = report(&["diff", bad.to_str().unwrap(), ok.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Fixed") && text.contains("PASS"), "{text}");
+    assert_eq!(out.status.code(), Some(0));
+    let out = report(&["diff", "--json", ok.to_str().unwrap(), ok.to_str().unwrap()]);
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["worse"], json!([]));
+    assert_eq!(out.status.code(), Some(0));
+
+    // A newer schema is refused with a clear message; a broken file is named, never echoed.
+    let mut newer: Value = serde_json::from_slice(&std::fs::read(&ok).unwrap()).unwrap();
+    newer["schema_version"] = json!(99);
+    let newer_path = healthy.dir.path().join("newer.json");
+    std::fs::write(&newer_path, newer.to_string()).unwrap();
+    let out = report(&[newer_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("newer skys3") && stderr(&out).contains("99"),
+        "{}",
+        stderr(&out)
+    );
+    let garbage = healthy.dir.path().join("garbage.json");
+    std::fs::write(
+        &garbage,
+        "{\"schema_version\": 1, \"token\": \"CANARY-SAVED-SECRET\", \"checks\": [",
+    )
+    .unwrap();
+    let out = report(&[garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !stderr(&out).contains("CANARY") && stderr(&out).contains("garbage.json"),
+        "{}",
+        stderr(&out)
+    );
+    let shape = healthy.dir.path().join("shape.json");
+    std::fs::write(&shape, "{\"schema_version\": 1, \"status\": \"CANARY-SHAPE\"}").unwrap();
+    let out = report(&[shape.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("CANARY"), "{}", stderr(&out));
 }

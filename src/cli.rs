@@ -205,6 +205,10 @@ pub struct DoctorArgs {
     /// Overall deadline in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+    /// Rerun the checks that do not pass until they do, or until this much time has passed (`90`, `90s`, `5m`,
+    /// `1h`): IAM, the association and the Pod Identity agent take seconds to minutes to propagate.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
     /// Each check's own timeout in seconds.
     #[arg(long, default_value_t = 20, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub check_timeout: u64,
@@ -357,6 +361,8 @@ async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
         redact: args.redact,
         home: std::env::var_os("HOME").map(PathBuf::from),
         progress,
+        wait: args.wait,
+        only: None,
     };
     let report = doctor::run(&req, &opts).await?;
     let out = match args.output {
@@ -412,6 +418,28 @@ fn report(args: &ReportArgs) -> i32 {
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     report.exit_code(false)
+}
+
+/// A duration: whole seconds, or a number with `s`, `m` or `h`; at most a day.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (for example 90, 90s, 5m or 1h)"))?;
+    let secs = match unit {
+        "s" | "sec" | "secs" => n,
+        "m" | "min" | "mins" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        other => return Err(format!("unknown unit {other:?} in {text:?}: use s, m or h")),
+    };
+    if secs == 0 || secs > 86_400 {
+        return Err(format!("{text:?}: the wait must be between 1 s and 24 h"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn use_color(choice: ColorChoice) -> bool {

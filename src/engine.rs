@@ -193,14 +193,14 @@ pub struct Limits {
 /// Runs `specs` and returns their reports in registry order.
 pub async fn run(
     ctx: Arc<Ctx>,
-    specs: &'static [CheckSpec],
+    specs: &[&'static CheckSpec],
     limits: Limits,
     on_done: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
 ) -> Vec<CheckReport> {
     let done = Arc::new(AtomicUsize::new(0));
     let total = specs.len();
     let mut handles: HashMap<&'static str, Shared<BoxFuture<'static, CheckReport>>> = HashMap::new();
-    for spec in specs {
+    for &spec in specs {
         let deps: Vec<_> = spec
             .deps
             .iter()
@@ -245,6 +245,19 @@ pub async fn run(
         handles.insert(spec.id, fut);
     }
     join_all(specs.iter().map(|s| handles[s.id].clone())).await
+}
+
+/// The checks of `registry` to run again: those named in `only`, and the checks they depend on (transitively),
+/// in registry order.
+pub fn with_deps(registry: &'static [CheckSpec], only: &std::collections::BTreeSet<String>) -> Vec<&'static CheckSpec> {
+    let mut wanted: std::collections::BTreeSet<&str> = only.iter().map(String::as_str).collect();
+    // Dependencies come earlier in the registry: one pass from the end adds them all.
+    for spec in registry.iter().rev() {
+        if wanted.contains(spec.id) {
+            wanted.extend(spec.deps.iter().copied());
+        }
+    }
+    registry.iter().filter(|s| wanted.contains(s.id)).collect()
 }
 
 async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Outcome {
@@ -436,7 +449,8 @@ mod tests {
     #[tokio::test]
     async fn crash_timeout_dependencies_and_remediation() {
         let started = Instant::now();
-        let reports = run(ctx(), SPECS, limits(300, 10_000), None).await;
+        let specs: Vec<&'static CheckSpec> = SPECS.iter().collect();
+        let reports = run(ctx(), &specs, limits(300, 10_000), None).await;
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "the hanging check is cut at its timeout"
@@ -465,7 +479,8 @@ mod tests {
 
     #[tokio::test]
     async fn run_deadline_wins_over_check_timeout() {
-        let reports = run(ctx(), &SPECS[2..3], limits(60_000, 200), None).await;
+        let specs: Vec<&'static CheckSpec> = SPECS[2..3].iter().collect();
+        let reports = run(ctx(), &specs, limits(60_000, 200), None).await;
         assert_eq!(reports[0].code, Some(Code::Sky002));
         assert!(reports[0].message.contains("--timeout"), "{}", reports[0].message);
     }

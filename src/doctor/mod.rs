@@ -4,6 +4,7 @@
 
 pub mod prefetch;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,10 +37,73 @@ pub struct Options {
     pub home: Option<std::path::PathBuf>,
     /// Called as checks finish.
     pub progress: Option<Progress>,
+    /// `--wait`: rerun the checks that do not pass, with backoff, until they do or this much time has passed.
+    pub wait: Option<Duration>,
+    /// Run only these checks (and what they depend on); the others are left out of the report.
+    pub only: Option<BTreeSet<String>>,
 }
 
-/// Runs the doctor against the real AWS and cluster (or offline: the SkyPilot config checks only).
+/// Runs the doctor against the real AWS and cluster (or offline: the SkyPilot config checks only). With
+/// [`Options::wait`], the checks that do not pass run again (with fresh facts: IAM, the association and the agent
+/// take seconds to minutes to propagate) until all pass or the time is up; the report is the last word on each.
 pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
+    let waited_from = tokio::time::Instant::now();
+    let mut report = run_pass(req, opts).await?;
+    if let Some(wait) = opts.wait {
+        let deadline = waited_from + wait;
+        let mut delay = Duration::from_secs(2);
+        loop {
+            let pending: BTreeSet<String> = report
+                .checks
+                .iter()
+                .filter(|c| !settled(c))
+                .map(|c| c.id.clone())
+                .collect();
+            if pending.is_empty() || tokio::time::Instant::now() + delay > deadline {
+                break;
+            }
+            eprintln!(
+                "skys3: {} of {} not passing yet: {} (retry in {} s)",
+                pending.len(),
+                report.checks.len(),
+                pending.iter().cloned().collect::<Vec<_>>().join(", "),
+                delay.as_secs()
+            );
+            tokio::time::sleep(delay).await;
+            let again = run_pass(
+                req,
+                &Options {
+                    only: Some(pending),
+                    ..opts.clone()
+                },
+            )
+            .await?;
+            for c in again.checks {
+                if let Some(slot) = report.checks.iter_mut().find(|old| old.id == c.id) {
+                    *slot = c;
+                }
+            }
+            report.calls.extend(again.calls);
+            report.refresh_status();
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+    Ok(finish(report, opts))
+}
+
+/// Whether a check needs no rerun: it passed, or does not apply (other mode, nothing to check).
+fn settled(c: &crate::report::CheckReport) -> bool {
+    use crate::code::Code;
+    use crate::report::Status;
+    match c.status {
+        Status::Pass | Status::Suppressed => true,
+        Status::Skip => matches!(c.code, Some(Code::Sky008 | Code::Sky009)),
+        _ => false,
+    }
+}
+
+/// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction.
+async fn run_pass(req: &Request, opts: &Options) -> Result<Report, InputError> {
     let started = tokio::time::Instant::now();
     let local = Local::discover(req)?;
     let resolved = target::resolve(req, local, aws::profile_region).await?;
@@ -72,7 +136,7 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
     };
     let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
     report.calls = log.snapshot();
-    Ok(finish(report, opts))
+    Ok(report)
 }
 
 /// Runs the checks over a context whose facts may come from any [`AwsApi`] and [`KubeApi`] (the real clients, or
@@ -85,12 +149,17 @@ pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time
         run_timeout: opts.timeout,
     };
     let registry = if offline { checks::OFFLINE } else { REGISTRY };
-    // Independent requests go out at once; the checks find their answers in the memo.
-    let prefetch = (!offline).then(|| {
+    let specs: Vec<&'static engine::CheckSpec> = match &opts.only {
+        Some(only) => engine::with_deps(registry, only),
+        None => registry.iter().collect(),
+    };
+    // Independent requests go out at once; the checks find their answers in the memo. Not on a rerun of some
+    // checks: those fetch only what they need.
+    let prefetch = (!offline && opts.only.is_none()).then(|| {
         let ctx = ctx.clone();
         tokio::spawn(async move { prefetch::prefetch(&ctx).await })
     });
-    let results = engine::run(ctx.clone(), registry, limits, opts.progress.clone()).await;
+    let results = engine::run(ctx.clone(), &specs, limits, opts.progress.clone()).await;
     if let Some(p) = prefetch {
         p.abort();
     }

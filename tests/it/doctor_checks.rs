@@ -482,3 +482,56 @@ fn sky006_server_error_and_malformed_body() {
         assert_eq!(code, 3, "{kind:?}");
     }
 }
+
+/// `--wait`: the association appears while the doctor waits (as after `aws eks create-pod-identity-association`);
+/// the checks that did not pass run again, with a progress line, until all pass.
+#[test]
+fn wait_reruns_what_does_not_pass_until_it_does() {
+    let associations = Scenario::healthy_pod_identity().associations;
+    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| s.associations.clear()));
+    let started = std::time::Instant::now();
+    let out = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            lab.state.scenario.lock().unwrap().associations = associations;
+        });
+        lab.run(&["doctor", "-o", "json", "--wait", "2m"])
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not passing yet") && err.contains("(retry in 2 s)"),
+        "{err}"
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "it stops waiting once all pass"
+    );
+    // Bad durations are usage errors.
+    for bad in ["0", "5d", "soon"] {
+        assert_eq!(lab.run(&["doctor", "--wait", bad]).status.code(), Some(2), "{bad}");
+    }
+}
+
+/// `--wait` gives up when the time is up: the report is the last pass's, with its exit code.
+#[test]
+fn wait_gives_up_with_the_last_verdict() {
+    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| s.associations.clear()));
+    let started = std::time::Instant::now();
+    let out = lab.run(&["doctor", "-o", "json", "--wait", "5"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(check(&doc, "mode")["code"], "SKY152");
+    assert_eq!(out.status.code(), Some(1));
+    // Only what did not pass (and what it depends on) was asked again: the wiring in every pass, the bucket's
+    // location (s3.bucket passed) only in the first.
+    let count = |op: &str| lab.requests().iter().filter(|r| r.op == op).count();
+    assert!(
+        count("ListPodIdentityAssociations") >= 2,
+        "{}",
+        count("ListPodIdentityAssociations")
+    );
+    assert_eq!(count("GetBucketLocation"), 1);
+}

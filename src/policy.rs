@@ -423,11 +423,27 @@ pub enum CondResult {
     Unknown,
 }
 
+/// A context value meaning "the request does not carry this key".
+pub const ABSENT: &str = "\u{0}absent";
+
 /// Evaluates a string condition against known context values (key -> value). Keys compare case-insensitively,
 /// as IAM does. A key the doctor does not know is unknown, `...IfExists` or not: the real request may well carry
 /// it (`aws:SourceIp`, `aws:SourceVpc`, `sts:RoleSessionName`, ...), so assuming it absent could pass a condition
 /// that excludes the pod.
 pub fn eval_condition(c: &Condition, context: &BTreeMap<String, String>) -> CondResult {
+    // A key known to be absent from the request: `...IfExists` and the negated operators hold, the others do not
+    // (IAM JSON policy reference, "Condition operators": a missing key).
+    if context
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(&c.key) && v == ABSENT)
+    {
+        let negated = c.operator.contains("Not");
+        return if c.operator.ends_with("IfExists") || negated {
+            CondResult::True
+        } else {
+            CondResult::False
+        };
+    }
     let value = context
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(&c.key))

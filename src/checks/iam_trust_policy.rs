@@ -59,12 +59,23 @@ async fn run(ctx: &Ctx) -> Outcome {
                     .and_then(|a| a.split(':').nth(4))
                     .map(str::to_string),
             };
+            // The association says whether session tags are sent at all.
+            let tags_disabled = match ctx.wiring().await.ok().and_then(|d| d.association.clone()) {
+                Some(a) => ctx
+                    .facts
+                    .association(&t.cluster, &a.id)
+                    .await
+                    .map(|a| a.disable_session_tags)
+                    .unwrap_or(false),
+                None => false,
+            };
             let session = PodSession {
                 account,
                 cluster_arn: cluster.and_then(|c| c.arn),
                 cluster_name: t.cluster.clone(),
                 namespace: t.namespace.clone(),
                 service_account: t.service_account.clone(),
+                tags_disabled,
             };
             evaluate_pod_identity_in(&t.role_name, &doc, &session)
                 .var("trust_policy_json", guide::pod_identity_trust())
@@ -114,6 +125,14 @@ fn first_label(doc: &Policy, indices: &[usize]) -> String {
         .unwrap_or_else(|| "a statement".into())
 }
 
+/// The session tags Pod Identity attaches by default.
+const TAGS: [&str; 4] = [
+    "eks-cluster-arn",
+    "eks-cluster-name",
+    "kubernetes-namespace",
+    "kubernetes-service-account",
+];
+
 /// What the doctor knows of the session EKS Pod Identity asks STS for: the session tags it attaches by default
 /// (EKS user guide, "List of session tags added by EKS Pod Identity") and the account the request comes from.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +147,8 @@ pub struct PodSession {
     pub namespace: String,
     /// `aws:RequestTag/kubernetes-service-account`.
     pub service_account: String,
+    /// The association turns session tags off: none of the `aws:RequestTag/...` keys is sent.
+    pub tags_disabled: bool,
 }
 
 impl PodSession {
@@ -139,6 +160,13 @@ impl PodSession {
         let mut k = BTreeMap::new();
         if let Some(a) = &self.account {
             k.insert("aws:SourceAccount".into(), a.clone());
+        }
+        if self.tags_disabled {
+            // Absent keys: a plain operator on them is false, `...IfExists` and negated ones hold, as in IAM.
+            for tag in TAGS {
+                k.insert(format!("aws:RequestTag/{tag}"), policy::ABSENT.into());
+            }
+            return k;
         }
         if let Some(arn) = &self.cluster_arn {
             k.insert("aws:RequestTag/eks-cluster-arn".into(), arn.clone());
@@ -217,6 +245,11 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
                     .find(|(key, _)| key.eq_ignore_ascii_case(&c.key))
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default();
+                let actual = if actual == policy::ABSENT {
+                    "no such tag: the association disables session tags".to_string()
+                } else {
+                    actual
+                };
                 let found = format!("{} {} {:?}", c.operator, c.key, c.values);
                 return Outcome::fail(
                     Code::Sky252,
@@ -543,12 +576,13 @@ mod tests {
 
     #[test]
     fn pod_identity_conditions_with_the_session_the_agent_sends() {
-        let session = PodSession {
+        let mut session = PodSession {
             account: Some("111122223333".into()),
             cluster_arn: Some("arn:aws:eks:us-west-2:111122223333:cluster/prod".into()),
             cluster_name: "prod".into(),
             namespace: "default".into(),
             service_account: "skypilot-service-account".into(),
+            tags_disabled: false,
         };
         let pi = |cond: serde_json::Value| {
             let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL},
@@ -590,6 +624,14 @@ mod tests {
             pi(json!({"StringEqualsIfExists": {"aws:RequestTag/kubernetes-namespace": "other"}})).code,
             Some(Code::Sky252)
         );
+        // An association without session tags: the guide's pinning can no longer hold.
+        session.tags_disabled = true;
+        let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {"aws:RequestTag/kubernetes-namespace": "default"}}}]});
+        let o = evaluate_pod_identity_in("r", &Policy::from_value(&doc), &session);
+        assert_eq!(o.code, Some(Code::Sky252), "{}", o.message);
+        assert!(o.message.contains("disables session tags"), "{}", o.message);
     }
 
     #[test]

@@ -465,6 +465,7 @@ impl AwsApi for AwsClients {
             id: a.association_id().unwrap_or(id).to_string(),
             role_arn: a.role_arn().unwrap_or_default().to_string(),
             created_at: a.created_at().map(|t| t.as_secs_f64()),
+            disable_session_tags: a.disable_session_tags().unwrap_or(false),
         })
     }
 

@@ -180,6 +180,10 @@ pub struct AssociationInfo {
     pub role_arn: String,
     /// Creation time, epoch seconds.
     pub created_at: Option<f64>,
+    /// `disableSessionTags`: Pod Identity then attaches none of its session tags, so no `aws:RequestTag/...`
+    /// trust condition can hold.
+    #[serde(default)]
+    pub disable_session_tags: bool,
 }
 
 /// IAM GetRole.

@@ -405,6 +405,14 @@ fn sky252_a_trust_condition_pins_another_cluster_and_the_guides_pinning_passes()
     let msg = check(&doc, "iam.trust-policy")["message"].as_str().unwrap().to_string();
     assert!(msg.contains("staging") && msg.contains("lab-cluster"), "{msg}");
     assert_eq!(code, 1);
+    // The right pinning, but the association turns session tags off: no tag condition can hold.
+    let no_tags = with_trust(Scenario::healthy_pod_identity(), pinned("lab-cluster"))
+        .with(|s| s.associations[0].disable_session_tags = true);
+    let (code, doc, _lab) = run(no_tags);
+    assert_only(&doc, "iam.trust-policy", "fail", "SKY252");
+    let msg = check(&doc, "iam.trust-policy")["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("disables session tags"), "{msg}");
+    assert_eq!(code, 1);
 }
 
 #[test]

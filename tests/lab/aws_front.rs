@@ -367,7 +367,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                     "clusterName": s.cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
                     "roleArn": a.role_arn, "associationId": id,
                     "associationArn": format!("arn:aws:eks:{}:{ACCOUNT}:podidentityassociation/{}/{id}", s.region, s.cluster),
-                    "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": false
+                    "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": a.disable_session_tags
                 }})),
                 None => eks_error(404, "ResourceNotFoundException", format!("Association {id} not found")),
             }

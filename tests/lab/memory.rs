@@ -174,6 +174,7 @@ impl AwsApi for MemoryAws {
             id: id.into(),
             role_arn: a.role_arn.clone(),
             created_at: Some(a.created_at),
+            disable_session_tags: a.disable_session_tags,
         })
     }
 

@@ -160,6 +160,8 @@ pub struct AssociationSpec {
     pub role_arn: String,
     /// createdAt (epoch seconds).
     pub created_at: f64,
+    /// disableSessionTags.
+    pub disable_session_tags: bool,
 }
 
 /// An EKS add-on.
@@ -454,6 +456,7 @@ impl Scenario {
             service_account: s.service_account.clone(),
             role_arn: s.role_arn(),
             created_at: 1_700_000_000.0,
+            disable_session_tags: false,
         }];
         s
     }

@@ -91,12 +91,14 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
     Ok(finish(report, opts))
 }
 
-/// Whether a check needs no rerun: it passed, or does not apply (other mode, nothing to check).
+/// Whether a check needs no rerun: it passed, warned (a warning is a standing verdict on the setup, such as a
+/// condition the doctor cannot evaluate, not something propagation settles; waiting on it would always use up the
+/// whole duration), or does not apply (other mode, nothing to check).
 fn settled(c: &crate::report::CheckReport) -> bool {
     use crate::code::Code;
     use crate::report::Status;
     match c.status {
-        Status::Pass | Status::Suppressed => true,
+        Status::Pass | Status::Warn | Status::Suppressed => true,
         Status::Skip => matches!(c.code, Some(Code::Sky008 | Code::Sky009)),
         _ => false,
     }

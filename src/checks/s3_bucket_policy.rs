@@ -19,6 +19,16 @@ pub const SPEC: CheckSpec = CheckSpec {
 };
 
 async fn run(ctx: &Ctx) -> Outcome {
+    let role_arn = ctx
+        .facts
+        .role(&ctx.target.role_name)
+        .await
+        .map(|r| r.arn)
+        .unwrap_or_default();
+    decide(ctx).await.var("role_arn", role_arn)
+}
+
+async fn decide(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
     let (policy, role, id) = futures::join!(
         ctx.facts.bucket_policy(&t.bucket),
@@ -29,9 +39,27 @@ async fn run(ctx: &Ctx) -> Outcome {
         (Ok(r), Ok(i)) => (r, i),
         (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
     };
+    // A bucket of another account: its policy must grant the role, not only not deny it (the role's own
+    // policies are not enough across accounts).
+    let cross_account = match ctx.facts.bucket_owned_by(&t.bucket, &id.account).await {
+        Ok(owned) => !owned,
+        Err(e) => return Outcome::from_error(&e),
+    };
     match policy {
+        Ok(None) if cross_account => Outcome::fail(
+            Code::Sky296,
+            format!(
+                "bucket {} belongs to another account than {} and has no bucket policy: nothing grants {} access to it",
+                t.bucket, id.account, role.arn
+            ),
+        )
+        .var(
+            "found",
+            "s3:ListBucket, s3:GetBucketLocation, s3:GetObject, s3:PutObject, s3:DeleteObject",
+        ),
         Ok(None) => Outcome::pass(format!("bucket {} has no bucket policy", t.bucket)),
         Ok(Some(text)) => match policy::parse_document(&text) {
+            Ok(doc) if cross_account => evaluate_cross_account(&t.bucket, &role.arn, &id.account, &doc),
             Ok(doc) => evaluate(&t.bucket, &role.arn, &id.account, &doc),
             Err(e) => Outcome::inconclusive(
                 Code::Sky006,
@@ -155,6 +183,55 @@ pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Ou
     .evidence(json!({ "bucket_policy": doc }))
 }
 
+/// A bucket of another account: the policy must Allow the role each call (and not Deny it).
+pub fn evaluate_cross_account(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Outcome {
+    let denied = evaluate(bucket, role_arn, account, doc);
+    if denied.status == crate::report::Status::Fail {
+        return denied;
+    }
+    let keys: BTreeMap<String, String> = [
+        ("aws:PrincipalArn", role_arn),
+        ("aws:PrincipalAccount", account),
+        ("aws:SecureTransport", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    // Across accounts an account principal does not stand for the role: only the owner's own IAM is delegated.
+    let missing: Vec<&str> = actions(bucket)
+        .iter()
+        .filter(|(action, resource)| {
+            policy::decide(
+                std::slice::from_ref(doc),
+                &Request {
+                    principal: Some(("AWS", role_arn)),
+                    action,
+                    resource: Some(resource),
+                    known: Known::Keys(&keys),
+                },
+            )
+            .decision
+                == Decision::ImplicitDeny
+        })
+        .map(|(a, _)| *a)
+        .collect();
+    if missing.is_empty() {
+        return Outcome::pass(format!(
+            "bucket {bucket} belongs to another account, and its policy grants {role_arn} the mount calls"
+        ))
+        .evidence(json!({ "bucket_policy": doc, "cross_account": true }));
+    }
+    Outcome::fail(
+        Code::Sky296,
+        format!(
+            "bucket {bucket} belongs to another account than {account}, and its policy does not grant {role_arn} {}",
+            missing.join(", ")
+        ),
+    )
+    .var("found", missing.join(", "))
+    .evidence(json!({ "bucket_policy": doc, "cross_account": true }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +241,25 @@ mod tests {
 
     fn eval(v: serde_json::Value) -> Outcome {
         evaluate("b", ROLE, "111122223333", &Policy::from_value(&v))
+    }
+
+    #[test]
+    fn another_accounts_bucket_must_grant_the_role() {
+        let grant = |principal: serde_json::Value| {
+            json!({"Statement": [{"Effect": "Allow", "Principal": principal,
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]}]})
+        };
+        let x = |v: serde_json::Value| evaluate_cross_account("b", ROLE, "111122223333", &Policy::from_value(&v));
+        assert_eq!(x(grant(json!({"AWS": ROLE}))).status, Status::Pass);
+        assert_eq!(
+            x(grant(json!({"AWS": "arn:aws:iam::999999999999:role/other"}))).code,
+            Some(Code::Sky296)
+        );
+        let only_read = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]});
+        let o = x(only_read);
+        assert_eq!(o.code, Some(Code::Sky296));
+        assert!(o.message.contains("s3:PutObject"), "{}", o.message);
     }
 
     #[test]

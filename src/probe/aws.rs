@@ -643,6 +643,28 @@ impl AwsApi for AwsClients {
         self.bucket_policy(bucket).await
     }
 
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, ProbeError> {
+        const OP: Op = Op::GetBucketLocation;
+        match self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .expected_bucket_owner(account)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = map_err(OP, e);
+                if e.kind == ErrorKind::AccessDenied {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<super::BucketEncryption>, ProbeError> {
         const OP: Op = Op::GetBucketEncryption;
         let out = match self.s3.get_bucket_encryption().bucket(bucket).send().await {

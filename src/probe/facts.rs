@@ -73,6 +73,7 @@ pub struct Facts {
     bucket_locations: Memo<String, String>,
     bucket_policies: Memo<String, Option<String>>,
     bucket_encryptions: Memo<String, Option<super::BucketEncryption>>,
+    bucket_owners: Memo<(String, String), bool>,
     pods: Memo<(String, String), Vec<PodInfo>>,
     execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
 }
@@ -118,6 +119,7 @@ impl Facts {
             bucket_locations: Memo::default(),
             bucket_policies: Memo::default(),
             bucket_encryptions: Memo::default(),
+            bucket_owners: Memo::default(),
             pods: Memo::default(),
             execs: Memo::default(),
         }
@@ -265,6 +267,9 @@ impl Facts {
     memo_call!(/// S3 GetBucketPolicy (`None`: no policy).
         bucket_policy, aws, Op::GetBucketPolicy, bucket_policies, (bucket: &str) -> Option<String>,
         bucket.to_string(), get_bucket_policy);
+    memo_call!(/// Whether `account` owns the bucket (GetBucketLocation with the expected owner).
+        bucket_owned_by, aws, Op::GetBucketLocation, bucket_owners, (bucket: &str, account: &str) -> bool,
+        (bucket.to_string(), account.to_string()), bucket_owned_by);
     memo_call!(/// S3 GetBucketEncryption (`None`: no default encryption).
         bucket_encryption, aws, Op::GetBucketEncryption, bucket_encryptions, (bucket: &str) -> Option<super::BucketEncryption>,
         bucket.to_string(), get_bucket_encryption);

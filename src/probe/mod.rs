@@ -331,6 +331,9 @@ pub trait AwsApi: Send + Sync {
     async fn get_bucket_location(&self, bucket: &str) -> Result<String, ProbeError>;
     /// `s3:GetBucketPolicy`: the bucket policy document, `None` when the bucket has none.
     async fn get_bucket_policy(&self, bucket: &str) -> Result<Option<String>, ProbeError>;
+    /// Whether `account` owns the bucket: GetBucketLocation with `x-amz-expected-bucket-owner`, which S3 refuses
+    /// with 403 when the owner differs. Only meaningful where the same call without the header succeeds.
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, ProbeError>;
     /// `s3:GetEncryptionConfiguration`: the bucket's default encryption, `None` when it has none.
     async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, ProbeError>;
 }

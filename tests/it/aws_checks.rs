@@ -723,3 +723,25 @@ fn s3_encryption_sse_s3_managed_and_customer_keys() {
     assert_only(&doc, "s3.encryption", "fail", "SKY294");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn sky296_another_accounts_bucket_must_grant_the_role() {
+    let role_arn = Scenario::healthy_pod_identity().role_arn();
+    let foreign = |policy: Option<Value>| {
+        Scenario::healthy_pod_identity().with(move |s| {
+            s.bucket_owner = Some("999999999999".into());
+            s.bucket_policy = policy.map(|p| p.to_string());
+        })
+    };
+    // No policy: nothing grants the role anything across accounts.
+    let (code, doc, _lab) = run(foreign(None));
+    assert_only(&doc, "s3.bucket-policy", "fail", "SKY296");
+    assert_eq!(code, 1);
+    // A policy granting the role the five calls: healthy.
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": role_arn},
+        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"]}]});
+    let (code, doc, _lab) = run(foreign(Some(grant)));
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(code, 0);
+}

@@ -277,6 +277,13 @@ fn cases() -> Vec<Case> {
             "fail",
             Code::Sky294,
         ),
+        case(
+            "another account's bucket without a grant",
+            pi().with(|s| s.bucket_owner = Some("999999999999".into())),
+            "s3.bucket-policy",
+            "fail",
+            Code::Sky296,
+        ),
         case("bucket policy unreadable", pi(), "s3.bucket-policy", "inconclusive", Code::Sky293)
             .rule(Rule::every(Op::GetBucketPolicy, ErrorKind::AccessDenied)),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::Sky111),

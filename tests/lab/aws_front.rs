@@ -135,6 +135,18 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
     if service == "eks" {
         return eks(&front.state, &parts.method, &path, &query);
     }
+    if service == "s3" {
+        let owner = front.state.scenario.lock().unwrap().bucket_owner.clone();
+        let expected = parts
+            .headers
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok());
+        if let Some(expected) = expected
+            && expected != owner.as_deref().unwrap_or(ACCOUNT)
+        {
+            return fault_response("s3", &FaultKind::AccessDenied);
+        }
+    }
     if op == "SimulatePrincipalPolicy" {
         let answers = front.state.scenario.lock().unwrap().simulator.clone();
         if let Some(answers) = answers {

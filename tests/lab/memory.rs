@@ -315,6 +315,11 @@ impl AwsApi for MemoryAws {
         Ok(self.s.bucket_policy.clone())
     }
 
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, ProbeError> {
+        self.get_bucket_location(bucket).await?;
+        Ok(self.s.bucket_owner.as_deref().unwrap_or(ACCOUNT) == account)
+    }
+
     async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<skys3::probe::BucketEncryption>, ProbeError> {
         self.get_bucket_location(bucket).await.map_err(|mut e| {
             e.op = Op::GetBucketEncryption;
@@ -745,6 +750,14 @@ impl<T: AwsApi> AwsApi for Faulty<T> {
             Op::GetBucketPolicy,
             (bucket),
             self.inner.get_bucket_policy(bucket)
+        )
+    }
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, ProbeError> {
+        wrap!(
+            self,
+            Op::GetBucketLocation,
+            (bucket, account),
+            self.inner.bucket_owned_by(bucket, account)
         )
     }
     async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<skys3::probe::BucketEncryption>, ProbeError> {

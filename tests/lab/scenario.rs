@@ -230,6 +230,9 @@ pub struct Scenario {
     pub buckets: Vec<(String, String)>,
     /// The first bucket's policy document, if any (moto stores it; the doctor's evaluator judges it).
     pub bucket_policy: Option<String>,
+    /// The account that owns the buckets (`None`: the lab's account). S3 refuses requests whose
+    /// `x-amz-expected-bucket-owner` differs; moto ignores that header, so the AWS front applies it.
+    pub bucket_owner: Option<String>,
     /// The first bucket's default encryption: (algorithm, KMS key), e.g. ("aws:kms", Some(key id)).
     pub bucket_encryption: Option<(String, Option<String>)>,
     /// Namespaces in the cluster.
@@ -384,6 +387,7 @@ impl Scenario {
             buckets: vec![(bucket.clone(), region.clone())],
             bucket_policy: None,
             bucket_encryption: None,
+            bucket_owner: None,
             namespaces: vec!["default".into(), "kube-system".into()],
             service_accounts: vec![ServiceAccountSpec {
                 namespace: namespace.clone(),

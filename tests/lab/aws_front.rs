@@ -110,14 +110,22 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let op = operation(&service, &parts.method, &path, &query, &body);
+    // The expected-owner header makes another question of the same path (s3.bucket-policy asks who owns the
+    // bucket), so it is recorded with the request.
+    let owner_note = parts
+        .headers
+        .get("x-amz-expected-bucket-owner")
+        .and_then(|v| v.to_str().ok())
+        .map(|o| format!(" [expected-bucket-owner {o}]"))
+        .unwrap_or_default();
     front.state.record(Recorded {
         service: service.clone(),
         method: parts.method.to_string(),
         op: op.clone(),
         path: if query.is_empty() {
-            path.clone()
+            format!("{path}{owner_note}")
         } else {
-            format!("{path}?{query}")
+            format!("{path}?{query}{owner_note}")
         },
     });
 

@@ -84,30 +84,10 @@ const KUBERNETES: &[&str] = &[
     "set_pod_resource_limits",
 ];
 
-/// `kubernetes.context_configs.<context>`: the general keys but the context list itself.
-const CONTEXT: &[&str] = &[
-    "allowed_nodes",
-    "apt_mirrors",
-    "auto_mounts",
-    "autoscaler",
-    "custom_metadata",
-    "dws",
-    "enable_docker",
-    "high_availability",
-    "kueue",
-    "max_inline_command_length",
-    "namespace",
-    "networking",
-    "pod_config",
-    "ports",
-    "post_provision_runcmd",
-    "pricing",
-    "provision_timeout",
-    "quota",
-    "rdma",
-    "remote_identity",
-    "set_pod_resource_limits",
-];
+/// `kubernetes.context_configs.<context>` takes the general keys but the context settings themselves.
+fn context_key(k: &str) -> bool {
+    KUBERNETES.contains(&k) && !matches!(k, "allowed_contexts" | "context_configs")
+}
 
 const WORKSPACE: &[&str] = &[
     "allowed_users",
@@ -172,13 +152,13 @@ pub fn check(config: &Value) -> Vec<String> {
             continue;
         }
         match key.as_str() {
-            "aws" => section(&mut out, "aws", value, AWS, |out, k, v| {
+            "aws" => section(&mut out, "aws", value, &in_list(AWS), |out, k, v| {
                 if k == "remote_identity" {
                     aws_remote_identity(out, "aws.remote_identity", v)
                 }
             }),
-            "kubernetes" => section(&mut out, "kubernetes", value, KUBERNETES, |out, k, v| {
-                kubernetes_key(out, "kubernetes", k, v, CONTEXT)
+            "kubernetes" => section(&mut out, "kubernetes", value, &in_list(KUBERNETES), |out, k, v| {
+                kubernetes_key(out, "kubernetes", k, v, &context_key)
             }),
             "workspaces" => workspaces(&mut out, value),
             "active_workspace" => {
@@ -208,12 +188,17 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Membership in a fixed key list.
+fn in_list(keys: &'static [&'static str]) -> impl Fn(&str) -> bool {
+    move |k| keys.contains(&k)
+}
+
 /// A section that must be a map of known keys; `each` checks the known keys' values.
 fn section(
     out: &mut Vec<String>,
     path: &str,
     value: &Value,
-    known: &[&str],
+    known: &dyn Fn(&str) -> bool,
     each: impl Fn(&mut Vec<String>, &str, &Value),
 ) {
     let Some(map) = value.as_object() else {
@@ -223,7 +208,7 @@ fn section(
         return;
     };
     for (k, v) in map {
-        if known.contains(&k.as_str()) {
+        if known(k) {
             each(out, k, v);
         } else {
             out.push(format!("{path}.{k}: unsupported field"));
@@ -249,7 +234,7 @@ fn aws_remote_identity(out: &mut Vec<String>, path: &str, v: &Value) {
     }
 }
 
-fn kubernetes_key(out: &mut Vec<String>, path: &str, k: &str, v: &Value, context_keys: &[&str]) {
+fn kubernetes_key(out: &mut Vec<String>, path: &str, k: &str, v: &Value, context_keys: &dyn Fn(&str) -> bool) {
     let p = format!("{path}.{k}");
     match k {
         "remote_identity" => {
@@ -304,16 +289,16 @@ fn workspaces(out: &mut Vec<String>, value: &Value) {
         for (k, v) in entries {
             let p = format!("{path}.{k}");
             match k.as_str() {
-                "aws" => section(out, &p, v, WORKSPACE_AWS, |out, k, v| match k {
+                "aws" => section(out, &p, v, &in_list(WORKSPACE_AWS), |out, k, v| match k {
                     "remote_identity" => aws_remote_identity(out, &format!("{p}.remote_identity"), v),
                     "profile" if !v.is_string() => out.push(format!("{p}.profile: {} is not a string", kind(v))),
                     _ => {}
                 }),
-                "kubernetes" => section(out, &p, v, WORKSPACE_KUBERNETES, |out, k, v| {
-                    kubernetes_key(out, &p, k, v, WORKSPACE_CONTEXT)
+                "kubernetes" => section(out, &p, v, &in_list(WORKSPACE_KUBERNETES), |out, k, v| {
+                    kubernetes_key(out, &p, k, v, &in_list(WORKSPACE_CONTEXT))
                 }),
                 k if WORKSPACE.contains(&k) => {}
-                k if WORKSPACE_DISABLE_ONLY.contains(&k) => section(out, &p, v, &["disabled"], |_, _, _| {}),
+                k if WORKSPACE_DISABLE_ONLY.contains(&k) => section(out, &p, v, &in_list(&["disabled"]), |_, _, _| {}),
                 _ => out.push(format!("{p}: unsupported field")),
             }
         }

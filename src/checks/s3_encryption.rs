@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::policy::{self, Decision, Policy};
+use crate::policy::{self, Decision};
 use crate::probe::BucketEncryption;
 
 /// Registration.
@@ -33,10 +33,10 @@ async fn run(ctx: &Ctx) -> Outcome {
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::from_error(&e),
     };
     let Some(key) = customer_key(enc.as_ref(), id.partition(), &t.region, &id.account) else {
-        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), None, &[], None);
+        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), None, &[]);
     };
     let Key::Arn(key_arn) = &key else {
-        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), Some(&key), &[], None);
+        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), Some(&key), &[]);
     };
     match super::iam_s3_permissions::role_policies(ctx, &t.role_name, role.boundary_arn.as_deref()).await {
         Ok((policies, _, boundary)) => {
@@ -49,14 +49,7 @@ async fn run(ctx: &Ctx) -> Outcome {
                     )
                 })
                 .collect();
-            evaluate(
-                &t.bucket,
-                &t.role_name,
-                enc.as_ref(),
-                Some(&key),
-                &decisions,
-                Some(&policies),
-            )
+            evaluate(&t.bucket, &t.role_name, enc.as_ref(), Some(&key), &decisions)
         }
         Err(e) => Outcome::from_error(&e),
     }
@@ -98,10 +91,8 @@ pub fn evaluate(
     enc: Option<&BucketEncryption>,
     key: Option<&Key>,
     decisions: &[(&str, Decision)],
-    policies: Option<&[Policy]>,
 ) -> Outcome {
     let evidence = json!({ "encryption": enc, "decisions": decisions.iter().map(|(a, d)| json!({"action": a, "decision": d})).collect::<Vec<_>>() });
-    let _ = policies;
     let what = match enc {
         None => "no default encryption".to_string(),
         Some(e) if e.algorithm == "AES256" => "SSE-S3".to_string(),

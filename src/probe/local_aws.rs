@@ -43,13 +43,6 @@ pub enum CredentialKind {
     None,
 }
 
-impl CredentialKind {
-    /// Whether SkyPilot would embed these as static keys in MOUNT_CACHED mounts.
-    pub fn is_static(self) -> bool {
-        matches!(self, CredentialKind::Env | CredentialKind::SharedCredentialsFile)
-    }
-}
-
 /// The local identity's kind and the profile it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocalCredentials {

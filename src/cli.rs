@@ -75,6 +75,9 @@ pub struct ReportArgs {
     /// Colour in the table.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print the shell script that fixes what the report found (as `skys3 doctor --fix-script` does).
+    #[arg(long, conflicts_with_all = ["output", "redact"])]
+    pub fix_script: bool,
 }
 
 /// `skys3 report` subcommands.
@@ -228,6 +231,10 @@ pub struct DoctorArgs {
     /// Only the checks that need neither AWS nor the cluster (the SkyPilot config checks).
     #[arg(long)]
     pub offline: bool,
+    /// Print a shell script that fixes what the run found (ordered, guarded, never run by skys3) instead of the
+    /// report. The exit code is the report's.
+    #[arg(long, conflicts_with_all = ["output", "redact"])]
+    pub fix_script: bool,
 }
 
 /// Reads the value and origin of a flag that also has an environment variable. Empty values count as unset.
@@ -365,11 +372,15 @@ async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
         only: None,
     };
     let report = doctor::run(&req, &opts).await?;
-    let out = match args.output {
-        Output::Json => render::json::render(&report),
-        Output::Table => render::table::render(&report, use_color(args.color)),
-        Output::Markdown => render::markdown::render(&report),
-        Output::Junit => render::junit::render(&report),
+    let out = if args.fix_script {
+        crate::fix::script(&[&report])
+    } else {
+        match args.output {
+            Output::Json => render::json::render(&report),
+            Output::Table => render::table::render(&report, use_color(args.color)),
+            Output::Markdown => render::markdown::render(&report),
+            Output::Junit => render::junit::render(&report),
+        }
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a panic; the exit code still tells the verdict.
@@ -407,6 +418,12 @@ fn report(args: &ReportArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    if args.fix_script {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(crate::fix::script(&[&report]).as_bytes());
+        return exit::OK;
+    }
     if args.redact {
         report = crate::redact::redact(&report, std::env::var_os("HOME").map(PathBuf::from).as_deref());
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::code::Code;
 use crate::probe::{ErrorKind, Facts, ProbeError};
-use crate::report::{CheckReport, Remediation, Status};
+use crate::report::{CheckReport, FixStep, Remediation, Status};
 use crate::target::Resolved;
 use crate::template;
 use crate::wiring::{self, Detected, Wiring};
@@ -336,6 +336,15 @@ fn finish(
                 summary: template::fill(&doc.summary, &vars, false),
                 commands: doc.commands.iter().map(|c| template::fill(c, &vars, true)).collect(),
                 guide: doc.guide.clone(),
+                fix: doc
+                    .fix
+                    .iter()
+                    .map(|f| FixStep {
+                        phase: f.phase,
+                        unless: f.unless.as_ref().map(|c| template::fill(c, &vars, true)),
+                        run: f.run.iter().map(|c| template::fill(c, &vars, true)).collect(),
+                    })
+                    .collect(),
             })
         }
         _ => None,

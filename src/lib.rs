@@ -14,6 +14,7 @@ pub mod code;
 pub mod doctor;
 pub mod engine;
 pub mod exit;
+pub mod fix;
 pub mod guide;
 pub mod permissions;
 pub mod pods;

@@ -92,6 +92,49 @@ pub struct Remediation {
     pub commands: Vec<String>,
     /// Section of the guide.
     pub guide: String,
+    /// What `--fix-script` writes for this finding (empty when no command can fix it): the commands that change
+    /// the setup, unlike `commands`, which may only look. Kept in the JSON so a saved report yields the same
+    /// script (`skys3 report FILE --fix-script`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub fix: Vec<FixStep>,
+}
+
+/// Where a fix step goes in the script: what a step needs is created by an earlier phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixPhase {
+    /// The cluster's IAM OIDC provider (IRSA), which the trust policy names.
+    OidcProvider,
+    /// The IAM role.
+    Role,
+    /// The S3 policy.
+    Policy,
+    /// The role's trust policy.
+    TrustPolicy,
+    /// Attaching the S3 policy to the role.
+    Attach,
+    /// The Pod Identity agent add-on.
+    Addon,
+    /// The Pod Identity association (after the role it names).
+    Association,
+    /// The Kubernetes namespace.
+    Namespace,
+    /// The Kubernetes service account (in its namespace).
+    ServiceAccount,
+    /// The service account's IRSA annotation (on the account, naming the role).
+    Annotation,
+}
+
+/// One step of a fix script, with the user's values filled in (shell-quoted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct FixStep {
+    /// Where the step goes.
+    pub phase: FixPhase,
+    /// A read-only command that succeeds when the step is already done; the step runs only when it fails.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unless: Option<String>,
+    /// The commands that make the change.
+    pub run: Vec<String>,
 }
 
 /// One check's result.

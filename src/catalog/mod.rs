@@ -61,6 +61,22 @@ pub struct CodeDoc {
     pub commands: Vec<String>,
     /// The section of the guide the fix comes from.
     pub guide: String,
+    /// The steps `--fix-script` writes for this code, in the order given; none when no command can fix it.
+    #[serde(default)]
+    pub fix: Vec<FixDoc>,
+}
+
+/// One step of a fix script: commands that change something, and the read-only test that makes it safe to rerun.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixDoc {
+    /// Where the step goes in the script (the script sorts by phase, so that what a step needs exists first).
+    pub phase: crate::report::FixPhase,
+    /// A read-only command that succeeds when the step is already done; the step runs only when it fails.
+    #[serde(default)]
+    pub unless: Option<String>,
+    /// The commands (placeholders filled shell-quoted).
+    pub run: Vec<String>,
 }
 
 /// The parsed catalog.

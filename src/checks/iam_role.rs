@@ -33,6 +33,10 @@ pub const SPEC: CheckSpec = CheckSpec {
                     if let Some(trust) = fix_trust_policy(&ctx, wiring).await {
                         o = o.var("trust_policy_json", trust);
                     }
+                    // The fix script creates the S3 policy too when it is missing, as the guide does.
+                    if let Ok(id) = ctx.facts.caller_identity().await {
+                        o = o.var("s3_policy_json", guide::s3_policy(id.partition(), &t.bucket));
+                    }
                     o
                 }
                 Err(e) => Outcome::from_error(&e),

@@ -46,6 +46,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                     ),
                 )
                 .var("oidc_provider", provider)
+                .var("oidc_provider_arn", expected.clone())
                 .evidence(json!({ "issuer": issuer, "expected_arn": expected, "providers": listed }));
             };
             match ctx.facts.oidc_provider(arn).await {

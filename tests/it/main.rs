@@ -12,6 +12,7 @@ mod cluster_checks;
 mod decisions;
 mod doctor_checks;
 mod faults;
+mod fix_script;
 mod kubeconfig_oracle;
 mod lab_selftest;
 mod real_clients;

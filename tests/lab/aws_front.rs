@@ -49,6 +49,16 @@ fn service_of(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// The access key id in the SigV4 credential scope.
+fn access_key_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_string)
+}
+
 /// The operation: the query protocol's `Action`, EKS's REST route, S3's method and shape.
 fn operation(service: &str, method: &Method, path: &str, query: &str, body: &[u8]) -> String {
     match service {
@@ -87,6 +97,14 @@ fn form_value(form: &str, key: &str) -> Option<String> {
 /// EKS REST routes: (operation, path parameters).
 fn eks_route<'a>(method: &Method, path: &'a str) -> (&'static str, Vec<&'a str>) {
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method == Method::POST {
+        return match seg.as_slice() {
+            ["clusters", c, "addons"] => ("CreateAddon", vec![c]),
+            ["clusters", c, "pod-identity-associations"] => ("CreatePodIdentityAssociation", vec![c]),
+            ["clusters", c, "pod-identity-associations", id] => ("UpdatePodIdentityAssociation", vec![c, id]),
+            _ => ("Mutating", seg),
+        };
+    }
     if method != Method::GET {
         return ("Mutating", seg);
     }
@@ -110,6 +128,7 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let op = operation(&service, &parts.method, &path, &query, &body);
+    let script = access_key_of(&parts.headers).as_deref() == Some(super::FIX_ACCESS_KEY);
     // The expected-owner header makes another question of the same path (s3.bucket-policy asks who owns the
     // bucket), so it is recorded with the request.
     let owner_note = parts
@@ -118,7 +137,7 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(|o| format!(" [expected-bucket-owner {o}]"))
         .unwrap_or_default();
-    front.state.record(Recorded {
+    let recorded = Recorded {
         service: service.clone(),
         method: parts.method.to_string(),
         op: op.clone(),
@@ -127,7 +146,12 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         } else {
             format!("{path}?{query}{owner_note}")
         },
-    });
+    };
+    if script {
+        front.state.script_requests.lock().unwrap().push(recorded);
+    } else {
+        front.state.record(recorded);
+    }
 
     let latency = front.state.scenario.lock().unwrap().latency_ms;
     if latency > 0 {
@@ -141,6 +165,9 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         }
     }
     if service == "eks" {
+        if script && parts.method == Method::POST {
+            return eks_write(&front.state, &path, &body);
+        }
         return eks(&front.state, &parts.method, &path, &query);
     }
     if service == "s3" {
@@ -154,6 +181,9 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         {
             return fault_response("s3", &FaultKind::AccessDenied);
         }
+    }
+    if script && op == "AddClientIDToOpenIDConnectProvider" {
+        return add_client_id(&front.moto, std::str::from_utf8(&body).unwrap_or("")).await;
     }
     if op == "SimulatePrincipalPolicy" {
         let answers = front.state.scenario.lock().unwrap().simulator.clone();
@@ -399,4 +429,131 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
         ),
         _ => eks_error(404, "ResourceNotFoundException", format!("unknown EKS route {path}")),
     }
+}
+
+/// The EKS writes a fix script makes (only it: the doctor's requests never get here), applied to the scenario as
+/// EKS would: a new add-on is ACTIVE with its agent DaemonSet ready, an association gets the next id.
+fn eks_write(state: &LabState, path: &str, body: &[u8]) -> Response {
+    let req: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |k: &str| req.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let mut s = state.scenario.lock().unwrap();
+    let (op, params) = eks_route(&Method::POST, path);
+    if s.eks.is_none() || params.first().copied() != Some(s.cluster.as_str()) {
+        return eks_error(404, "ResourceNotFoundException", "No cluster found".into());
+    }
+    let region = s.region.clone();
+    let cluster = s.cluster.clone();
+    let assoc_json = |id: &str, a: &super::AssociationSpec| {
+        json!({ "association": {
+            "clusterName": cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
+            "roleArn": a.role_arn, "associationId": id,
+            "associationArn": format!("arn:aws:eks:{region}:{ACCOUNT}:podidentityassociation/{cluster}/{id}"),
+            "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": a.disable_session_tags
+        }})
+    };
+    match op {
+        "CreateAddon" => {
+            let name = text("addonName");
+            if s.addons.iter().any(|a| a.name == name) {
+                return eks_error(409, "ResourceInUseException", format!("Addon already exists: {name}"));
+            }
+            s.addons.push(super::AddonSpec {
+                name: name.clone(),
+                status: "ACTIVE".into(),
+            });
+            if name == "eks-pod-identity-agent" && s.agent_daemonset.is_none() {
+                s.agent_daemonset = Some((2, 2));
+            }
+            ok_json(
+                json!({ "addon": { "addonName": name, "clusterName": cluster, "status": "CREATING",
+                "addonVersion": "v1.3.4-eksbuild.1", "createdAt": 1_700_000_000.5, "modifiedAt": 1_700_000_000.5 }}),
+            )
+        }
+        "CreatePodIdentityAssociation" => {
+            let a = super::AssociationSpec {
+                namespace: text("namespace"),
+                service_account: text("serviceAccount"),
+                role_arn: text("roleArn"),
+                created_at: 1_800_000_000.0,
+                disable_session_tags: req.get("disableSessionTags").and_then(|v| v.as_bool()).unwrap_or(false),
+            };
+            if s.associations
+                .iter()
+                .any(|x| x.namespace == a.namespace && x.service_account == a.service_account)
+            {
+                return eks_error(409, "ResourceInUseException", "Association already exists".into());
+            }
+            let id = format!("a-{:017}", s.associations.len());
+            let out = assoc_json(&id, &a);
+            s.associations.push(a);
+            ok_json(out)
+        }
+        "UpdatePodIdentityAssociation" => {
+            let id = params[1].to_string();
+            let Some(i) = (0..s.associations.len()).find(|i| format!("a-{i:017}") == id) else {
+                return eks_error(404, "ResourceNotFoundException", format!("Association {id} not found"));
+            };
+            if !text("roleArn").is_empty() {
+                s.associations[i].role_arn = text("roleArn");
+            }
+            let out = assoc_json(&id, &s.associations[i]);
+            ok_json(out)
+        }
+        _ => eks_error(
+            405,
+            "InvalidRequestException",
+            "the lab accepts no such EKS write".into(),
+        ),
+    }
+}
+
+/// IAM's AddClientIDToOpenIDConnectProvider, which moto lacks, for a fix script: moto's provider is replaced by
+/// one with the same URL and thumbprints and the client id added (as IAM does, adding one already there is a no-op).
+async fn add_client_id(moto: &str, form: &str) -> Response {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let pairs: std::collections::BTreeMap<String, String> =
+        form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    let (Some(arn), Some(client_id)) = (pairs.get("OpenIDConnectProviderArn"), pairs.get("ClientID")) else {
+        return fault_response("iam", &FaultKind::Code(400, "ValidationError".into()));
+    };
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "lab"))
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto)
+        .load()
+        .await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let Ok(p) = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+    else {
+        return fault_response("iam", &FaultKind::Code(404, "NoSuchEntity".into()));
+    };
+    let mut clients = p.client_id_list().to_vec();
+    if !clients.contains(client_id) {
+        clients.push(client_id.clone());
+        iam.delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .expect("moto deletes the provider");
+        iam.create_open_id_connect_provider()
+            .url(format!(
+                "https://{}",
+                p.url().unwrap_or_default().trim_start_matches("https://")
+            ))
+            .set_client_id_list(Some(clients))
+            .set_thumbprint_list(Some(p.thumbprint_list().to_vec()))
+            .send()
+            .await
+            .expect("moto recreates the provider");
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "text/xml")],
+        "<AddClientIDToOpenIDConnectProviderResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata><RequestId>lab-add-client-id</RequestId></ResponseMetadata></AddClientIDToOpenIDConnectProviderResponse>",
+    )
+        .into_response()
 }

@@ -1,6 +1,6 @@
 //! A fake Kubernetes API server: the GET endpoints the doctor reads, `Status` errors as the real server sends
 //! them, and exec over WebSocket (v5/v4 channel protocol). Every request is recorded; non-GET requests are
-//! refused (and show up in the audit).
+//! refused (and show up in the audit), except a fix script's kubectl creating or annotating what it fixes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 fn classify(method: &str, seg: &[&str], is_ws: bool) -> (String, String) {
     let resource = match seg {
         ["version"] => "version".to_string(),
-        ["api", "v1", "namespaces", _] => "namespaces".into(),
+        ["api", "v1", "namespaces"] | ["api", "v1", "namespaces", _] => "namespaces".into(),
         ["api", "v1", "namespaces", _, r, ..] if seg.len() >= 7 => format!("{r}/{}", seg[6]),
         ["api", "v1", "namespaces", _, r, ..] => r.to_string(),
         ["apis", _, _, "namespaces", _, r, ..] => r.to_string(),
@@ -80,7 +80,7 @@ fn classify(method: &str, seg: &[&str], is_ws: bool) -> (String, String) {
 }
 
 async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
-    let (mut parts, _body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -90,7 +90,15 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let (verb, resource) = classify(parts.method.as_str(), &seg, is_ws);
     let op = format!("{verb} {resource}");
-    state.record(Recorded {
+    // A fix script's kubectl. It cannot be told by its token: client-go applies a kubeconfig's credentials only to
+    // TLS connections (clientcmd's `IsConfigTransportTLS` test), and the lab serves plain HTTP. The doctor never
+    // runs kubectl (its client is kube-rs), so the User-Agent keeps its audit apart from the script's writes.
+    let script = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("kubectl/"));
+    let recorded = Recorded {
         service: "kube".into(),
         method: parts.method.to_string(),
         op: op.clone(),
@@ -99,14 +107,19 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
         } else {
             format!("{path}?{query}")
         },
-    });
+    };
+    if script {
+        state.script_requests.lock().unwrap().push(recorded);
+    } else {
+        state.record(recorded);
+    }
 
     let authorized = parts
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {TOKEN}"));
-    if !authorized {
+    if !script && !authorized {
         return status(401, "Unauthorized", "Unauthorized".into());
     }
     let latency = state.scenario.lock().unwrap().latency_ms;
@@ -138,7 +151,14 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
         }
     }
     if parts.method != http::Method::GET {
+        if script {
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            return write(&state, parts.method.as_str(), &seg, &body);
+        }
         return status(405, "MethodNotAllowed", "the lab's API server is read-only".into());
+    }
+    if let Some(doc) = discovery(&seg) {
+        return ok(doc);
     }
 
     let s = state.scenario.lock().unwrap().clone();
@@ -297,4 +317,162 @@ async fn exec(
     };
     let _ = socket.send(frame(3, status.to_string().as_bytes())).await;
     let _ = socket.send(Message::Close(None)).await;
+}
+
+/// Legacy discovery, which kubectl reads to map `serviceaccount` to its path (kube-rs's typed API needs none).
+fn discovery(seg: &[&str]) -> Option<Value> {
+    let resource = |name: &str, kind: &str, namespaced: bool| {
+        json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind,
+               "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+    };
+    Some(match seg {
+        ["api"] => json!({"kind": "APIVersions", "versions": ["v1"],
+                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
+        ["apis"] => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+            "name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}),
+        ["api", "v1"] => json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
+            resource("namespaces", "Namespace", false),
+            resource("serviceaccounts", "ServiceAccount", true),
+            resource("pods", "Pod", true)]}),
+        ["apis", "apps", "v1"] => json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+            "resources": [resource("daemonsets", "DaemonSet", true)]}),
+        _ => return None,
+    })
+}
+
+fn service_account_json(sa: &super::ServiceAccountSpec) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": sa.name, "namespace": sa.namespace, "annotations": sa.annotations,
+                     "uid": "00000000-0000-0000-0000-000000000001", "creationTimestamp": "2026-01-01T00:00:00Z"}
+    })
+}
+
+/// The writes a fix script's kubectl makes: create a namespace or a service account, patch a service account's
+/// annotations (kubectl annotate sends a merge patch). Applied to the scenario as the API server would.
+fn write(state: &LabState, method: &str, seg: &[&str], body: &[u8]) -> Response {
+    // kubectl's typed clients (`create namespace`, `create serviceaccount`) send protobuf; `annotate` sends JSON.
+    let doc: Value = match body.strip_prefix(b"k8s\0") {
+        Some(envelope) => match protobuf_name(envelope) {
+            Some(name) => json!({"metadata": {"name": name}}),
+            None => return status(400, "BadRequest", "unreadable protobuf body".into()),
+        },
+        None => match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return status(400, "BadRequest", format!("body is not JSON: {e}")),
+        },
+    };
+    let name = doc["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut s = state.scenario.lock().unwrap();
+    let created = |v: Value| {
+        (
+            StatusCode::CREATED,
+            [("content-type", "application/json")],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    match (method, seg) {
+        ("POST", ["api", "v1", "namespaces"]) => {
+            if s.namespaces.contains(&name) {
+                return status(409, "AlreadyExists", format!("namespaces \"{name}\" already exists"));
+            }
+            s.namespaces.push(name.clone());
+            created(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "status": {"phase": "Active"}}),
+            )
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "serviceaccounts"]) => {
+            if !s.namespaces.iter().any(|n| n == ns) {
+                return status(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+            }
+            if s.service_accounts.iter().any(|a| a.namespace == *ns && a.name == name) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("serviceaccounts \"{name}\" already exists"),
+                );
+            }
+            let sa = super::ServiceAccountSpec {
+                namespace: ns.to_string(),
+                name,
+                annotations: Default::default(),
+            };
+            let out = service_account_json(&sa);
+            s.service_accounts.push(sa);
+            created(out)
+        }
+        ("PATCH", ["api", "v1", "namespaces", ns, "serviceaccounts", sa_name]) => {
+            let Some(sa) = s
+                .service_accounts
+                .iter_mut()
+                .find(|a| a.namespace == *ns && a.name == *sa_name)
+            else {
+                return status(404, "NotFound", format!("serviceaccounts \"{sa_name}\" not found"));
+            };
+            if let Some(annotations) = doc["metadata"]["annotations"].as_object() {
+                for (k, v) in annotations {
+                    match v.as_str() {
+                        Some(v) => {
+                            sa.annotations.insert(k.clone(), v.to_string());
+                        }
+                        None => {
+                            sa.annotations.remove(k);
+                        }
+                    }
+                }
+            }
+            ok(service_account_json(sa))
+        }
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            format!("the lab accepts no {method} on /{}", seg.join("/")),
+        ),
+    }
+}
+
+/// `metadata.name` of an object in Kubernetes' protobuf envelope (after the `k8s\0` magic): `Unknown.raw` (field 2)
+/// holds the object, whose field 1 is its `ObjectMeta`, whose field 1 is the name.
+fn protobuf_name(envelope: &[u8]) -> Option<String> {
+    let raw = protobuf_field(envelope, 2)?;
+    let meta = protobuf_field(raw, 1)?;
+    String::from_utf8(protobuf_field(meta, 1)?.to_vec()).ok()
+}
+
+/// The first length-delimited field `want` of a protobuf message.
+fn protobuf_field(mut buf: &[u8], want: u64) -> Option<&[u8]> {
+    fn varint(buf: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        match key & 7 {
+            0 => {
+                varint(&mut buf)?;
+            }
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).ok()?;
+                let (value, rest) = (buf.get(..len)?, buf.get(len..)?);
+                if key >> 3 == want {
+                    return Some(value);
+                }
+                buf = rest;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            _ => return None,
+        }
+    }
+    None
 }

@@ -55,7 +55,13 @@ pub struct LabState {
     pub pod_side: Mutex<Option<pod::PodSide>>,
     /// Requests of the pods' own clients (not the doctor's: they are not part of its read-only audit).
     pub pod_requests: Mutex<Vec<String>>,
+    /// Requests of a fix script (signed with [`FIX_ACCESS_KEY`] or bearing [`kube_fake::FIX_TOKEN`]): the only
+    /// requests the fakes let change anything, kept apart from the doctor's strictly read-only audit.
+    pub script_requests: Mutex<Vec<Recorded>>,
 }
+
+/// The access key a fix script's AWS CLI signs with; the AWS front lets only it change the EKS fakes.
+pub const FIX_ACCESS_KEY: &str = "AKIAFIXSCRIPTLAB0001";
 
 impl LabState {
     fn record(&self, r: Recorded) {
@@ -331,6 +337,7 @@ impl Lab {
             root: dir.path().to_path_buf(),
             pod_side: Mutex::new(None),
             pod_requests: Mutex::new(vec![]),
+            script_requests: Mutex::new(vec![]),
         });
         let kube_url = rt.block_on(kube_fake::serve(state.clone()));
         *state.kube_url.lock().unwrap() = kube_url.clone();
@@ -492,6 +499,11 @@ impl Lab {
         });
         assert_valid(&doc);
         (out.status.code().expect("exited"), doc)
+    }
+
+    /// Every request fix scripts made so far.
+    pub fn script_requests(&self) -> Vec<Recorded> {
+        self.state.script_requests.lock().unwrap().clone()
     }
 
     /// Every request the doctor made so far.

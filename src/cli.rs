@@ -159,9 +159,17 @@ pub struct DoctorArgs {
     /// AWS region of the cluster (else the kube context's, else the AWS profile's).
     #[arg(long, env = "AWS_REGION", value_name = "REGION")]
     pub region: Option<String>,
-    /// Kube context (else the kubeconfig's current context; KUBECONFIG honoured).
-    #[arg(long, env = "KUBE_CONTEXT", value_name = "CTX")]
-    pub context: Option<String>,
+    /// Kube context (else the kubeconfig's current context; KUBECONFIG honoured). Give it several times, or a
+    /// glob (`'prod-*'`), to check several clusters in one run.
+    #[arg(long, env = "KUBE_CONTEXT", value_name = "CTX", action = clap::ArgAction::Append)]
+    pub context: Vec<String>,
+    /// Check every EKS context SkyPilot may launch on (`kubernetes.allowed_contexts`, else the current context),
+    /// each with its own cluster and region.
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// With several contexts: how many to check at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// S3 bucket the pods must reach (else from --task).
     #[arg(long, env = "S3_BUCKET", value_name = "NAME")]
     pub bucket: Option<String>,
@@ -276,14 +284,14 @@ where
             let inputs = Inputs {
                 cluster: input(sub, "cluster"),
                 region: input(sub, "region"),
-                context: input(sub, "context"),
+                context: None,
                 bucket: input(sub, "bucket"),
                 namespace: input(sub, "namespace"),
                 service_account: input(sub, "service_account"),
                 role_name: input(sub, "role_name"),
                 policy_name: input(sub, "policy_name"),
             };
-            match doctor(&args, inputs).await {
+            match doctor(&args, inputs, contexts(sub)).await {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("skys3: {e}");
@@ -336,7 +344,51 @@ where
     }
 }
 
-async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
+/// The `--context` values (trimmed, empty ones dropped), each with its origin.
+fn contexts(m: &ArgMatches) -> Vec<Input> {
+    let given = match m.value_source("context") {
+        Some(ValueSource::EnvVariable) => Given::Env,
+        _ => Given::Flag,
+    };
+    m.get_many::<String>("context")
+        .into_iter()
+        .flatten()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|value| Input { value, given })
+        .collect()
+}
+
+async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> Result<i32, InputError> {
+    let multi = args.all_contexts || contexts.len() > 1 || contexts.iter().any(|c| crate::target::is_glob(&c.value));
+    if !multi {
+        inputs.context = contexts.first().cloned();
+    } else if args.offline {
+        return Err(InputError(
+            "--offline checks no cluster: it takes neither --all-contexts nor several contexts".into(),
+        ));
+    } else {
+        for (input, flag, env) in [
+            (&mut inputs.cluster, "--cluster", "EKS_CLUSTER_NAME"),
+            (&mut inputs.region, "--region", "AWS_REGION"),
+        ] {
+            match input.as_ref().map(|i| i.given) {
+                Some(Given::Flag) => {
+                    return Err(InputError(format!(
+                        "{flag} names one cluster; with several contexts each is checked with its own cluster and \
+                         region (drop {flag})"
+                    )));
+                }
+                // The guide has users export these: with several contexts they would point every target at one
+                // cluster. The region stays the fallback of a context that names none.
+                Some(Given::Env) if flag == "--cluster" => {
+                    eprintln!("skys3: {env} is ignored with several contexts: each context names its own cluster");
+                    *input = None;
+                }
+                _ => {}
+            }
+        }
+    }
     // Read before anything runs: a bad suppressions file is an input error, not a finding.
     let suppressions = match &args.suppressions {
         Some(path) => Some(crate::suppress::Suppressions::load(path).map_err(InputError)?),
@@ -371,6 +423,33 @@ async fn doctor(args: &DoctorArgs, inputs: Inputs) -> Result<i32, InputError> {
         wait: args.wait,
         only: None,
     };
+    if multi {
+        let local = crate::target::Local::discover(&req)?;
+        let patterns: Vec<String> = contexts.iter().map(|c| c.value.clone()).collect();
+        let (selected, skipped) = crate::target::select_contexts(&local, &patterns, args.all_contexts)?;
+        for s in &skipped {
+            eprintln!("skys3: not checking context {}: {}", s.context, s.reason);
+        }
+        let reqs: Vec<Request> = selected
+            .iter()
+            .map(|c| crate::target::request_for_context(&req, &local, c))
+            .collect();
+        let report = doctor::run_targets(&reqs, skipped, &opts, usize::from(args.jobs)).await?;
+        let out = if args.fix_script {
+            crate::fix::script(&report.targets.iter().collect::<Vec<_>>())
+        } else {
+            match args.output {
+                Output::Json => render::json::render_targets(&report),
+                Output::Table => render::table::render_targets(&report, use_color(args.color)),
+                Output::Markdown => render::markdown::render_targets(&report),
+                Output::Junit => render::junit::render_targets(&report),
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+        return Ok(report.exit_code(args.fail_on == FailOn::Warn));
+    }
     let report = doctor::run(&req, &opts).await?;
     let out = if args.fix_script {
         crate::fix::script(&[&report])
@@ -414,9 +493,39 @@ fn report(args: &ReportArgs) -> i32 {
     let Some(file) = &args.file else {
         return exit::USAGE;
     };
-    let mut report = match load(file) {
-        Ok(r) => r,
-        Err(code) => return code,
+    let doc = match crate::saved::load_document(file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skys3: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut report = match doc {
+        crate::report::Document::Single(r) => *r,
+        crate::report::Document::Targets(mut many) => {
+            let out = if args.fix_script {
+                crate::fix::script(&many.targets.iter().collect::<Vec<_>>())
+            } else {
+                if args.redact {
+                    let home = std::env::var_os("HOME").map(PathBuf::from);
+                    for t in &mut many.targets {
+                        *t = crate::redact::redact(t, home.as_deref());
+                    }
+                }
+                match args.output {
+                    Output::Json => render::json::render_targets(&many),
+                    Output::Table => render::table::render_targets(&many, use_color(args.color)),
+                    Output::Markdown => render::markdown::render_targets(&many),
+                    Output::Junit => render::junit::render_targets(&many),
+                }
+            };
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            return if args.fix_script {
+                exit::OK
+            } else {
+                many.exit_code(false)
+            };
+        }
     };
     if args.fix_script {
         let _ = std::io::stdout()

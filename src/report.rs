@@ -250,6 +250,70 @@ impl Report {
     }
 }
 
+/// A context that was selected (`--all-contexts`, a glob) but not checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SkippedContext {
+    /// The kube context.
+    pub context: String,
+    /// Why it was not checked (for example: it names no EKS cluster).
+    pub reason: String,
+}
+
+/// `skys3 doctor` over several kube contexts (`--all-contexts`, `--context` given more than once, or a glob):
+/// one document with a full report per target. Additive to schema_version 1: a document with `targets` is this
+/// type, one with `checks` is a [`Report`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TargetsReport {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of skys3 that produced the report.
+    pub skys3_version: String,
+    /// Overall verdict: the worst of the targets'.
+    pub status: Status,
+    /// One report per target, in the order of their contexts. Each target's `calls` holds the requests it made;
+    /// a fact shared by all targets (the identity, IAM) is fetched once, by whichever target asked first.
+    pub targets: Vec<Report>,
+    /// Contexts selected but not checked, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedContext>,
+}
+
+impl TargetsReport {
+    /// Builds the document and derives its overall status.
+    pub fn new(targets: Vec<Report>, skipped: Vec<SkippedContext>) -> TargetsReport {
+        TargetsReport {
+            schema_version: SCHEMA_VERSION,
+            skys3_version: env!("CARGO_PKG_VERSION").to_string(),
+            status: overall(targets.iter().map(|t| t.status)),
+            targets,
+            skipped,
+        }
+    }
+
+    /// The exit code: the worst target's (see [`Report::exit_code`]).
+    pub fn exit_code(&self, fail_on_warn: bool) -> i32 {
+        self.targets
+            .iter()
+            .map(|t| t.exit_code(fail_on_warn))
+            .max_by_key(|c| match *c {
+                crate::exit::FAIL => 2,
+                crate::exit::INCONCLUSIVE => 1,
+                _ => 0,
+            })
+            .unwrap_or(crate::exit::OK)
+    }
+}
+
+/// Any document `-o json` prints: one target's report, or several targets'.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Document {
+    /// Several targets (has `targets`).
+    Targets(TargetsReport),
+    /// One target (has `checks`).
+    Single(Box<Report>),
+}
+
 /// skys3's version and the versions of the SDKs it was built with (from Cargo.lock, at build time).
 pub fn versions() -> BTreeMap<String, String> {
     let mut v: BTreeMap<String, String> = env!("SKYS3_DEP_VERSIONS")
@@ -261,9 +325,10 @@ pub fn versions() -> BTreeMap<String, String> {
     v
 }
 
-/// The JSON Schema of the `-o json` document, generated from these types.
+/// The JSON Schema of the `-o json` document (a [`Report`], or a [`TargetsReport`] for several targets),
+/// generated from these types.
 pub fn schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Report)).expect("the schema serializes")
+    serde_json::to_value(schemars::schema_for!(Document)).expect("the schema serializes")
 }
 
 /// The overall verdict of a set of check verdicts. Skips and suppressed findings do not count.

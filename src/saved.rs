@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{Report, SCHEMA_VERSION, Status};
+use crate::report::{Document, Report, SCHEMA_VERSION, Status};
 
 /// The largest saved report read (a report with every call of a big run is well under 1 MiB).
 const MAX_BYTES: u64 = 32 << 20;
@@ -53,8 +53,24 @@ pub enum LoadError {
     },
 }
 
-/// Reads a saved report. Reports of this schema version and older are read; newer ones are refused.
+/// Reads a saved one-target report (what `report diff` compares); a several-targets document is refused, naming
+/// what it is.
 pub fn load(path: &Path) -> Result<Report, LoadError> {
+    match load_document(path)? {
+        Document::Single(r) => Ok(*r),
+        Document::Targets(t) => Err(LoadError::Shape {
+            file: path.display().to_string(),
+            reason: format!(
+                "it holds {} targets (doctor with several contexts); compare one target's reports",
+                t.targets.len()
+            ),
+        }),
+    }
+}
+
+/// Reads a saved document: one target's report, or several targets'. Documents of this schema version and older
+/// are read; newer ones are refused.
+pub fn load_document(path: &Path) -> Result<Document, LoadError> {
     let file = path.display().to_string();
     let read = |reason: String| LoadError::Read {
         file: file.clone(),
@@ -89,10 +105,18 @@ pub fn load(path: &Path) -> Result<Report, LoadError> {
             });
         }
     }
-    serde_json::from_value(value).map_err(|e| LoadError::Shape {
+    let shape = |e: serde_json::Error| LoadError::Shape {
         file: file.clone(),
         reason: shape_hint(&e),
-    })
+    };
+    // Told apart by their required fields, so a broken document gets the hint of the shape it was meant to have.
+    if value.get("targets").is_some() {
+        serde_json::from_value(value).map(Document::Targets).map_err(shape)
+    } else {
+        serde_json::from_value(value)
+            .map(|r| Document::Single(Box::new(r)))
+            .map_err(shape)
+    }
 }
 
 /// Where a shape error is, without any value: serde names fields and types, which is safe to show.

@@ -301,6 +301,108 @@ where
     })
 }
 
+/// Whether a `--context` value is a glob (`*`, `?`, `[...]`, as SkyPilot's fnmatch reads them).
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// The kube contexts of a run over several targets: those matching `patterns` (names or globs), and with
+/// `all_contexts` every context SkyPilot may launch on (`kubernetes.allowed_contexts`, else the current one).
+/// Contexts that name no EKS cluster cannot be checked; they come back as skipped, with the reason. An unknown
+/// name, a glob matching nothing, or nothing left to check is an input error.
+pub fn select_contexts(
+    local: &Local,
+    patterns: &[String],
+    all_contexts: bool,
+) -> Result<(Vec<String>, Vec<crate::report::SkippedContext>), InputError> {
+    let kc = local.kubeconfig.as_ref().ok_or_else(|| {
+        InputError("no kubeconfig found (KUBECONFIG or ~/.kube/config): there are no contexts to check".into())
+    })?;
+    let names = kc.context_names();
+    let mut selected: Vec<String> = Vec::new();
+    let mut add = |name: &str| {
+        if !selected.iter().any(|s| s == name) {
+            selected.push(name.to_string());
+        }
+    };
+    for p in patterns {
+        if is_glob(p) {
+            let matched: Vec<&String> = names.iter().filter(|n| crate::sky::fnmatchcase(n, p)).collect();
+            if matched.is_empty() {
+                return Err(InputError(format!(
+                    "no kube context matches {p:?} (the kubeconfig has: {})",
+                    list_or_none(&names)
+                )));
+            }
+            matched.into_iter().for_each(|n| add(n));
+        } else if names.iter().any(|n| n == p) {
+            add(p);
+        } else {
+            return Err(InputError(format!(
+                "unknown kube context {p:?} (the kubeconfig has: {})",
+                list_or_none(&names)
+            )));
+        }
+    }
+    if all_contexts {
+        let sky = SkyConfig::load(&local.sky_paths).map_err(InputError)?;
+        let (launch, _) = sky.launch_contexts(&names, kc.current_context());
+        if launch.is_empty() {
+            return Err(InputError(
+                "SkyPilot launches on no context here: kubernetes.allowed_contexts names none of the kubeconfig's \
+                 contexts, or there is no current context"
+                    .into(),
+            ));
+        }
+        launch.iter().for_each(|n| add(n));
+    }
+    let mut checked = Vec::new();
+    let mut skipped = Vec::new();
+    for name in selected {
+        match kc.context(&name) {
+            Some(info) if info.eks_cluster.is_some() => checked.push(name),
+            _ => skipped.push(crate::report::SkippedContext {
+                context: name,
+                reason: "it names no EKS cluster: neither a cluster ARN nor `aws eks get-token --cluster-name` in \
+                         its exec arguments"
+                    .into(),
+            }),
+        }
+    }
+    if checked.is_empty() {
+        return Err(InputError(format!(
+            "none of the selected contexts names an EKS cluster: {}",
+            skipped
+                .iter()
+                .map(|s| s.context.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok((checked, skipped))
+}
+
+/// The request for one context of a run over several: the context given, and the cluster and region its own
+/// (a cluster or region from the environment, `EKS_CLUSTER_NAME` or `AWS_REGION` as the guide exports them, names
+/// one cluster and must not be applied to all; the region stays the fallback of a context that names none).
+pub fn request_for_context(req: &Request, local: &Local, context: &str) -> Request {
+    let info = local
+        .kubeconfig
+        .as_ref()
+        .and_then(|kc| kc.context(context))
+        .unwrap_or_default();
+    let mut r = req.clone();
+    r.inputs.context = Some(Input {
+        value: context.to_string(),
+        given: Given::Flag,
+    });
+    r.inputs.cluster = None;
+    if info.eks_region.is_some() {
+        r.inputs.region = None;
+    }
+    r
+}
+
 /// The kube context: the one given, else the kubeconfig's current context. Offline, none is needed.
 fn pick_context(
     given: Option<String>,

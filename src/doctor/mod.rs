@@ -8,14 +8,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use crate::checks::{self, REGISTRY};
 use crate::engine::{self, Ctx, Limits};
 use crate::probe::aws::{self, AwsClients};
 use crate::probe::credentials::BotocoreChain;
+use crate::probe::facts::AccountFacts;
 use crate::probe::kube::KubeClient;
 use crate::probe::local_aws::{self, LocalEnv};
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
-use crate::report::Report;
+use crate::report::{Report, SkippedContext, TargetsReport};
 use crate::suppress::Suppressions;
 use crate::target::{self, InputError, Local, Request};
 
@@ -47,8 +50,73 @@ pub struct Options {
 /// [`Options::wait`], the checks that do not pass run again (with fresh facts: IAM, the association and the agent
 /// take seconds to minutes to propagate) until all pass or the time is up; the report is the last word on each.
 pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
+    let local = Local::discover(req)?;
+    run_one(req, local, opts, None).await
+}
+
+/// What the targets of one run share: the user's credentials (resolved once, fetched once: one SSO call, one
+/// credential process) and the account-wide facts (identity, IAM).
+struct Shared {
+    source: Result<local_aws::Resolved, local_aws::CredentialProblem>,
+    chain: Arc<BotocoreChain>,
+    account: Arc<AccountFacts>,
+}
+
+/// Runs the doctor on several targets (one request per kube context), at most `jobs` at once, sharing the
+/// credentials and the account-wide facts: one account's IAM role and policies are fetched once for all. Each
+/// target is resolved first, so a bad input stops the run before any request. With [`Options::wait`], each
+/// target reruns what does not pass on its own, with fresh facts.
+pub async fn run_targets(
+    reqs: &[Request],
+    skipped: Vec<SkippedContext>,
+    opts: &Options,
+    jobs: usize,
+) -> Result<TargetsReport, InputError> {
+    let Some(first) = reqs.first() else {
+        return Ok(TargetsReport::new(vec![], skipped));
+    };
+    let local = Local::discover(first)?;
+    let mut resolved = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        let r = target::resolve(req, local.clone(), aws::profile_region)
+            .await
+            .map_err(|e| {
+                InputError(format!(
+                    "context {}: {e}",
+                    req.inputs.context.as_ref().map(|c| c.value.as_str()).unwrap_or("-")
+                ))
+            })?;
+        resolved.push(r);
+    }
+    let source = local_aws::resolve(&LocalEnv::real()).await;
+    let base = aws::base_config(&resolved[0].region, opts.check_timeout).await;
+    let shared = Shared {
+        chain: Arc::new(BotocoreChain::new(
+            source.clone(),
+            base,
+            opts.check_timeout.mul_f64(0.75),
+        )),
+        source,
+        account: Arc::default(),
+    };
+    // Per-check progress lines of several targets would interleave.
+    let opts = Options {
+        progress: None,
+        ..opts.clone()
+    };
+    let reports: Vec<Result<Report, InputError>> = futures::stream::iter(reqs.iter())
+        .map(|req| run_one(req, local.clone(), &opts, Some(&shared)))
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    let targets = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(TargetsReport::new(targets, skipped))
+}
+
+/// One target, with its `--wait` loop; the first pass uses `shared` facts when given.
+async fn run_one(req: &Request, local: Local, opts: &Options, shared: Option<&Shared>) -> Result<Report, InputError> {
     let waited_from = tokio::time::Instant::now();
-    let mut report = run_pass(req, opts).await?;
+    let mut report = run_pass(req, local.clone(), opts, shared).await?;
     if let Some(wait) = opts.wait {
         let deadline = waited_from + wait;
         let mut delay = Duration::from_secs(2);
@@ -72,10 +140,12 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
             tokio::time::sleep(delay).await;
             let again = run_pass(
                 req,
+                local.clone(),
                 &Options {
                     only: Some(pending),
                     ..opts.clone()
                 },
+                None,
             )
             .await?;
             for c in again.checks {
@@ -104,25 +174,31 @@ fn settled(c: &crate::report::CheckReport) -> bool {
     }
 }
 
-/// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction.
-async fn run_pass(req: &Request, opts: &Options) -> Result<Report, InputError> {
+/// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction. Without
+/// `shared`, the pass resolves and fetches the credentials itself and starts with empty facts.
+async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&Shared>) -> Result<Report, InputError> {
     let started = tokio::time::Instant::now();
-    let local = Local::discover(req)?;
     let resolved = target::resolve(req, local, aws::profile_region).await?;
     let log = CallLog::default();
     let facts = if req.offline {
         Facts::new(None, None)
     } else {
-        // Resolved once: the clients' credentials and aws.identity's verdict come from the same answer.
-        let source = local_aws::resolve(&LocalEnv::real()).await;
         let base = aws::base_config(&resolved.region, opts.check_timeout).await;
-        // A credential_process gets less than the check's own bound, so that a hung one is reported as such
-        // rather than as the check timing out.
-        let chain = Arc::new(BotocoreChain::new(
-            source.clone(),
-            base.clone(),
-            opts.check_timeout.mul_f64(0.75),
-        ));
+        let (source, chain, account) = match shared {
+            Some(s) => (s.source.clone(), s.chain.clone(), s.account.clone()),
+            None => {
+                // Resolved once: the clients' credentials and aws.identity's verdict come from the same answer.
+                let source = local_aws::resolve(&LocalEnv::real()).await;
+                // A credential_process gets less than the check's own bound, so that a hung one is reported as
+                // such rather than as the check timing out.
+                let chain = Arc::new(BotocoreChain::new(
+                    source.clone(),
+                    base.clone(),
+                    opts.check_timeout.mul_f64(0.75),
+                ));
+                (source, chain, Arc::default())
+            }
+        };
         let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&base, opts.check_timeout, log.clone(), chain));
         let kube_client = Arc::new(KubeClient::new(
             resolved.kubeconfig.clone(),
@@ -134,7 +210,9 @@ async fn run_pass(req: &Request, opts: &Options) -> Result<Report, InputError> {
         let warm = kube_client.clone();
         tokio::spawn(async move { warm.prepare().await });
         let kube: Arc<dyn KubeApi> = kube_client;
-        Facts::new(Some(aws), Some(kube)).with_credential_source(source)
+        Facts::new(Some(aws), Some(kube))
+            .with_credential_source(source)
+            .with_account(account)
     };
     let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
     report.calls = log.snapshot();

@@ -45,22 +45,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
     }
 }
 
-/// The probe layer as the checks see it.
-pub struct Facts {
-    aws: Option<Arc<dyn AwsApi>>,
-    kube: Option<Arc<dyn KubeApi>>,
-    local: LocalEnv,
-    local_credentials: OnceCell<LocalCredentials>,
-    credential_source: OnceCell<Result<Resolved, CredentialProblem>>,
+/// The facts that are the same for every cluster of one run (one identity, so one account): the caller identity
+/// and IAM. Targets checked together share them (`Facts::with_account`), so a role and its policies are fetched
+/// once however many clusters use them.
+#[derive(Default)]
+pub struct AccountFacts {
     identity: Memo<(), CallerIdentity>,
-    clusters: Memo<String, ClusterInfo>,
-    version: Memo<(), String>,
-    namespaces: Memo<String, ()>,
-    service_accounts: Memo<(String, String), ServiceAccountInfo>,
-    daemonsets: Memo<(String, String), DaemonSetInfo>,
-    addons: Memo<(String, String), AddonInfo>,
-    associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
-    association: Memo<(String, String), AssociationInfo>,
     roles: Memo<String, RoleInfo>,
     attached: Memo<String, Vec<String>>,
     inline_names: Memo<String, Vec<String>>,
@@ -70,6 +60,24 @@ pub struct Facts {
     oidc_list: Memo<(), Vec<String>>,
     oidc: Memo<String, OidcProviderInfo>,
     simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
+}
+
+/// The probe layer as the checks see it.
+pub struct Facts {
+    aws: Option<Arc<dyn AwsApi>>,
+    kube: Option<Arc<dyn KubeApi>>,
+    local: LocalEnv,
+    local_credentials: OnceCell<LocalCredentials>,
+    credential_source: OnceCell<Result<Resolved, CredentialProblem>>,
+    account: Arc<AccountFacts>,
+    clusters: Memo<String, ClusterInfo>,
+    version: Memo<(), String>,
+    namespaces: Memo<String, ()>,
+    service_accounts: Memo<(String, String), ServiceAccountInfo>,
+    daemonsets: Memo<(String, String), DaemonSetInfo>,
+    addons: Memo<(String, String), AddonInfo>,
+    associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
+    association: Memo<(String, String), AssociationInfo>,
     bucket_locations: Memo<String, String>,
     bucket_policies: Memo<String, Option<String>>,
     bucket_encryptions: Memo<String, Option<super::BucketEncryption>>,
@@ -80,11 +88,11 @@ pub struct Facts {
 
 /// Declares a memoized accessor over one probe call.
 macro_rules! memo_call {
-    ($(#[$doc:meta])* $name:ident, $side:ident, $op:expr, $memo:ident, ($($arg:ident: $ty:ty),*) -> $out:ty, $key:expr, $call:ident) => {
+    ($(#[$doc:meta])* $name:ident, $side:ident, $op:expr, $($memo:ident).+, ($($arg:ident: $ty:ty),*) -> $out:ty, $key:expr, $call:ident) => {
         $(#[$doc])*
         pub async fn $name(&self, $($arg: $ty),*) -> Result<$out, ProbeError> {
             let api = self.$side($op)?;
-            self.$memo.get($key, || api.$call($($arg),*)).await
+            self.$($memo).+.get($key, || api.$call($($arg),*)).await
         }
     };
 }
@@ -98,7 +106,7 @@ impl Facts {
             local: LocalEnv::real(),
             local_credentials: OnceCell::new(),
             credential_source: OnceCell::new(),
-            identity: Memo::default(),
+            account: Arc::default(),
             clusters: Memo::default(),
             version: Memo::default(),
             namespaces: Memo::default(),
@@ -107,15 +115,6 @@ impl Facts {
             addons: Memo::default(),
             associations: Memo::default(),
             association: Memo::default(),
-            roles: Memo::default(),
-            attached: Memo::default(),
-            inline_names: Memo::default(),
-            inline_docs: Memo::default(),
-            policies: Memo::default(),
-            policy_versions: Memo::default(),
-            oidc_list: Memo::default(),
-            oidc: Memo::default(),
-            simulations: Memo::default(),
             bucket_locations: Memo::default(),
             bucket_policies: Memo::default(),
             bucket_encryptions: Memo::default(),
@@ -123,6 +122,18 @@ impl Facts {
             pods: Memo::default(),
             execs: Memo::default(),
         }
+    }
+
+    /// The same facts, sharing the account-wide ones (identity, IAM) with other targets of the run. Only for
+    /// targets whose AWS clients use the same credentials.
+    pub fn with_account(mut self, account: Arc<AccountFacts>) -> Facts {
+        self.account = account;
+        self
+    }
+
+    /// The account-wide facts, to share with another target.
+    pub fn account(&self) -> Arc<AccountFacts> {
+        self.account.clone()
     }
 
     /// The same facts, with the local machine read from `local` instead of this process's environment and files.
@@ -181,7 +192,7 @@ impl Facts {
     /// STS caller identity.
     pub async fn caller_identity(&self) -> Result<CallerIdentity, ProbeError> {
         let aws = self.aws(Op::GetCallerIdentity)?;
-        self.identity.get((), || aws.get_caller_identity()).await
+        self.account.identity.get((), || aws.get_caller_identity()).await
     }
 
     /// EKS DescribeCluster.
@@ -214,7 +225,7 @@ impl Facts {
 
     /// The caller identity, if it was already fetched (never makes a call).
     pub fn caller_identity_if_known(&self) -> Option<CallerIdentity> {
-        let cells = self.identity.cells.lock().unwrap_or_else(|p| p.into_inner());
+        let cells = self.account.identity.cells.lock().unwrap_or_else(|p| p.into_inner());
         cells
             .get(&())
             .and_then(|c| c.get())
@@ -237,28 +248,28 @@ impl Facts {
         association, aws, Op::DescribePodIdentityAssociation, association, (cluster: &str, id: &str) -> AssociationInfo,
         (cluster.to_string(), id.to_string()), describe_pod_identity_association);
     memo_call!(/// IAM GetRole.
-        role, aws, Op::GetRole, roles, (name: &str) -> RoleInfo, name.to_string(), get_role);
+        role, aws, Op::GetRole, account.roles, (name: &str) -> RoleInfo, name.to_string(), get_role);
     memo_call!(/// IAM ListAttachedRolePolicies.
-        attached_policies, aws, Op::ListAttachedRolePolicies, attached, (role: &str) -> Vec<String>,
+        attached_policies, aws, Op::ListAttachedRolePolicies, account.attached, (role: &str) -> Vec<String>,
         role.to_string(), list_attached_role_policies);
     memo_call!(/// IAM ListRolePolicies.
-        inline_policy_names, aws, Op::ListRolePolicies, inline_names, (role: &str) -> Vec<String>,
+        inline_policy_names, aws, Op::ListRolePolicies, account.inline_names, (role: &str) -> Vec<String>,
         role.to_string(), list_role_policies);
     memo_call!(/// IAM GetRolePolicy.
-        inline_policy, aws, Op::GetRolePolicy, inline_docs, (role: &str, name: &str) -> String,
+        inline_policy, aws, Op::GetRolePolicy, account.inline_docs, (role: &str, name: &str) -> String,
         (role.to_string(), name.to_string()), get_role_policy);
     memo_call!(/// IAM GetPolicy.
-        policy, aws, Op::GetPolicy, policies, (arn: &str) -> PolicyInfo, arn.to_string(), get_policy);
+        policy, aws, Op::GetPolicy, account.policies, (arn: &str) -> PolicyInfo, arn.to_string(), get_policy);
     memo_call!(/// IAM GetPolicyVersion.
-        policy_version, aws, Op::GetPolicyVersion, policy_versions, (arn: &str, version: &str) -> String,
+        policy_version, aws, Op::GetPolicyVersion, account.policy_versions, (arn: &str, version: &str) -> String,
         (arn.to_string(), version.to_string()), get_policy_version);
     memo_call!(/// IAM ListOpenIDConnectProviders.
-        oidc_providers, aws, Op::ListOpenIdConnectProviders, oidc_list, () -> Vec<String>, (), list_oidc_providers);
+        oidc_providers, aws, Op::ListOpenIdConnectProviders, account.oidc_list, () -> Vec<String>, (), list_oidc_providers);
     memo_call!(/// IAM GetOpenIDConnectProvider.
-        oidc_provider, aws, Op::GetOpenIdConnectProvider, oidc, (arn: &str) -> OidcProviderInfo,
+        oidc_provider, aws, Op::GetOpenIdConnectProvider, account.oidc, (arn: &str) -> OidcProviderInfo,
         arn.to_string(), get_oidc_provider);
     memo_call!(/// IAM SimulatePrincipalPolicy.
-        simulate, aws, Op::SimulatePrincipalPolicy, simulations,
+        simulate, aws, Op::SimulatePrincipalPolicy, account.simulations,
         (principal: &str, actions: &[String], resources: &[String]) -> Vec<SimulationResult>,
         (principal.to_string(), actions.to_vec(), resources.to_vec()), simulate_principal_policy);
     memo_call!(/// S3 GetBucketLocation.

@@ -8,3 +8,10 @@ pub fn render(report: &Report) -> String {
     s.push('\n');
     s
 }
+
+/// Several targets' document, as [`render`] does one report.
+pub fn render_targets(report: &crate::report::TargetsReport) -> String {
+    let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
+    s.push('\n');
+    s
+}

@@ -24,7 +24,35 @@ fn details(c: &CheckReport) -> String {
 
 /// The report as JUnit XML.
 pub fn render(report: &Report) -> String {
-    let mut suite = TestSuite::new("skys3 doctor");
+    xml(vec![suite(report, "skys3 doctor".into())])
+}
+
+/// Several targets' reports as JUnit XML: one test suite per target, named by its context.
+pub fn render_targets(report: &crate::report::TargetsReport) -> String {
+    xml(report
+        .targets
+        .iter()
+        .map(|t| {
+            suite(
+                t,
+                format!("skys3 doctor {}", t.target.context.as_deref().unwrap_or("-")),
+            )
+        })
+        .collect())
+}
+
+fn xml(suites: Vec<TestSuite>) -> String {
+    let mut junit = JUnit::new("skys3");
+    junit.add_test_suites(suites);
+    let mut xml = junit.to_string().expect("JUnit XML serializes");
+    if !xml.ends_with('\n') {
+        xml.push('\n');
+    }
+    xml
+}
+
+fn suite(report: &Report, name: String) -> TestSuite {
+    let mut suite = TestSuite::new(name);
     for c in &report.checks {
         let label = |status: &str| match &c.code {
             Some(code) => format!("{status} {code}: {}", c.message),
@@ -61,11 +89,5 @@ pub fn render(report: &Report) -> String {
         }
         suite.add_test_case(case);
     }
-    let mut junit = JUnit::new("skys3");
-    junit.add_test_suite(suite);
-    let mut xml = junit.to_string().expect("JUnit XML serializes");
-    if !xml.ends_with('\n') {
-        xml.push('\n');
-    }
-    xml
+    suite
 }

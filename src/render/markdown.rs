@@ -135,3 +135,44 @@ pub fn render(r: &Report) -> String {
     }
     o
 }
+
+/// Several targets' reports as Markdown: a summary table, then each target's report.
+pub fn render_targets(r: &crate::report::TargetsReport) -> String {
+    let mut o = format!(
+        "# skys3 doctor: {} targets, {}\n\n| context | cluster | region | status | findings |\n|---|---|---|---|---|\n",
+        r.targets.len(),
+        r.status.as_str().to_uppercase()
+    );
+    for t in &r.targets {
+        let cell = |v: &Option<String>| escape(v.as_deref().unwrap_or("-"));
+        let _ = std::fmt::Write::write_fmt(
+            &mut o,
+            format_args!(
+                "| {} | {} | {} | {} | {} |\n",
+                cell(&t.target.context),
+                cell(&t.target.cluster),
+                cell(&t.target.region),
+                t.status.as_str(),
+                escape(&super::table::findings_summary(t))
+            ),
+        );
+    }
+    for s in &r.skipped {
+        let _ = std::fmt::Write::write_fmt(
+            &mut o,
+            format_args!("\nNot checked: {} ({})\n", escape(&s.context), escape(&s.reason)),
+        );
+    }
+    for t in &r.targets {
+        o.push('\n');
+        // Each target's report, one heading level down.
+        for line in render(t).lines() {
+            if line.starts_with('#') {
+                o.push('#');
+            }
+            o.push_str(line);
+            o.push('\n');
+        }
+    }
+    o
+}

@@ -109,3 +109,73 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     out
 }
+
+/// The codes of a report's findings, worst first ("SKY211, SKY151"), or "-".
+pub fn findings_summary(report: &Report) -> String {
+    let mut findings: Vec<&crate::report::CheckReport> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Inconclusive | Status::Warn))
+        .collect();
+    findings.sort_by_key(|c| match c.status {
+        Status::Fail => 0,
+        Status::Inconclusive => 1,
+        _ => 2,
+    });
+    let codes: Vec<String> = findings
+        .iter()
+        .map(|c| c.code.map(|c| c.to_string()).unwrap_or_else(|| c.id.clone()))
+        .collect();
+    if codes.is_empty() { "-".into() } else { codes.join(", ") }
+}
+
+/// Several targets: one summary row per target, then each target's table.
+pub fn render_targets(report: &crate::report::TargetsReport, color: bool) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table.set_header(["STATUS", "CONTEXT", "CLUSTER", "REGION", "FINDINGS"].map(|h| {
+        if color {
+            Cell::new(h).add_attribute(Attribute::Bold)
+        } else {
+            Cell::new(h)
+        }
+    }));
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    for t in &report.targets {
+        let status = t.status.as_str().to_uppercase();
+        table.add_row(vec![
+            if color {
+                Cell::new(status).fg(status_color(t.status))
+            } else {
+                Cell::new(status)
+            },
+            Cell::new(dash(&t.target.context)),
+            Cell::new(dash(&t.target.cluster)),
+            Cell::new(dash(&t.target.region)),
+            Cell::new(findings_summary(t)),
+        ]);
+    }
+    let mut out = format!(
+        "skys3 doctor: {} targets, {}\n\n",
+        report.targets.len(),
+        report.status.as_str().to_uppercase()
+    );
+    for line in table.to_string().lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for s in &report.skipped {
+        out.push_str(&format!("not checked: {} ({})\n", s.context, s.reason));
+    }
+    for t in &report.targets {
+        out.push_str("\n\n");
+        out.push_str(&render(t, color));
+    }
+    out
+}

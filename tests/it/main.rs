@@ -18,3 +18,4 @@ mod lab_selftest;
 mod real_clients;
 mod reports;
 mod sky_oracle;
+mod targets;

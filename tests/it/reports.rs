@@ -83,7 +83,25 @@ fn schema_command_prints_the_schema() {
     assert_eq!(out.status.code(), Some(0));
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema, skys3::report::schema());
-    assert!(schema["properties"]["checks"].is_object());
+    // One target's report, or several targets' document (additive to schema_version 1).
+    assert_eq!(schema["anyOf"].as_array().map(Vec::len), Some(2), "{schema:#}");
+    assert!(schema["$defs"]["Report"]["properties"]["checks"].is_object());
+    assert!(schema["$defs"]["TargetsReport"]["properties"]["targets"].is_object());
+    // The two are told apart: a one-target report is not a several-targets document, nor the reverse.
+    let validator = jsonschema::validator_for(&schema["$defs"]["TargetsReport"].clone().with_defs(&schema)).unwrap();
+    assert!(!validator.is_valid(&serde_json::to_value(fixture()).unwrap()));
+}
+
+trait WithDefs {
+    fn with_defs(self, root: &Value) -> Value;
+}
+
+impl WithDefs for Value {
+    /// A sub-schema that can still resolve `#/$defs/...`.
+    fn with_defs(mut self, root: &Value) -> Value {
+        self["$defs"] = root["$defs"].clone();
+        self
+    }
 }
 
 /// Canary secrets planted everywhere the doctor reads never appear in any output format.

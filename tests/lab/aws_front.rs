@@ -341,9 +341,16 @@ fn ok_json(v: serde_json::Value) -> Response {
 
 /// The EKS APIs, shaped like the EKS API reference so that aws-sdk-eks parses them unchanged.
 fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
-    let s = state.scenario.lock().unwrap().clone();
+    let mut s = state.scenario.lock().unwrap().clone();
     let (op, params) = eks_route(method, path);
     let cluster_name = params.first().copied().unwrap_or("");
+    // Another cluster of the account: served as the main one, under its own name and status.
+    if let Some(extra) = s.extra_clusters.iter().find(|c| c.name == cluster_name).cloned()
+        && let Some(eks) = s.eks.as_mut()
+    {
+        s.cluster = extra.name;
+        eks.status = extra.status;
+    }
     let Some(cluster) = s.eks.as_ref().filter(|_| cluster_name == s.cluster) else {
         return eks_error(
             404,

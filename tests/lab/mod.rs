@@ -688,8 +688,19 @@ pub fn write_files(root: &Path, s: &Scenario, server: &str) {
         .as_ref()
         .map(|n| format!("\n    namespace: {n}"))
         .unwrap_or_default();
+    // The extra clusters' contexts, named by ARN as `aws eks update-kubeconfig` names them, on the same server.
+    let extra: String = s
+        .extra_clusters
+        .iter()
+        .map(|c| {
+            format!(
+                "- name: {:?}\n  context:\n    cluster: lab\n    user: lab\n",
+                c.context(&s.region)
+            )
+        })
+        .collect();
     let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\ncurrent-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\ncontexts:\n- name: {:?}\n  context:\n    cluster: lab\n    user: lab{ns}\n{extra}current-context: {:?}\nusers:\n- name: lab\n  user:\n    token: {token}\n",
         server, s.context_name, s.context_name
     );
     std::fs::write(root.join("kubeconfig"), kubeconfig).unwrap();

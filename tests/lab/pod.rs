@@ -19,7 +19,6 @@ pub struct PodSide {
 /// Lays out the fake container: a few real tools, the scenario's stand-in `aws`, and `~/.aws/credentials` when
 /// SkyPilot "uploaded" one.
 pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
-    use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::create_dir_all(bin);
     let _ = std::fs::create_dir_all(home);
     for tool in ["sh", "tr", "cut", "timeout", "cat", "echo", "head"] {
@@ -41,23 +40,20 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
     if pod.aws.bare_python && !pod.aws.boto3 {
         let python = super::venv_dir().join("bin").join("python3");
         let wrapper = bin.join("python3");
-        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} -S \"$@\"\n", python.display()));
-        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+        write_exec(&wrapper, format!("#!/bin/sh\nexec {} -S \"$@\"\n", python.display()));
     }
     if pod.aws.boto3 {
         // A wrapper, not a symlink: Python finds its venv (and boto3) from the real interpreter's path.
         let python = super::venv_dir().join("bin").join("python3");
         let wrapper = bin.join("python3");
-        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
-        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+        write_exec(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()));
     }
     if let Some(line) = &pod.aws.rclone {
         let rclone = bin.join("rclone");
-        let _ = std::fs::write(
+        write_exec(
             &rclone,
             format!("#!/bin/sh\n[ \"$1\" = version ] && printf '%s\\n- os/version: lab\\n' '{line}'\n"),
         );
-        let _ = std::fs::set_permissions(&rclone, std::fs::Permissions::from_mode(0o755));
     }
     let aws_dir = if pod.aws.aws_in_runtime {
         home.join("skypilot-runtime").join("bin")
@@ -69,8 +65,7 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         // The lab venv's awscli v1, as pip installs it in an image.
         let aws = super::venv_dir().join("bin").join("aws");
         let wrapper = aws_dir.join("aws");
-        let _ = std::fs::write(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()));
-        let _ = std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755));
+        write_exec(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()));
         return;
     }
     if !pod.aws.cli {
@@ -87,8 +82,7 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
         answer(&list)
     );
     let aws = aws_dir.join("aws");
-    let _ = std::fs::write(&aws, script);
-    let _ = std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755));
+    write_exec(&aws, script);
 }
 
 /// The environment a real-client pod's container sees: its injected variables, with the agent's address, the
@@ -160,4 +154,23 @@ pub async fn run(
             .await
             .map_err(|e| e.to_string()),
     }
+}
+
+/// Writes an executable atomically (a new file renamed into place): a run over several targets execs in the same
+/// fake pod at once, and rewriting a script another exec is starting fails with ETXTBSY ("Text file busy").
+fn write_exec(path: &Path, content: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    if std::fs::read(path).is_ok_and(|old| old == content.as_ref()) {
+        return;
+    }
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::write(&tmp, content);
+    let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
+    let _ = std::fs::rename(&tmp, path);
 }

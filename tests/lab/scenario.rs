@@ -265,6 +265,25 @@ pub struct Scenario {
     pub kube_server: Option<String>,
     /// Added to every AWS and Kubernetes request (the benchmark's network).
     pub latency_ms: u64,
+    /// More EKS clusters in the account, for runs over several contexts: each is served like the main one (same
+    /// API server, add-ons and associations) under its own name, with an ARN-named kube context.
+    pub extra_clusters: Vec<ExtraCluster>,
+}
+
+/// Another EKS cluster of the scenario (see [`Scenario::extra_clusters`]).
+#[derive(Debug, Clone)]
+pub struct ExtraCluster {
+    /// Its name.
+    pub name: String,
+    /// DescribeCluster's status.
+    pub status: String,
+}
+
+impl ExtraCluster {
+    /// Its kube context, as `aws eks update-kubeconfig` names it.
+    pub fn context(&self, region: &str) -> String {
+        format!("arn:aws:eks:{region}:{ACCOUNT}:cluster/{}", self.name)
+    }
 }
 
 /// awscli's words when STS refuses the web identity for the role (exit 254): a trust policy that does not match.
@@ -407,6 +426,7 @@ impl Scenario {
             simulator: None,
             kube_server: None,
             latency_ms: 0,
+            extra_clusters: vec![],
             cluster,
             region,
             bucket,

@@ -168,7 +168,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub all_contexts: bool,
     /// With several contexts: how many to check at once.
-    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// S3 bucket the pods must reach (else from --task).
     #[arg(long, env = "S3_BUCKET", value_name = "NAME")]

@@ -14,7 +14,7 @@ use crate::checks::{self, REGISTRY};
 use crate::engine::{self, Ctx, Limits};
 use crate::probe::aws::{self, AwsClients};
 use crate::probe::credentials::BotocoreChain;
-use crate::probe::facts::AccountFacts;
+use crate::probe::facts::{AccountFacts, BucketFacts};
 use crate::probe::kube::KubeClient;
 use crate::probe::local_aws::{self, LocalEnv};
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
@@ -60,6 +60,11 @@ struct Shared {
     source: Result<local_aws::Resolved, local_aws::CredentialProblem>,
     chain: Arc<BotocoreChain>,
     account: Arc<AccountFacts>,
+    /// The SDK config per region: loading one reads the profile files and builds an HTTPS client (TLS roots),
+    /// which fifty targets in one region need to do only once.
+    bases: std::collections::HashMap<String, aws::BaseConfig>,
+    /// The bucket facts per region (each region's clients ask S3 in that region).
+    buckets: std::collections::HashMap<String, Arc<BucketFacts>>,
 }
 
 /// Runs the doctor on several targets (one request per kube context), at most `jobs` at once, sharing the
@@ -89,15 +94,22 @@ pub async fn run_targets(
         resolved.push(r);
     }
     let source = local_aws::resolve(&LocalEnv::real()).await;
-    let base = aws::base_config(&resolved[0].region, opts.check_timeout).await;
+    let mut bases = std::collections::HashMap::new();
+    for r in &resolved {
+        if !bases.contains_key(&r.region) {
+            bases.insert(r.region.clone(), aws::base_config(&r.region, opts.check_timeout).await);
+        }
+    }
     let shared = Shared {
         chain: Arc::new(BotocoreChain::new(
             source.clone(),
-            base,
+            bases[&resolved[0].region].clone(),
             opts.check_timeout.mul_f64(0.75),
         )),
         source,
         account: Arc::default(),
+        buckets: bases.keys().map(|r| (r.clone(), Arc::default())).collect(),
+        bases,
     };
     // Per-check progress lines of several targets would interleave.
     let opts = Options {
@@ -183,9 +195,17 @@ async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&S
     let facts = if req.offline {
         Facts::new(None, None)
     } else {
-        let base = aws::base_config(&resolved.region, opts.check_timeout).await;
-        let (source, chain, account) = match shared {
-            Some(s) => (s.source.clone(), s.chain.clone(), s.account.clone()),
+        let base = match shared.and_then(|s| s.bases.get(&resolved.region)) {
+            Some(b) => b.clone(),
+            None => aws::base_config(&resolved.region, opts.check_timeout).await,
+        };
+        let (source, chain, account, buckets) = match shared {
+            Some(s) => (
+                s.source.clone(),
+                s.chain.clone(),
+                s.account.clone(),
+                s.buckets.get(&resolved.region).cloned().unwrap_or_default(),
+            ),
             None => {
                 // Resolved once: the clients' credentials and aws.identity's verdict come from the same answer.
                 let source = local_aws::resolve(&LocalEnv::real()).await;
@@ -196,7 +216,7 @@ async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&S
                     base.clone(),
                     opts.check_timeout.mul_f64(0.75),
                 ));
-                (source, chain, Arc::default())
+                (source, chain, Arc::default(), Arc::default())
             }
         };
         let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&base, opts.check_timeout, log.clone(), chain));
@@ -213,6 +233,7 @@ async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&S
         Facts::new(Some(aws), Some(kube))
             .with_credential_source(source)
             .with_account(account)
+            .with_buckets(buckets)
     };
     let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
     report.calls = log.snapshot();

@@ -183,6 +183,9 @@ impl AwsClients {
     }
 }
 
+/// What [`base_config`] builds (kept behind this name so that only the probe layer names SDK types).
+pub type BaseConfig = SdkConfig;
+
 /// The shared config without credentials: region, endpoints (`AWS_ENDPOINT_URL*`, the profile's), timeouts.
 /// The STS and SSO calls of the credential chain use it too.
 pub async fn base_config(region: &str, attempt_timeout: Duration) -> SdkConfig {

@@ -62,6 +62,16 @@ pub struct AccountFacts {
     simulations: Memo<(String, Vec<String>, Vec<String>), Vec<SimulationResult>>,
 }
 
+/// The facts about the bucket as one region's S3 client sees it (location, policy, encryption, owner): the same
+/// for every target in that region, so targets checked together in one region share them.
+#[derive(Default)]
+pub struct BucketFacts {
+    locations: Memo<String, String>,
+    policies: Memo<String, Option<String>>,
+    encryptions: Memo<String, Option<super::BucketEncryption>>,
+    owners: Memo<(String, String), bool>,
+}
+
 /// The probe layer as the checks see it.
 pub struct Facts {
     aws: Option<Arc<dyn AwsApi>>,
@@ -78,10 +88,7 @@ pub struct Facts {
     addons: Memo<(String, String), AddonInfo>,
     associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
     association: Memo<(String, String), AssociationInfo>,
-    bucket_locations: Memo<String, String>,
-    bucket_policies: Memo<String, Option<String>>,
-    bucket_encryptions: Memo<String, Option<super::BucketEncryption>>,
-    bucket_owners: Memo<(String, String), bool>,
+    buckets: Arc<BucketFacts>,
     pods: Memo<(String, String), Vec<PodInfo>>,
     execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
 }
@@ -115,10 +122,7 @@ impl Facts {
             addons: Memo::default(),
             associations: Memo::default(),
             association: Memo::default(),
-            bucket_locations: Memo::default(),
-            bucket_policies: Memo::default(),
-            bucket_encryptions: Memo::default(),
-            bucket_owners: Memo::default(),
+            buckets: Arc::default(),
             pods: Memo::default(),
             execs: Memo::default(),
         }
@@ -128,6 +132,13 @@ impl Facts {
     /// targets whose AWS clients use the same credentials.
     pub fn with_account(mut self, account: Arc<AccountFacts>) -> Facts {
         self.account = account;
+        self
+    }
+
+    /// The same facts, sharing the bucket facts with other targets whose AWS clients use the same credentials
+    /// and the same region.
+    pub fn with_buckets(mut self, buckets: Arc<BucketFacts>) -> Facts {
+        self.buckets = buckets;
         self
     }
 
@@ -273,16 +284,16 @@ impl Facts {
         (principal: &str, actions: &[String], resources: &[String]) -> Vec<SimulationResult>,
         (principal.to_string(), actions.to_vec(), resources.to_vec()), simulate_principal_policy);
     memo_call!(/// S3 GetBucketLocation.
-        bucket_location, aws, Op::GetBucketLocation, bucket_locations, (bucket: &str) -> String,
+        bucket_location, aws, Op::GetBucketLocation, buckets.locations, (bucket: &str) -> String,
         bucket.to_string(), get_bucket_location);
     memo_call!(/// S3 GetBucketPolicy (`None`: no policy).
-        bucket_policy, aws, Op::GetBucketPolicy, bucket_policies, (bucket: &str) -> Option<String>,
+        bucket_policy, aws, Op::GetBucketPolicy, buckets.policies, (bucket: &str) -> Option<String>,
         bucket.to_string(), get_bucket_policy);
     memo_call!(/// Whether `account` owns the bucket (GetBucketLocation with the expected owner).
-        bucket_owned_by, aws, Op::GetBucketLocation, bucket_owners, (bucket: &str, account: &str) -> bool,
+        bucket_owned_by, aws, Op::GetBucketLocation, buckets.owners, (bucket: &str, account: &str) -> bool,
         (bucket.to_string(), account.to_string()), bucket_owned_by);
     memo_call!(/// S3 GetBucketEncryption (`None`: no default encryption).
-        bucket_encryption, aws, Op::GetBucketEncryption, bucket_encryptions, (bucket: &str) -> Option<super::BucketEncryption>,
+        bucket_encryption, aws, Op::GetBucketEncryption, buckets.encryptions, (bucket: &str) -> Option<super::BucketEncryption>,
         bucket.to_string(), get_bucket_encryption);
     memo_call!(/// Pods by label selector.
         pods, kube, Op::ListPods, pods, (namespace: &str, selector: &str) -> Vec<PodInfo>,

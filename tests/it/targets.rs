@@ -79,6 +79,10 @@ fn a_glob_checks_each_cluster_once_and_shares_iam() {
     ] {
         assert_eq!(count(&lab, op), 1, "{op} is shared by the targets");
     }
+    // The bucket, as one region's S3 client sees it, is shared by that region's targets.
+    for op in ["GetBucketPolicy", "GetBucketEncryption"] {
+        assert_eq!(count(&lab, op), 1, "{op} is shared by the targets of one region");
+    }
     assert_eq!(
         lab.requests().iter().filter(|r| r.op == "GetRoleCredentials").count(),
         1,

@@ -3,6 +3,19 @@
 
 use crate::probe::CallerIdentity;
 
+/// The partition of a region, by its prefix (`cn-`, `us-gov-`, the ISO regions); `aws` otherwise.
+pub fn partition_of_region(region: &str) -> &'static str {
+    match region {
+        r if r.starts_with("cn-") => "aws-cn",
+        r if r.starts_with("us-gov-") => "aws-us-gov",
+        r if r.starts_with("us-isob-") => "aws-iso-b",
+        r if r.starts_with("us-iso-") => "aws-iso",
+        r if r.starts_with("eu-isoe-") => "aws-iso-e",
+        r if r.starts_with("us-isof-") => "aws-iso-f",
+        _ => "aws",
+    }
+}
+
 /// `arn:<partition>:iam::<account>:role/<name>`.
 pub fn role_arn(id: &CallerIdentity, name: &str) -> String {
     format!("arn:{}:iam::{}:role/{name}", id.partition(), id.account)

@@ -360,6 +360,14 @@ fn contexts(m: &ArgMatches) -> Vec<Input> {
 }
 
 async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> Result<i32, InputError> {
+    // KUBE_CONTEXT, as the guide exports it, names the one context of a one-target run; --all-contexts picks its
+    // own (added to it, a stale or unrelated KUBE_CONTEXT would be checked, or stop the run).
+    let contexts: Vec<Input> = if args.all_contexts && contexts.iter().any(|c| c.given == Given::Env) {
+        eprintln!("skys3: KUBE_CONTEXT is ignored with --all-contexts: SkyPilot's contexts are checked");
+        contexts.into_iter().filter(|c| c.given == Given::Flag).collect()
+    } else {
+        contexts
+    };
     let multi = args.all_contexts || contexts.len() > 1 || contexts.iter().any(|c| crate::target::is_glob(&c.value));
     if !multi {
         inputs.context = contexts.first().cloned();
@@ -422,6 +430,8 @@ async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> 
         progress,
         wait: args.wait,
         only: None,
+        run_started: None,
+        label: None,
     };
     if multi {
         let local = crate::target::Local::discover(&req)?;
@@ -500,6 +510,21 @@ fn report(args: &ReportArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    if args.fix_script {
+        let redacted = match &doc {
+            crate::report::Document::Single(r) => r.redacted,
+            crate::report::Document::Targets(t) => t.targets.iter().any(|r| r.redacted),
+        };
+        if redacted {
+            eprintln!(
+                "skys3: {} was written with --redact: its account ids, bucket and hosts are masks, so a script from it \
+                 would act on names that do not exist; ask for the report without --redact, or run `skys3 doctor \
+                 --fix-script` where the setup is",
+                file.display()
+            );
+            return exit::USAGE;
+        }
+    }
     let mut report = match doc {
         crate::report::Document::Single(r) => *r,
         crate::report::Document::Targets(mut many) => {
@@ -508,9 +533,7 @@ fn report(args: &ReportArgs) -> i32 {
             } else {
                 if args.redact {
                     let home = std::env::var_os("HOME").map(PathBuf::from);
-                    for t in &mut many.targets {
-                        *t = crate::redact::redact(t, home.as_deref());
-                    }
+                    many = crate::redact::redact_targets(&many, home.as_deref());
                 }
                 match args.output {
                     Output::Json => render::json::render_targets(&many),

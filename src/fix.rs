@@ -26,16 +26,39 @@ struct Planned<'a> {
 }
 
 /// The fix script for one or more reports (one per target).
-pub fn script(reports: &[&Report]) -> String {
+pub fn script<'a>(reports: &[&'a Report]) -> String {
     let mut steps: Vec<Planned> = Vec::new();
     let mut manual: Vec<&CheckReport> = Vec::new();
     let mut optional: Vec<&CheckReport> = Vec::new();
     let mut look: Vec<&CheckReport> = Vec::new();
     let mut blocked: Vec<&CheckReport> = Vec::new();
-    for c in reports.iter().flat_map(|r| &r.checks) {
-        let fix = c.remediation.as_ref().map(|r| r.fix.as_slice()).unwrap_or_default();
+    let mut conflicting: Vec<&CheckReport> = Vec::new();
+    let fix_of = |c: &'a CheckReport| c.remediation.as_ref().map(|r| r.fix.as_slice()).unwrap_or_default();
+    let scriptable = |c: &'a CheckReport| {
+        let fix = fix_of(c);
+        c.status == Status::Fail && !fix.is_empty() && fix.iter().all(complete)
+    };
+    let all: Vec<&CheckReport> = reports.iter().flat_map(|r| &r.checks).collect();
+    // Two steps that set one resource differently (two clusters' IRSA trust policies for one shared role): the
+    // second would undo the first, so neither is scripted; the findings say what to merge by hand.
+    let mut setting: Vec<(&str, &FixStep)> = Vec::new();
+    for step in all.iter().filter(|c| scriptable(c)).flat_map(|c| fix_of(c)) {
+        if let Some(r) = step.resource.as_deref()
+            && !setting.iter().any(|(res, s)| *res == r && *s == step)
+        {
+            setting.push((r, step));
+        }
+    }
+    let conflicts = |step: &FixStep| {
+        step.resource
+            .as_deref()
+            .is_some_and(|r| setting.iter().filter(|(res, _)| *res == r).count() > 1)
+    };
+    for c in all {
+        let fix = fix_of(c);
         match c.status {
-            Status::Fail if !fix.is_empty() && fix.iter().all(complete) => {
+            Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push(c),
+            Status::Fail if scriptable(c) => {
                 for step in fix {
                     match steps.iter_mut().find(|p| p.step == step) {
                         Some(p) if !p.findings.iter().any(|f| std::ptr::eq(*f, c)) => p.findings.push(c),
@@ -92,6 +115,13 @@ pub fn script(reports: &[&Report]) -> String {
     }
     section(
         &mut out,
+        "Conflicting: these targets need one resource set differently; merge the changes by hand",
+        &conflicting,
+        false,
+        true,
+    );
+    section(
+        &mut out,
         "Not scripted: do these by hand (in this order), then rerun the doctor",
         &manual,
         true,
@@ -126,7 +156,7 @@ pub fn script(reports: &[&Report]) -> String {
         out.push('\n');
     }
     out.push_str(
-        "echo 'skys3 fix: done; IAM and the association can take a minute to propagate: skys3 doctor --wait 2m' >&2\n",
+        "echo 'skys3 fix: done; rerun the doctor as before, with --wait 2m: IAM and the association take a minute to propagate' >&2\n",
     );
     out
 }
@@ -255,7 +285,37 @@ mod tests {
             phase,
             unless: None,
             run: vec![run.into()],
+            resource: None,
         }
+    }
+
+    #[test]
+    fn one_resource_set_two_ways_is_left_to_a_person() {
+        let trust = |doc: &str| FixStep {
+            resource: Some("trust policy of role r".into()),
+            ..step(
+                FixPhase::TrustPolicy,
+                &format!("aws iam update-assume-role-policy --role-name r --policy-document {doc}"),
+            )
+        };
+        let a = Report::new(
+            Target::default(),
+            vec![finding("iam.trust-policy", Status::Fail, "a", vec![trust("A")])],
+        );
+        let b = Report::new(
+            Target::default(),
+            vec![finding("iam.trust-policy", Status::Fail, "b", vec![trust("B")])],
+        );
+        let s = script(&[&a, &b]);
+        assert!(!s.contains("\naws iam update-assume-role-policy"), "neither runs:\n{s}");
+        assert!(s.contains("# ---- Conflicting"), "{s}");
+        assert!(
+            s.contains("--policy-document A") && s.contains("--policy-document B"),
+            "{s}"
+        );
+        // The same change from two targets is one step, not a conflict.
+        let s = script(&[&a, &a.clone()]);
+        assert_eq!(s.matches("\naws iam update-assume-role-policy").count(), 1, "{s}");
     }
 
     #[test]

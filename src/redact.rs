@@ -10,17 +10,35 @@ use std::path::Path;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::report::Report;
+use crate::report::{Report, TargetsReport};
 
 /// The report with identifying values masked. `home` is the user's home directory (`$HOME`), written as `~`.
 pub fn redact(report: &Report, home: Option<&Path>) -> Report {
     let mut doc = serde_json::to_value(report).expect("a report serializes");
+    mask(&mut doc, std::slice::from_ref(report), home);
+    let mut out: Report = serde_json::from_value(doc).expect("masking strings keeps the report's shape");
+    out.redacted = true;
+    out
+}
+
+/// Several targets' document with identifying values masked in one pass, so that one value has one mask across
+/// all targets (`<account-1>` is the same account in every target).
+pub fn redact_targets(report: &TargetsReport, home: Option<&Path>) -> TargetsReport {
+    let mut doc = serde_json::to_value(report).expect("a report serializes");
+    mask(&mut doc, &report.targets, home);
+    let mut out: TargetsReport = serde_json::from_value(doc).expect("masking strings keeps the report's shape");
+    out.targets.iter_mut().for_each(|t| t.redacted = true);
+    out
+}
+
+/// Masks `doc` in place: account ids anywhere, and the buckets and endpoint hosts of `reports`.
+fn mask(doc: &mut Value, reports: &[Report], home: Option<&Path>) {
     let mut values: Vec<(String, String)> = Vec::new();
 
     // Account ids: any 12-digit number standing alone (ARNs, messages, evidence).
     let account = Regex::new(r"\b\d{12}\b").expect("valid regex");
     let mut accounts: BTreeMap<String, String> = BTreeMap::new();
-    walk(&doc, &mut |s| {
+    walk(doc, &mut |s| {
         for m in account.find_iter(s) {
             let n = accounts.len() + 1;
             accounts
@@ -29,11 +47,17 @@ pub fn redact(report: &Report, home: Option<&Path>) -> Report {
         }
     });
     values.extend(accounts);
-    if let Some(bucket) = report.target.bucket.as_ref().filter(|b| !b.is_empty()) {
-        values.push((bucket.clone(), "<bucket-1>".into()));
+    let mut buckets: Vec<&String> = Vec::new();
+    for b in reports.iter().filter_map(|r| r.target.bucket.as_ref()) {
+        if !b.is_empty() && !buckets.contains(&b) {
+            buckets.push(b);
+        }
+    }
+    for (i, b) in buckets.into_iter().enumerate() {
+        values.push((b.clone(), format!("<bucket-{}>", i + 1)));
     }
     let mut hosts: Vec<String> = Vec::new();
-    for c in &report.checks {
+    for c in reports.iter().flat_map(|r| &r.checks) {
         for url in [
             &c.evidence["cluster"]["endpoint"],
             &c.evidence["cluster_endpoint"],
@@ -72,7 +96,7 @@ pub fn redact(report: &Report, home: Option<&Path>) -> Report {
             ))
             .expect("escaped")
         });
-    map_strings(&mut doc, &|s| {
+    map_strings(doc, &|s| {
         let mut out = s.to_string();
         if let Some(re) = &home {
             out = re.replace_all(&out, "${1}~${2}").into_owned();
@@ -82,7 +106,6 @@ pub fn redact(report: &Report, home: Option<&Path>) -> Report {
         }
         out
     });
-    serde_json::from_value(doc).expect("masking strings keeps the report's shape")
 }
 
 fn host_of(url: &str) -> Option<String> {

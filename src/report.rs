@@ -135,6 +135,9 @@ pub struct FixStep {
     pub unless: Option<String>,
     /// The commands that make the change.
     pub run: Vec<String>,
+    /// What the step sets as a whole (a role's trust policy); steps that set it differently conflict.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resource: Option<String>,
 }
 
 /// One check's result.
@@ -216,6 +219,9 @@ pub struct Report {
     /// Every API call the run made, in the order they finished.
     #[serde(default)]
     pub calls: Vec<ApiCall>,
+    /// Written with `--redact`: account ids, the bucket and hosts are masks, so no fix script can come from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 impl Report {
@@ -230,6 +236,7 @@ impl Report {
             checks,
             versions: versions(),
             calls: vec![],
+            redacted: false,
         }
     }
 

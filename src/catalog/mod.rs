@@ -77,6 +77,10 @@ pub struct FixDoc {
     pub unless: Option<String>,
     /// The commands (placeholders filled shell-quoted).
     pub run: Vec<String>,
+    /// What the step sets as a whole (e.g. `{role_name}` for a trust policy): two steps that set the same
+    /// resource differently (two clusters' IRSA trust policies for one role) conflict, and neither is scripted.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// The parsed catalog.

@@ -21,12 +21,15 @@ pub const SPEC: CheckSpec = CheckSpec {
                 Ok(r) => Outcome::pass(format!("IAM role {} exists", r.arn)).evidence(json!({ "role": r })),
                 Err(e) if e.is_not_found() => {
                     // The fix's trust policy follows the wiring, when the cluster already tells it.
-                    let wiring = ctx
-                        .wiring()
-                        .await
-                        .ok()
-                        .and_then(|d| d.in_force())
-                        .unwrap_or(Wiring::PodIdentity);
+                    let wiring = match t.mode {
+                        Some(forced) => forced,
+                        None => ctx
+                            .wiring()
+                            .await
+                            .ok()
+                            .and_then(|d| d.in_force())
+                            .unwrap_or(Wiring::PodIdentity),
+                    };
                     let mut o = Outcome::fail(Code::Sky231, format!("IAM role {} does not exist", t.role_name))
                         .var("mode", wiring.as_str())
                         .evidence(json!({ "error": e }));

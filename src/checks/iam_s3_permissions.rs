@@ -143,12 +143,16 @@ async fn run(ctx: &Ctx) -> Outcome {
         .collect();
 
     let policy_arn = arn::policy_arn(&id, &t.policy_name);
-    let expected_unattached =
-        if needs.iter().any(|n| n.decision == Decision::ImplicitDeny) && !attached.contains(&policy_arn) {
-            ctx.facts.policy(&policy_arn).await.is_ok()
-        } else {
-            false
-        };
+    let named_policy = if needs.iter().any(|n| n.decision == Decision::ImplicitDeny) && !attached.contains(&policy_arn)
+    {
+        Some(ctx.facts.policy(&policy_arn).await)
+    } else {
+        None
+    };
+    let expected_unattached = matches!(named_policy, Some(Ok(_)));
+    // The fix script creates the guide's policy only where none by that name exists: an existing one that grants
+    // too little is the user's to edit (it may serve other buckets), so that fix is not scripted.
+    let creatable = matches!(&named_policy, Some(Err(e)) if e.is_not_found());
     let evidence = json!({
         "role": role.arn,
         "policies": sources,
@@ -159,11 +163,15 @@ async fn run(ctx: &Ctx) -> Outcome {
             Err(e) => json!({ "unavailable": e.to_string() }),
         },
     });
-    evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
+    let s3_policy = guide::s3_policy(id.partition(), &t.bucket);
+    let mut outcome = evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
         .var("policy_arn", policy_arn)
         .var("role_arn", role.arn.clone())
-        .var("s3_policy_json", guide::s3_policy(id.partition(), &t.bucket))
-        .evidence(evidence)
+        .var("s3_policy_json", s3_policy.clone());
+    if creatable {
+        outcome = outcome.var("new_s3_policy_json", s3_policy);
+    }
+    outcome.evidence(evidence)
 }
 
 fn list(needs: &[&Need]) -> String {

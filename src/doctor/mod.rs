@@ -44,6 +44,11 @@ pub struct Options {
     pub wait: Option<Duration>,
     /// Run only these checks (and what they depend on); the others are left out of the report.
     pub only: Option<BTreeSet<String>>,
+    /// When the whole run started: `--timeout` and `--wait` count from here for every target of a run over
+    /// several, not from when a target got its turn. `None`: from this target's start.
+    pub run_started: Option<tokio::time::Instant>,
+    /// Names the target in progress lines (a run over several targets).
+    pub label: Option<String>,
 }
 
 /// Runs the doctor against the real AWS and cluster (or offline: the SkyPilot config checks only). With
@@ -59,7 +64,9 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
 struct Shared {
     source: Result<local_aws::Resolved, local_aws::CredentialProblem>,
     chain: Arc<BotocoreChain>,
-    account: Arc<AccountFacts>,
+    /// The account-wide facts per partition (IAM is separate in `aws`, `aws-cn`, `aws-us-gov`): a target in
+    /// another partition must get its own answer, not another partition's.
+    accounts: std::collections::HashMap<String, Arc<AccountFacts>>,
     /// The SDK config per region: loading one reads the profile files and builds an HTTPS client (TLS roots),
     /// which fifty targets in one region need to do only once.
     bases: std::collections::HashMap<String, aws::BaseConfig>,
@@ -80,6 +87,7 @@ pub async fn run_targets(
     let Some(first) = reqs.first() else {
         return Ok(TargetsReport::new(vec![], skipped));
     };
+    let (redact, home) = (opts.redact, opts.home.clone());
     let local = Local::discover(first)?;
     let mut resolved = Vec::with_capacity(reqs.len());
     for req in reqs {
@@ -107,27 +115,45 @@ pub async fn run_targets(
             opts.check_timeout.mul_f64(0.75),
         )),
         source,
-        account: Arc::default(),
+        accounts: bases
+            .keys()
+            .map(|r| (crate::arn::partition_of_region(r).to_string(), Arc::default()))
+            .collect(),
         buckets: bases.keys().map(|r| (r.clone(), Arc::default())).collect(),
         bases,
     };
-    // Per-check progress lines of several targets would interleave.
+    // Per-check progress lines of several targets would interleave; redaction is done once over the whole
+    // document, so that one value has one mask in every target.
     let opts = Options {
         progress: None,
+        redact: false,
+        run_started: Some(tokio::time::Instant::now()),
         ..opts.clone()
     };
-    let reports: Vec<Result<Report, InputError>> = futures::stream::iter(reqs.iter())
-        .map(|req| run_one(req, local.clone(), &opts, Some(&shared)))
+    let per_target: Vec<Options> = reqs
+        .iter()
+        .map(|r| Options {
+            label: r.inputs.context.as_ref().map(|c| c.value.clone()),
+            ..opts.clone()
+        })
+        .collect();
+    let reports: Vec<Result<Report, InputError>> = futures::stream::iter(reqs.iter().zip(&per_target))
+        .map(|(req, o)| run_one(req, local.clone(), o, Some(&shared)))
         .buffered(jobs.max(1))
         .collect()
         .await;
     let targets = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(TargetsReport::new(targets, skipped))
+    let report = TargetsReport::new(targets, skipped);
+    Ok(if redact {
+        crate::redact::redact_targets(&report, home.as_deref())
+    } else {
+        report
+    })
 }
 
 /// One target, with its `--wait` loop; the first pass uses `shared` facts when given.
 async fn run_one(req: &Request, local: Local, opts: &Options, shared: Option<&Shared>) -> Result<Report, InputError> {
-    let waited_from = tokio::time::Instant::now();
+    let waited_from = opts.run_started.unwrap_or_else(tokio::time::Instant::now);
     let mut report = run_pass(req, local.clone(), opts, shared).await?;
     if let Some(wait) = opts.wait {
         let deadline = waited_from + wait;
@@ -143,7 +169,8 @@ async fn run_one(req: &Request, local: Local, opts: &Options, shared: Option<&Sh
                 break;
             }
             eprintln!(
-                "skys3: {} of {} not passing yet: {} (retry in {} s)",
+                "skys3: {}{} of {} not passing yet: {} (retry in {} s)",
+                opts.label.as_deref().map(|l| format!("{l}: ")).unwrap_or_default(),
                 pending.len(),
                 report.checks.len(),
                 pending.iter().cloned().collect::<Vec<_>>().join(", "),
@@ -203,7 +230,10 @@ async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&S
             Some(s) => (
                 s.source.clone(),
                 s.chain.clone(),
-                s.account.clone(),
+                s.accounts
+                    .get(crate::arn::partition_of_region(&resolved.region))
+                    .cloned()
+                    .unwrap_or_default(),
                 s.buckets.get(&resolved.region).cloned().unwrap_or_default(),
             ),
             None => {
@@ -246,7 +276,7 @@ pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time
     let ctx = Arc::new(ctx.with_check_timeout(opts.check_timeout));
     let limits = Limits {
         check_timeout: opts.check_timeout,
-        deadline: started + opts.timeout,
+        deadline: opts.run_started.map_or(started, |r| r.min(started)) + opts.timeout,
         run_timeout: opts.timeout,
     };
     let registry = if offline { checks::OFFLINE } else { REGISTRY };

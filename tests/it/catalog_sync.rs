@@ -94,6 +94,7 @@ fn templates_use_only_known_placeholders() {
         "mode",
         "trust_policy_json",
         "s3_policy_json",
+        "new_s3_policy_json",
         "oidc_provider",
         "oidc_provider_arn",
         "association_id",
@@ -104,7 +105,8 @@ fn templates_use_only_known_placeholders() {
     ]
     .into();
     for (_, code) in Catalog::get().codes() {
-        for t in std::iter::once(&code.summary).chain(&code.commands) {
+        let fix = code.fix.iter().flat_map(|f| f.run.iter().chain(f.unless.iter()));
+        for t in std::iter::once(&code.summary).chain(&code.commands).chain(fix) {
             for p in skys3::template::placeholders(t) {
                 assert!(
                     known.contains(p.as_str()),

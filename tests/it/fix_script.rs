@@ -1,12 +1,21 @@
 //! `--fix-script` heals: for every lab setup whose faults commands can fix, the printed script, run with the real
 //! awscli v1 and kubectl against the lab, leaves a setup the doctor then reports healthy; a second run changes
-//! nothing and still succeeds. The fakes accept only the script's writes (its own access key; kubectl's requests),
-//! recorded
-//! apart from the doctor's audit, which stays strictly read-only.
+//! nothing and still succeeds. The fakes accept only the script's writes (its own access key; its kubeconfig's
+//! server path), recorded apart from the doctor's audit, which stays strictly read-only.
 
 use std::process::{Command, Output};
 
 use crate::lab::{FIX_ACCESS_KEY, Lab, Scenario, venv_dir};
+
+/// The script's kubeconfig: the doctor's, with the server under the prefix the fake lets write.
+fn script_kubeconfig(lab: &Lab) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(lab.kubeconfig()).unwrap();
+    assert!(text.contains(&lab.kube_url), "the kubeconfig names the fake");
+    let path = lab.dir.path().join("kubeconfig-fix");
+    let server = format!("{}{}", lab.kube_url, crate::lab::kube_fake::SCRIPT_PREFIX);
+    std::fs::write(&path, text.replace(&lab.kube_url, &server)).unwrap();
+    path
+}
 
 /// Runs a fix script as a user would (`bash fix.sh`): the lab venv's awscli and Debian's kubectl on PATH, the
 /// script's own dummy keys, nothing of the host's configuration.
@@ -20,7 +29,7 @@ fn run_script(lab: &Lab, script: &str) -> Output {
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", venv_dir().join("bin").display()))
         .env("HOME", &home)
-        .env("KUBECONFIG", lab.kubeconfig())
+        .env("KUBECONFIG", script_kubeconfig(lab))
         .env("AWS_ACCESS_KEY_ID", FIX_ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", "fix-script-secret")
         .env("AWS_CONFIG_FILE", "/dev/null")
@@ -250,6 +259,14 @@ fn saved_reports_give_the_same_script_and_the_rest_stays_comments() {
         script.contains("\n  aws eks create-pod-identity-association"),
         "{script}"
     );
+    // A redacted report's names are masks: no script comes from it.
+    let out = lab.run(&["doctor", "-o", "json", "--redact"]);
+    let redacted = lab.dir.path().join("redacted.json");
+    std::fs::write(&redacted, &out.stdout).unwrap();
+    let refused = lab.run(&["report", redacted.to_str().unwrap(), "--fix-script"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("was written with --redact"));
     // A script is not a report format: asking for both is a usage error, not a silent choice.
     let both = lab.run(&["doctor", "--fix-script", "-o", "json"]);
     assert_eq!(both.status.code(), Some(2));
@@ -305,6 +322,7 @@ fn hostile_values_cannot_inject_anything() {
                         phase: f.phase,
                         unless: f.unless.as_ref().map(|c| skys3::template::fill(c, &vars, true)),
                         run: f.run.iter().map(|c| skys3::template::fill(c, &vars, true)).collect(),
+                        resource: None,
                     })
                     .collect(),
             }),

@@ -131,6 +131,30 @@ fn all_contexts_follows_skypilot_and_says_what_it_skips() {
     };
     assert_eq!(doc["skipped"][0]["context"], "lab", "{doc:#}");
 
+    // --redact masks once over the whole document: one account, one mask, in every target.
+    let out = lab.run(&["doctor", "--all-contexts", "-o", "json", "--redact"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(crate::lab::ACCOUNT), "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    for t in doc["targets"].as_array().unwrap() {
+        assert!(
+            t["target"]["context"].as_str().unwrap().contains("<account-1>"),
+            "{t:#}"
+        );
+        assert_eq!(t["target"]["bucket"], "<bucket-1>");
+    }
+
+    // KUBE_CONTEXT, as the guide exports it, does not add a context to SkyPilot's.
+    let mut cmd = lab.command();
+    let out = cmd
+        .args(["doctor", "--all-contexts", "-o", "json"])
+        .env("KUBE_CONTEXT", context("east-c"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KUBE_CONTEXT is ignored with --all-contexts"));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["targets"].as_array().unwrap().len(), 2, "{doc:#}");
+
     // JUnit: one suite per target.
     let out = lab.run(&["doctor", "--all-contexts", "-o", "junit"]);
     let xml = String::from_utf8_lossy(&out.stdout);

@@ -147,10 +147,16 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
             format!("{path}?{query}{owner_note}")
         },
     };
+    // The doctor's writes are refused before anything changes (the audit then fails the test on the record);
+    // only a fix script's may go through.
+    let refused = !script && !super::read_only(&recorded, "");
     if script {
         front.state.script_requests.lock().unwrap().push(recorded);
     } else {
         front.state.record(recorded);
+    }
+    if refused {
+        return fault_response(&service, &FaultKind::Code(403, "AccessDenied".into()));
     }
 
     let latency = front.state.scenario.lock().unwrap().latency_ms;

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use super::scenario::{FaultKind, PodSpec};
 use super::{LabState, Recorded};
 
+/// The path prefix of a fix script's server URL (see `handle`).
+pub const SCRIPT_PREFIX: &str = "/fix-script";
+
 /// The bearer token the fake accepts.
 pub const TOKEN: &str = "lab-token-canary-kube-7f3a";
 
@@ -81,7 +84,13 @@ fn classify(method: &str, seg: &[&str], is_ws: bool) -> (String, String) {
 
 async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
+    // A fix script's kubectl talks to the server under this path prefix (its own kubeconfig says so): the only
+    // requests that may write. It cannot be told by a token: client-go applies a kubeconfig's credentials only to
+    // TLS connections (clientcmd's `IsConfigTransportTLS`), and the lab serves plain HTTP.
+    let (script, path) = match parts.uri.path().strip_prefix(SCRIPT_PREFIX) {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, parts.uri.path().to_string()),
+    };
     let query = parts.uri.query().unwrap_or("").to_string();
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
     let is_ws = parts
@@ -90,14 +99,6 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let (verb, resource) = classify(parts.method.as_str(), &seg, is_ws);
     let op = format!("{verb} {resource}");
-    // A fix script's kubectl. It cannot be told by its token: client-go applies a kubeconfig's credentials only to
-    // TLS connections (clientcmd's `IsConfigTransportTLS` test), and the lab serves plain HTTP. The doctor never
-    // runs kubectl (its client is kube-rs), so the User-Agent keeps its audit apart from the script's writes.
-    let script = parts
-        .headers
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("kubectl/"));
     let recorded = Recorded {
         service: "kube".into(),
         method: parts.method.to_string(),

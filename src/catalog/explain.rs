@@ -54,6 +54,23 @@ pub fn explain(code: &str) -> Option<String> {
     for c in &doc.commands {
         out.push_str(&format!("  $ {c}\n"));
     }
+    if !doc.fix.is_empty() {
+        out.push_str("\nIn `skys3 doctor --fix-script` (each step only when its test fails):\n");
+        for f in &doc.fix {
+            let phase = serde_json::to_value(f.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push_str(&format!("  [{phase}]"));
+            match &f.unless {
+                Some(test) => out.push_str(&format!(" unless: {test}\n")),
+                None => out.push('\n'),
+            }
+            for c in &f.run {
+                out.push_str(&format!("    $ {c}\n"));
+            }
+        }
+    }
     out.push_str(&format!(
         "\nGuide: \"Using IAM Roles for S3 Access on EKS\", section \"{}\"\n",
         doc.guide

@@ -257,6 +257,16 @@ fn explain_prints_the_template_and_rejects_unknown_codes() {
         "{text}"
     );
     assert!(text.contains("Prerequisites"), "{text}");
+    assert!(!text.contains("--fix-script"), "SKY121 has no scripted fix: {text}");
+
+    // A code with scripted steps shows them, with their guards.
+    let out = lab.run(&["explain", "SKY211"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("In `skys3 doctor --fix-script`"), "{text}");
+    assert!(
+        text.contains("[association] unless: test \"$(aws eks list-pod-identity-associations"),
+        "{text}"
+    );
 
     let out = lab.run(&["explain", "SKY999"]);
     assert_eq!(out.status.code(), Some(2));

@@ -73,7 +73,13 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
             Status::Fail => manual.push(c),
             Status::Warn => optional.push(c),
             Status::Inconclusive => look.push(c),
-            Status::Skip if !c.blocked_by.is_empty() => blocked.push(c),
+            // Several targets skip the same check for the same reason: once is enough.
+            Status::Skip
+                if !c.blocked_by.is_empty()
+                    && !blocked.iter().any(|b| b.id == c.id && b.blocked_by == c.blocked_by) =>
+            {
+                blocked.push(c)
+            }
             _ => {}
         }
     }

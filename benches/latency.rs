@@ -16,15 +16,6 @@ use std::time::{Duration, Instant};
 
 use lab::{Lab, Recorded, Scenario};
 
-const DEFAULT_LATENCY_MS: u64 = 50;
-
-/// The injected latency: 50 ms, or `SKYS3_BENCH_LATENCY_MS`.
-fn latency_ms() -> u64 {
-    std::env::var("SKYS3_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_LATENCY_MS)
-}
 const RUNS: usize = 5;
 
 /// The requests whose answers a request needs before it can be sent: data dependencies, nothing else.
@@ -245,7 +236,7 @@ fn manual(lab: &Lab, irsa: bool) -> (Duration, usize) {
 }
 
 fn measure(name: &'static str, scenario: Scenario, irsa: bool) -> Figures {
-    let lab = Lab::start(scenario.with(|s| s.latency_ms = latency_ms()));
+    let lab = Lab::start(scenario.with(|s| s.latency_ms = lab::bench_latency_ms()));
     let _ = doctor(&lab); // warm the page cache and moto
     let mut walls = vec![];
     let mut requests = vec![];
@@ -291,10 +282,10 @@ fn main() {
     ];
     println!(
         "skys3 latency benchmark: {} ms added to every AWS and Kubernetes request, median of {RUNS} runs\n",
-        latency_ms()
+        lab::bench_latency_ms()
     );
     for f in &figures {
-        let critical = Duration::from_millis(latency_ms() * f.chain.len() as u64);
+        let critical = Duration::from_millis(lab::bench_latency_ms() * f.chain.len() as u64);
         println!("{}:", f.name);
         println!("  doctor wall time          {}", ms(f.wall));
         println!("  requests                  {} ({} repeated)", f.requests, f.repeated);
@@ -302,7 +293,7 @@ fn main() {
             "  critical path             {} = {} requests x {} ms: {}",
             ms(critical),
             f.chain.len(),
-            latency_ms(),
+            lab::bench_latency_ms(),
             f.chain.join(" -> ")
         );
         println!(

@@ -15,13 +15,6 @@ use lab::{ExtraCluster, Lab, Recorded, Scenario};
 
 const CLUSTERS: usize = 50;
 
-fn latency_ms() -> u64 {
-    std::env::var("SKYS3_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
-}
-
 /// Account-wide requests: the identity and IAM (what targets share).
 fn account_wide(r: &Recorded) -> bool {
     r.service == "iam" || r.op == "GetCallerIdentity"
@@ -63,7 +56,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let latency = latency_ms();
+    let latency = lab::bench_latency_ms();
     let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| {
         s.latency_ms = latency;
         s.extra_clusters = (0..CLUSTERS)

@@ -13,6 +13,7 @@ use crate::catalog;
 use crate::doctor::{self, Progress};
 use crate::exit;
 use crate::render;
+use crate::report::Document;
 use crate::target::{Given, Input, InputError, Inputs, Request};
 use crate::wiring::Wiring;
 
@@ -433,7 +434,7 @@ async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> 
         run_started: None,
         label: None,
     };
-    if multi {
+    let doc = if multi {
         let local = crate::target::Local::discover(&req)?;
         let patterns: Vec<String> = contexts.iter().map(|c| c.value.clone()).collect();
         let (selected, skipped) = crate::target::select_contexts(&local, &patterns, args.all_contexts)?;
@@ -444,38 +445,39 @@ async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> 
             .iter()
             .map(|c| crate::target::request_for_context(&req, &local, c))
             .collect();
-        let report = doctor::run_targets(&reqs, skipped, &opts, usize::from(args.jobs)).await?;
-        let out = if args.fix_script {
-            crate::fix::script(&report.targets.iter().collect::<Vec<_>>())
-        } else {
-            match args.output {
-                Output::Json => render::json::render_targets(&report),
-                Output::Table => render::table::render_targets(&report, use_color(args.color)),
-                Output::Markdown => render::markdown::render_targets(&report),
-                Output::Junit => render::junit::render_targets(&report),
-            }
-        };
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
-        return Ok(report.exit_code(args.fail_on == FailOn::Warn));
-    }
-    let report = doctor::run(&req, &opts).await?;
-    let out = if args.fix_script {
-        crate::fix::script(&[&report])
+        let report = doctor::run_targets(&reqs, local, skipped, &opts, usize::from(args.jobs)).await?;
+        Document::Targets(report)
     } else {
-        match args.output {
-            Output::Json => render::json::render(&report),
-            Output::Table => render::table::render(&report, use_color(args.color)),
-            Output::Markdown => render::markdown::render(&report),
-            Output::Junit => render::junit::render(&report),
-        }
+        Document::Single(Box::new(doctor::run(&req, &opts).await?))
     };
+    let out = if args.fix_script {
+        crate::fix::script(&doc.reports())
+    } else {
+        render_document(&doc, args.output, use_color(args.color))
+    };
+    print(&out);
+    Ok(doc.exit_code(args.fail_on == FailOn::Warn))
+}
+
+/// A document in an output format.
+fn render_document(doc: &Document, output: Output, color: bool) -> String {
+    match (doc, output) {
+        (Document::Single(r), Output::Json) => render::json::render(r),
+        (Document::Single(r), Output::Table) => render::table::render(r, color),
+        (Document::Single(r), Output::Markdown) => render::markdown::render(r),
+        (Document::Single(r), Output::Junit) => render::junit::render(r),
+        (Document::Targets(t), Output::Json) => render::json::render_targets(t),
+        (Document::Targets(t), Output::Table) => render::table::render_targets(t, color),
+        (Document::Targets(t), Output::Markdown) => render::markdown::render_targets(t),
+        (Document::Targets(t), Output::Junit) => render::junit::render_targets(t),
+    }
+}
+
+/// Writes to stdout. A closed pipe (`| head`) is not an error worth a panic; the exit code still tells the verdict.
+fn print(out: &str) {
     let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth a panic; the exit code still tells the verdict.
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
-    Ok(report.exit_code(args.fail_on == FailOn::Warn))
 }
 
 /// `skys3 report FILE` and `skys3 report diff OLD NEW`.
@@ -497,7 +499,7 @@ fn report(args: &ReportArgs) -> i32 {
         } else {
             crate::saved::render_diff(&d)
         };
-        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        print(&out);
         return if d.got_worse() { exit::FAIL } else { exit::OK };
     }
     let Some(file) = &args.file else {
@@ -511,11 +513,7 @@ fn report(args: &ReportArgs) -> i32 {
         }
     };
     if args.fix_script {
-        let redacted = match &doc {
-            crate::report::Document::Single(r) => r.redacted,
-            crate::report::Document::Targets(t) => t.targets.iter().any(|r| r.redacted),
-        };
-        if redacted {
+        if doc.reports().iter().any(|r| r.redacted) {
             eprintln!(
                 "skys3: {} was written with --redact: its account ids, bucket and hosts are masks, so a script from it \
                  would act on names that do not exist; ask for the report without --redact, or run `skys3 doctor \
@@ -524,49 +522,16 @@ fn report(args: &ReportArgs) -> i32 {
             );
             return exit::USAGE;
         }
-    }
-    let mut report = match doc {
-        crate::report::Document::Single(r) => *r,
-        crate::report::Document::Targets(mut many) => {
-            let out = if args.fix_script {
-                crate::fix::script(&many.targets.iter().collect::<Vec<_>>())
-            } else {
-                if args.redact {
-                    let home = std::env::var_os("HOME").map(PathBuf::from);
-                    many = crate::redact::redact_targets(&many, home.as_deref());
-                }
-                match args.output {
-                    Output::Json => render::json::render_targets(&many),
-                    Output::Table => render::table::render_targets(&many, use_color(args.color)),
-                    Output::Markdown => render::markdown::render_targets(&many),
-                    Output::Junit => render::junit::render_targets(&many),
-                }
-            };
-            let _ = std::io::stdout().lock().write_all(out.as_bytes());
-            return if args.fix_script {
-                exit::OK
-            } else {
-                many.exit_code(false)
-            };
-        }
-    };
-    if args.fix_script {
-        let _ = std::io::stdout()
-            .lock()
-            .write_all(crate::fix::script(&[&report]).as_bytes());
+        print(&crate::fix::script(&doc.reports()));
         return exit::OK;
     }
-    if args.redact {
-        report = crate::redact::redact(&report, std::env::var_os("HOME").map(PathBuf::from).as_deref());
-    }
-    let out = match args.output {
-        Output::Json => render::json::render(&report),
-        Output::Table => render::table::render(&report, use_color(args.color)),
-        Output::Markdown => render::markdown::render(&report),
-        Output::Junit => render::junit::render(&report),
+    let doc = if args.redact {
+        crate::redact::redact_document(&doc, std::env::var_os("HOME").map(PathBuf::from).as_deref())
+    } else {
+        doc
     };
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
-    report.exit_code(false)
+    print(&render_document(&doc, args.output, use_color(args.color)));
+    doc.exit_code(false)
 }
 
 /// A duration: whole seconds, or a number with `s`, `m` or `h`; at most a day.

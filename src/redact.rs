@@ -31,6 +31,15 @@ pub fn redact_targets(report: &TargetsReport, home: Option<&Path>) -> TargetsRep
     out
 }
 
+/// Any document, masked as [`redact`] and [`redact_targets`] do.
+pub fn redact_document(doc: &crate::report::Document, home: Option<&Path>) -> crate::report::Document {
+    use crate::report::Document;
+    match doc {
+        Document::Single(r) => Document::Single(Box::new(redact(r, home))),
+        Document::Targets(t) => Document::Targets(redact_targets(t, home)),
+    }
+}
+
 /// Masks `doc` in place: account ids anywhere, and the buckets and endpoint hosts of `reports`.
 fn mask(doc: &mut Value, reports: &[Report], home: Option<&Path>) {
     let mut values: Vec<(String, String)> = Vec::new();

@@ -321,6 +321,24 @@ pub enum Document {
     Single(Box<Report>),
 }
 
+impl Document {
+    /// The reports it holds: one, or one per target.
+    pub fn reports(&self) -> Vec<&Report> {
+        match self {
+            Document::Single(r) => vec![r],
+            Document::Targets(t) => t.targets.iter().collect(),
+        }
+    }
+
+    /// The exit code (see [`Report::exit_code`]; several targets: the worst).
+    pub fn exit_code(&self, fail_on_warn: bool) -> i32 {
+        match self {
+            Document::Single(r) => r.exit_code(fail_on_warn),
+            Document::Targets(t) => t.exit_code(fail_on_warn),
+        }
+    }
+}
+
 /// skys3's version and the versions of the SDKs it was built with (from Cargo.lock, at build time).
 pub fn versions() -> BTreeMap<String, String> {
     let mut v: BTreeMap<String, String> = env!("SKYS3_DEP_VERSIONS")

@@ -20,7 +20,7 @@ use crate::probe::local_aws::{self, LocalEnv};
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
 use crate::report::{Report, SkippedContext, TargetsReport};
 use crate::suppress::Suppressions;
-use crate::target::{self, InputError, Local, Request};
+use crate::target::{self, InputError, Local, Request, Resolved};
 
 /// Progress callback: (checks done, checks in all).
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
@@ -56,7 +56,8 @@ pub struct Options {
 /// take seconds to minutes to propagate) until all pass or the time is up; the report is the last word on each.
 pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
     let local = Local::discover(req)?;
-    run_one(req, local, opts, None).await
+    let resolved = target::resolve(req, local.clone(), aws::profile_region).await?;
+    run_one(req, local, resolved, opts, None).await
 }
 
 /// What the targets of one run share: the user's credentials (resolved once, fetched once: one SSO call, one
@@ -74,21 +75,22 @@ struct Shared {
     buckets: std::collections::HashMap<String, Arc<BucketFacts>>,
 }
 
-/// Runs the doctor on several targets (one request per kube context), at most `jobs` at once, sharing the
+/// Runs the doctor on several targets (one request per kube context, over the `local` files they were selected
+/// from), at most `jobs` at once, sharing the
 /// credentials and the account-wide facts: one account's IAM role and policies are fetched once for all. Each
 /// target is resolved first, so a bad input stops the run before any request. With [`Options::wait`], each
 /// target reruns what does not pass on its own, with fresh facts.
 pub async fn run_targets(
     reqs: &[Request],
+    local: Local,
     skipped: Vec<SkippedContext>,
     opts: &Options,
     jobs: usize,
 ) -> Result<TargetsReport, InputError> {
-    let Some(first) = reqs.first() else {
+    if reqs.is_empty() {
         return Ok(TargetsReport::new(vec![], skipped));
-    };
+    }
     let (redact, home) = (opts.redact, opts.home.clone());
-    let local = Local::discover(first)?;
     let mut resolved = Vec::with_capacity(reqs.len());
     for req in reqs {
         let r = target::resolve(req, local.clone(), aws::profile_region)
@@ -137,8 +139,8 @@ pub async fn run_targets(
             ..opts.clone()
         })
         .collect();
-    let reports: Vec<Result<Report, InputError>> = futures::stream::iter(reqs.iter().zip(&per_target))
-        .map(|(req, o)| run_one(req, local.clone(), o, Some(&shared)))
+    let reports: Vec<Result<Report, InputError>> = futures::stream::iter(reqs.iter().zip(resolved).zip(&per_target))
+        .map(|((req, r), o)| run_one(req, local.clone(), r, o, Some(&shared)))
         .buffered(jobs.max(1))
         .collect()
         .await;
@@ -151,10 +153,17 @@ pub async fn run_targets(
     })
 }
 
-/// One target, with its `--wait` loop; the first pass uses `shared` facts when given.
-async fn run_one(req: &Request, local: Local, opts: &Options, shared: Option<&Shared>) -> Result<Report, InputError> {
+/// One target, already resolved, with its `--wait` loop; the first pass uses `shared` facts when given. Reruns
+/// resolve the target again and start from fresh facts and credentials.
+async fn run_one(
+    req: &Request,
+    local: Local,
+    resolved: Resolved,
+    opts: &Options,
+    shared: Option<&Shared>,
+) -> Result<Report, InputError> {
     let waited_from = opts.run_started.unwrap_or_else(tokio::time::Instant::now);
-    let mut report = run_pass(req, local.clone(), opts, shared).await?;
+    let mut report = run_pass(req.offline, resolved, opts, shared).await;
     if let Some(wait) = opts.wait {
         let deadline = waited_from + wait;
         let mut delay = Duration::from_secs(2);
@@ -178,15 +187,15 @@ async fn run_one(req: &Request, local: Local, opts: &Options, shared: Option<&Sh
             );
             tokio::time::sleep(delay).await;
             let again = run_pass(
-                req,
-                local.clone(),
+                req.offline,
+                target::resolve(req, local.clone(), aws::profile_region).await?,
                 &Options {
                     only: Some(pending),
                     ..opts.clone()
                 },
                 None,
             )
-            .await?;
+            .await;
             for c in again.checks {
                 if let Some(slot) = report.checks.iter_mut().find(|old| old.id == c.id) {
                     *slot = c;
@@ -215,11 +224,10 @@ fn settled(c: &crate::report::CheckReport) -> bool {
 
 /// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction. Without
 /// `shared`, the pass resolves and fetches the credentials itself and starts with empty facts.
-async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&Shared>) -> Result<Report, InputError> {
+async fn run_pass(offline: bool, resolved: Resolved, opts: &Options, shared: Option<&Shared>) -> Report {
     let started = tokio::time::Instant::now();
-    let resolved = target::resolve(req, local, aws::profile_region).await?;
     let log = CallLog::default();
-    let facts = if req.offline {
+    let facts = if offline {
         Facts::new(None, None)
     } else {
         let base = match shared.and_then(|s| s.bases.get(&resolved.region)) {
@@ -265,9 +273,9 @@ async fn run_pass(req: &Request, local: Local, opts: &Options, shared: Option<&S
             .with_account(account)
             .with_buckets(buckets)
     };
-    let mut report = check(Ctx::new(resolved, facts), req.offline, opts, started).await;
+    let mut report = check(Ctx::new(resolved, facts), offline, opts, started).await;
     report.calls = log.snapshot();
-    Ok(report)
+    report
 }
 
 /// Runs the checks over a context whose facts may come from any [`AwsApi`] and [`KubeApi`] (the real clients, or

@@ -16,6 +16,36 @@ fn status_color(s: Status) -> Color {
     }
 }
 
+/// An unstyled table with a header row: no borders, no wrapping (commands must stay copy-paste ready), colour
+/// only when `color`.
+fn new_table(header: &[&str], color: bool) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table.set_header(header.iter().map(|h| {
+        if color {
+            Cell::new(h).add_attribute(Attribute::Bold)
+        } else {
+            Cell::new(h)
+        }
+    }));
+    table
+}
+
+/// A status cell, coloured by `status` when `color`.
+fn status_cell(status: Status, text: String, color: bool) -> Cell {
+    if color {
+        Cell::new(text).fg(status_color(status))
+    } else {
+        Cell::new(text)
+    }
+}
+
 /// The report as a table. Colour only when `color` (the caller decides: terminal, NO_COLOR, --color).
 pub fn render(report: &Report, color: bool) -> String {
     let t = &report.target;
@@ -33,33 +63,13 @@ pub fn render(report: &Report, color: bool) -> String {
         t.mode
     ));
 
-    let mut table = Table::new();
-    table.load_preset(presets::NOTHING);
-    // Commands must stay copy-paste ready: never wrap them.
-    table.set_content_arrangement(ContentArrangement::Disabled);
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    let header = ["STATUS", "CHECK", "RESULT"].map(|h| {
-        if color {
-            Cell::new(h).add_attribute(Attribute::Bold)
-        } else {
-            Cell::new(h)
-        }
-    });
-    table.set_header(header);
+    let mut table = new_table(&["STATUS", "CHECK", "RESULT"], color);
     for c in &report.checks {
         let mut status = c.status.as_str().to_uppercase();
         if let Some(code) = &c.code {
             status = format!("{status} {code}");
         }
-        let status_cell = if color {
-            Cell::new(status).fg(status_color(c.status))
-        } else {
-            Cell::new(status)
-        };
+        let status_cell = status_cell(c.status, status, color);
         let mut text = c.message.clone();
         if let Some(sup) = &c.suppression {
             let expired = if sup.expired {
@@ -131,30 +141,11 @@ pub fn findings_summary(report: &Report) -> String {
 
 /// Several targets: one summary row per target, then each target's table.
 pub fn render_targets(report: &crate::report::TargetsReport, color: bool) -> String {
-    let mut table = Table::new();
-    table.load_preset(presets::NOTHING);
-    table.set_content_arrangement(ContentArrangement::Disabled);
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table.set_header(["STATUS", "CONTEXT", "CLUSTER", "REGION", "FINDINGS"].map(|h| {
-        if color {
-            Cell::new(h).add_attribute(Attribute::Bold)
-        } else {
-            Cell::new(h)
-        }
-    }));
+    let mut table = new_table(&["STATUS", "CONTEXT", "CLUSTER", "REGION", "FINDINGS"], color);
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     for t in &report.targets {
-        let status = t.status.as_str().to_uppercase();
         table.add_row(vec![
-            if color {
-                Cell::new(status).fg(status_color(t.status))
-            } else {
-                Cell::new(status)
-            },
+            status_cell(t.status, t.status.as_str().to_uppercase(), color),
             Cell::new(dash(&t.target.context)),
             Cell::new(dash(&t.target.cluster)),
             Cell::new(dash(&t.target.region)),

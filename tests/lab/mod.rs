@@ -295,6 +295,14 @@ pub fn assert_valid(doc: &serde_json::Value) {
     );
 }
 
+/// The benchmarks' added latency per request: 50 ms, or `SKYS3_BENCH_LATENCY_MS`.
+pub fn bench_latency_ms() -> u64 {
+    std::env::var("SKYS3_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -99,6 +99,8 @@ pub struct Outcome {
     pub evidence: Value,
     /// For a skip: the checks whose findings keep this one from running (beyond its declared dependencies).
     pub blocked_by: Vec<String>,
+    /// The IAM document changes the fix needs, for the catalog's `document = "..."` steps.
+    pub changes: Vec<crate::merge::DocumentChange>,
 }
 
 impl Outcome {
@@ -110,6 +112,7 @@ impl Outcome {
             vars: BTreeMap::new(),
             evidence: Value::Null,
             blocked_by: vec![],
+            changes: vec![],
         }
     }
     /// A pass.
@@ -141,6 +144,11 @@ impl Outcome {
     /// Adds a template value for the remediation.
     pub fn var(mut self, name: &str, value: impl Into<String>) -> Outcome {
         self.vars.insert(name.to_string(), value.into());
+        self
+    }
+    /// A change to an IAM document the fix needs (see [`crate::merge`]); `None` adds nothing.
+    pub fn change(mut self, change: Option<crate::merge::DocumentChange>) -> Outcome {
+        self.changes.extend(change);
         self
     }
     /// A skip because another check's finding decides this one (e.g. no OIDC issuer: see irsa.oidc-provider).
@@ -334,16 +342,31 @@ fn finish(
             vars.extend(outcome.vars.clone());
             Some(Remediation {
                 summary: template::fill(&doc.summary, &vars, false),
-                commands: doc.commands.iter().map(|c| template::fill(c, &vars, true)).collect(),
+                // A command whose policy document the check could not work out is left out: a guessed document
+                // would replace a shared one.
+                commands: doc
+                    .commands
+                    .iter()
+                    .map(|c| template::fill(c, &vars, true))
+                    .filter(|c| !template::placeholders(c).iter().any(|p| p.ends_with("_json")))
+                    .collect(),
                 guide: doc.guide.clone(),
                 fix: doc
                     .fix
                     .iter()
-                    .map(|f| FixStep {
-                        phase: f.phase,
-                        unless: f.unless.as_ref().map(|c| template::fill(c, &vars, true)),
-                        run: f.run.iter().map(|c| template::fill(c, &vars, true)).collect(),
-                        resource: f.resource.as_ref().map(|r| template::fill(r, &vars, false)),
+                    .filter(|f| f.when.as_ref().is_none_or(|v| vars.contains_key(v)))
+                    .filter_map(|f| {
+                        let document = match &f.document {
+                            Some(kind) => Some(outcome.changes.iter().find(|c| c.document.kind() == kind)?.clone()),
+                            None => None,
+                        };
+                        Some(FixStep {
+                            phase: f.phase,
+                            unless: f.unless.as_ref().map(|c| template::fill(c, &vars, true)),
+                            run: f.run.iter().map(|c| template::fill(c, &vars, true)).collect(),
+                            resource: f.resource.as_ref().map(|r| template::fill(r, &vars, false)),
+                            document,
+                        })
                     })
                     .collect(),
             })

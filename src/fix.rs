@@ -16,6 +16,9 @@
 
 use std::fmt::Write as _;
 
+use serde_json::Value;
+
+use crate::merge::{self, DocumentChange, DocumentRef, Edit};
 use crate::report::{CheckReport, FixPhase, FixStep, Report, Status};
 use crate::template;
 
@@ -25,6 +28,24 @@ struct Planned<'a> {
     findings: Vec<&'a CheckReport>,
 }
 
+/// One IAM document and every failing finding's edits to it: one guarded write in the script.
+struct DocPlan<'a> {
+    document: &'a DocumentRef,
+    /// The document as the doctor read it (`None`: it did not exist).
+    read: Option<&'a Value>,
+    edits: Vec<Edit>,
+    phase: FixPhase,
+    findings: Vec<&'a CheckReport>,
+    /// The merged document, or why no merge exists.
+    merged: Result<Value, String>,
+}
+
+/// A step of the script, in phase order.
+enum Item<'a> {
+    Commands(Planned<'a>),
+    Document(usize),
+}
+
 /// The fix script for one or more reports (one per target).
 pub fn script<'a>(reports: &[&'a Report]) -> String {
     let mut steps: Vec<Planned> = Vec::new();
@@ -32,18 +53,70 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
     let mut optional: Vec<&CheckReport> = Vec::new();
     let mut look: Vec<&CheckReport> = Vec::new();
     let mut blocked: Vec<&CheckReport> = Vec::new();
-    let mut conflicting: Vec<&CheckReport> = Vec::new();
+    let mut conflicting: Vec<(&CheckReport, String)> = Vec::new();
     let fix_of = |c: &'a CheckReport| c.remediation.as_ref().map(|r| r.fix.as_slice()).unwrap_or_default();
     let scriptable = |c: &'a CheckReport| {
         let fix = fix_of(c);
         c.status == Status::Fail && !fix.is_empty() && fix.iter().all(complete)
     };
     let all: Vec<&CheckReport> = reports.iter().flat_map(|r| &r.checks).collect();
-    // Two steps that set one resource differently (two clusters' IRSA trust policies for one shared role): the
-    // second would undo the first, so neither is scripted; the findings say what to merge by hand.
+
+    // Every IAM document change of the failing findings, merged per document: several clusters sharing a role
+    // give one trust policy with each cluster's statement, written once.
+    let mut docs: Vec<DocPlan> = Vec::new();
+    for c in all.iter().copied().filter(|c| scriptable(c)) {
+        for step in fix_of(c) {
+            let Some(change) = &step.document else { continue };
+            match docs.iter_mut().find(|d| *d.document == change.document) {
+                Some(d) => {
+                    d.phase = d.phase.min(step.phase);
+                    if d.read != change.read.as_ref() {
+                        d.merged = Err(format!(
+                            "the reports hold two different readings of {}: rerun the doctor for all targets at once",
+                            change.document.label()
+                        ));
+                    }
+                    for e in &change.edits {
+                        if !d.edits.contains(e) {
+                            d.edits.push(e.clone());
+                        }
+                    }
+                    if !d.findings.iter().any(|f| std::ptr::eq(*f, c)) {
+                        d.findings.push(c);
+                    }
+                }
+                None => docs.push(DocPlan {
+                    document: &change.document,
+                    read: change.read.as_ref(),
+                    edits: change.edits.clone(),
+                    phase: step.phase,
+                    findings: vec![c],
+                    merged: Ok(Value::Null),
+                }),
+            }
+        }
+    }
+    for d in &mut docs {
+        if d.merged.is_ok() {
+            d.merged = if d.edits.iter().all(Edit::widens) {
+                merge::apply(d.read, &d.edits).map_err(|e| format!("the changes do not fit {}: {e}", d.document.label()))
+            } else {
+                Err("a change narrows the document (a warning's fix), which is never scripted".into())
+            };
+        }
+    }
+    let doc_conflict = |c: &CheckReport| -> Option<String> {
+        docs.iter()
+            .filter(|d| d.findings.iter().any(|f| std::ptr::eq(*f, c)))
+            .find_map(|d| d.merged.as_ref().err().cloned())
+    };
+
+    // Two command steps that set one resource differently: the second would undo the first, so neither is
+    // scripted; the findings say what to do by hand.
     let mut setting: Vec<(&str, &FixStep)> = Vec::new();
     for step in all.iter().filter(|c| scriptable(c)).flat_map(|c| fix_of(c)) {
         if let Some(r) = step.resource.as_deref()
+            && step.document.is_none()
             && !setting.iter().any(|(res, s)| *res == r && *s == step)
         {
             setting.push((r, step));
@@ -52,14 +125,18 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
     let conflicts = |step: &FixStep| {
         step.resource
             .as_deref()
-            .is_some_and(|r| setting.iter().filter(|(res, _)| *res == r).count() > 1)
+            .is_some_and(|r| step.document.is_none() && setting.iter().filter(|(res, _)| *res == r).count() > 1)
     };
     for c in all {
         let fix = fix_of(c);
         match c.status {
-            Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push(c),
+            Status::Fail if scriptable(c) && let Some(why) = doc_conflict(c) => conflicting.push((c, why)),
+            Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push((
+                c,
+                "another target needs the same resource set differently; merge the changes by hand".into(),
+            )),
             Status::Fail if scriptable(c) => {
-                for step in fix {
+                for step in fix.iter().filter(|s| s.document.is_none()) {
                     match steps.iter_mut().find(|p| p.step == step) {
                         Some(p) if !p.findings.iter().any(|f| std::ptr::eq(*f, c)) => p.findings.push(c),
                         Some(_) => {}
@@ -83,69 +160,98 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
             _ => {}
         }
     }
-    // A stable sort: within a phase, the report's order.
-    steps.sort_by_key(|p| p.step.phase);
+    let writes: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].merged.is_ok()).collect();
+    let mut items: Vec<(FixPhase, Item)> = steps
+        .into_iter()
+        .map(|p| (p.step.phase, Item::Commands(p)))
+        .chain(writes.iter().map(|&i| (docs[i].phase, Item::Document(i))))
+        .collect();
+    // A stable sort: within a phase, the report's order (command steps, then document writes).
+    items.sort_by_key(|(phase, _)| *phase);
 
     let mut out = String::new();
-    header(&mut out, reports, steps.len());
-    for (i, p) in steps.iter().enumerate() {
-        let _ = writeln!(out, "# Step {}/{}: {}", i + 1, steps.len(), phase_title(p.step.phase));
-        for f in &p.findings {
+    header(&mut out, reports, items.len());
+    let optional_documents = optional.iter().any(|c| fix_of(c).iter().any(|s| s.document.is_some()));
+    documents_header(&mut out, &docs, &writes, optional_documents);
+    let n = items.len();
+    for (i, (phase, item)) in items.iter().enumerate() {
+        let _ = writeln!(out, "# Step {}/{n}: {}", i + 1, phase_title(*phase));
+        let findings = match item {
+            Item::Commands(p) => &p.findings,
+            Item::Document(d) => &docs[*d].findings,
+        };
+        for f in findings {
             let _ = writeln!(out, "#   fixes {}", finding_line(f));
         }
-        let label = format!(
-            "skys3 fix: step {}/{}: {}",
-            i + 1,
-            steps.len(),
-            phase_title(p.step.phase)
-        );
+        let label = format!("skys3 fix: step {}/{n}: {}", i + 1, phase_title(*phase));
         let _ = writeln!(out, "echo {} >&2", template::shell_quote(&label));
-        match &p.step.unless {
-            Some(test) => {
-                let _ = writeln!(out, "if ! {{ {test}; }} >/dev/null 2>&1; then");
-                for cmd in &p.step.run {
-                    let _ = writeln!(out, "  {cmd}");
+        match item {
+            Item::Commands(p) => match &p.step.unless {
+                Some(test) => {
+                    let _ = writeln!(out, "if ! {{ {test}; }} >/dev/null 2>&1; then");
+                    for cmd in &p.step.run {
+                        let _ = writeln!(out, "  {cmd}");
+                    }
+                    let _ = writeln!(out, "else\n  echo '  already done' >&2\nfi");
                 }
-                let _ = writeln!(out, "else\n  echo '  already done' >&2\nfi");
-            }
-            None => {
-                for cmd in &p.step.run {
-                    let _ = writeln!(out, "{cmd}");
+                None => {
+                    for cmd in &p.step.run {
+                        let _ = writeln!(out, "{cmd}");
+                    }
+                }
+            },
+            Item::Document(d) => {
+                let d = &docs[*d];
+                let merged = d.merged.as_ref().expect("only merged documents are written");
+                for line in merge::plan(d.read, merged, &d.edits) {
+                    let _ = writeln!(out, "#   {}", comment_text(&line));
+                }
+                for line in write_document(d.document, d.read, merged) {
+                    let _ = writeln!(out, "{line}");
                 }
             }
         }
         out.push('\n');
     }
-    if steps.is_empty() {
+    if items.is_empty() {
         out.push_str("# Nothing to run: no failing finding can be fixed by a command.\n\n");
     }
-    section(
-        &mut out,
-        "Conflicting: these targets need one resource set differently; merge the changes by hand",
-        &conflicting,
-        false,
-        true,
-    );
+    if !conflicting.is_empty() {
+        out.push_str("# ---- Conflicting: no change can satisfy these findings together; fix them by hand ----\n");
+        for (c, why) in &conflicting {
+            let _ = writeln!(out, "# {}", finding_line(c));
+            let _ = writeln!(out, "#   why: {}", comment_text(why));
+            if let Some(r) = &c.remediation {
+                let _ = writeln!(out, "#   {}", comment_text(&r.summary));
+                for step in r.fix.iter().filter(|s| s.document.is_none()) {
+                    for cmd in &step.run {
+                        let _ = writeln!(out, "#   {}", comment_text(cmd));
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
     section(
         &mut out,
         "Not scripted: do these by hand (in this order), then rerun the doctor",
         &manual,
         true,
-        false,
+        None,
     );
     section(
         &mut out,
         "Warnings: optional changes, commented out; uncomment what you want",
         &optional,
         false,
-        true,
+        Some(&docs),
     );
     section(
         &mut out,
         "Inconclusive: the doctor could not decide; look at these, then rerun it",
         &look,
         true,
-        false,
+        None,
     );
     if !blocked.is_empty() {
         out.push_str(
@@ -165,6 +271,177 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
         "echo 'skys3 fix: done; rerun the doctor as before, with --wait 2m: IAM and the association take a minute to propagate' >&2\n",
     );
     out
+}
+
+/// The shell helpers document writes use, written once at the top of a script that has any.
+///
+/// `skys3_same` compares two documents by meaning, as JSON values: key order, spacing and IAM's URL-encoding do
+/// not count. It uses python3, which every SkyPilot user has (SkyPilot is a Python package).
+const HELPERS: &str = r#"# Helpers for the document writes (read-only until a step decides to write).
+# skys3_same A B: the two JSON documents mean the same (key order, spacing, URL-encoding aside).
+skys3_same() {
+  python3 -c 'import json, sys, urllib.parse
+def load(s):
+    v = json.loads(s)
+    return json.loads(urllib.parse.unquote(v)) if isinstance(v, str) else v
+sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)' "$1" "$2"
+}
+# skys3_read CMD...: the document a read-only AWS CLI command prints, or null when the entity does not exist.
+skys3_read() {
+  local out err rc=0
+  err=$(mktemp)
+  out=$("$@" --output json 2>"$err") || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    printf '%s\n' "$out"
+  elif grep -q NoSuchEntity "$err"; then
+    echo null
+  else
+    cat "$err" >&2
+    rm -f "$err"
+    return 1
+  fi
+  rm -f "$err"
+}
+# skys3_read_policy ARN: the document of a managed policy's default version.
+skys3_read_policy() {
+  local version
+  version=$(aws iam get-policy --policy-arn "$1" --query Policy.DefaultVersionId --output text)
+  skys3_read aws iam get-policy-version --policy-arn "$1" --version-id "$version" --query PolicyVersion.Document
+}
+# skys3_fresh WHAT READ MERGED LIVE: stops the script unless LIVE is the document the doctor read, or already the
+# merged one (a second run).
+skys3_fresh() {
+  if skys3_same "$3" "$4" || skys3_same "$2" "$4"; then
+    return 0
+  fi
+  echo "skys3 fix: $1 changed since the doctor read it; nothing was written to it. Rerun skys3 doctor --fix-script and read the new plan." >&2
+  exit 1
+}
+# skys3_due WHAT READ MERGED LIVE: succeeds when the merged document is still to be written.
+skys3_due() {
+  skys3_fresh "$@"
+  if skys3_same "$3" "$4"; then
+    echo '  already done' >&2
+    return 1
+  fi
+}
+# skys3_make_room ARN: IAM keeps at most five versions of a policy; when full, delete the oldest non-default one.
+skys3_make_room() {
+  local count oldest
+  count=$(aws iam list-policy-versions --policy-arn "$1" --query 'length(Versions)' --output text)
+  if [ "$count" -ge 5 ]; then
+    oldest=$(aws iam list-policy-versions --policy-arn "$1" --query 'sort_by(Versions[?!IsDefaultVersion], &CreateDate)[0].VersionId' --output text)
+    echo "skys3 fix: $1 has IAM's limit of five versions: deleting its oldest non-default version $oldest (the default version stays)" >&2
+    aws iam delete-policy-version --policy-arn "$1" --version-id "$oldest"
+  fi
+}
+"#;
+
+/// The read-only command that prints a document's live JSON (through `skys3_read`).
+fn read_command(doc: &DocumentRef) -> String {
+    let q = template::shell_quote;
+    match doc {
+        DocumentRef::TrustPolicy { role } => format!(
+            "skys3_read aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
+            q(role)
+        ),
+        DocumentRef::ManagedPolicy { policy_arn } => format!("skys3_read_policy {}", q(policy_arn)),
+        DocumentRef::InlinePolicy { role, policy_name } => format!(
+            "skys3_read aws iam get-role-policy --role-name {} --policy-name {} --query PolicyDocument",
+            q(role),
+            q(policy_name)
+        ),
+    }
+}
+
+/// The guarded write of one merged document: read it again, stop if it changed since the doctor read it, skip it
+/// if it is already the merged one, else write the merged document.
+fn write_document(doc: &DocumentRef, read: Option<&Value>, merged: &Value) -> Vec<String> {
+    let q = template::shell_quote;
+    let read_json = read.map(Value::to_string).unwrap_or_else(|| "null".into());
+    let merged_json = merged.to_string();
+    let write = match doc {
+        DocumentRef::TrustPolicy { role } if read.is_none() => vec![format!(
+            "aws iam create-role --role-name {} --assume-role-policy-document {}",
+            q(role),
+            q(&merged_json)
+        )],
+        DocumentRef::TrustPolicy { role } => vec![format!(
+            "aws iam update-assume-role-policy --role-name {} --policy-document {}",
+            q(role),
+            q(&merged_json)
+        )],
+        DocumentRef::ManagedPolicy { policy_arn } => vec![
+            format!("skys3_make_room {}", q(policy_arn)),
+            format!(
+                "aws iam create-policy-version --policy-arn {} --policy-document {} --set-as-default",
+                q(policy_arn),
+                q(&merged_json)
+            ),
+        ],
+        DocumentRef::InlinePolicy { role, policy_name } => vec![format!(
+            "aws iam put-role-policy --role-name {} --policy-name {} --policy-document {}",
+            q(role),
+            q(policy_name),
+            q(&merged_json)
+        )],
+    };
+    let mut lines = vec![
+        format!("live=$({})", read_command(doc)),
+        format!(
+            "if skys3_due {} {} {} \"$live\"; then",
+            q(&doc.label()),
+            q(&read_json),
+            q(&merged_json)
+        ),
+    ];
+    lines.extend(write.into_iter().map(|w| format!("  {w}")));
+    lines.push("fi".into());
+    lines
+}
+
+/// Which documents the script rewrites in full, with their merged content, and the stale-read check of all of
+/// them before anything is written.
+fn documents_header(out: &mut String, docs: &[DocPlan], writes: &[usize], helpers: bool) {
+    if helpers || !writes.is_empty() {
+        out.push_str(HELPERS);
+        out.push('\n');
+    }
+    if writes.is_empty() {
+        return;
+    }
+    out.push_str(
+        "# IAM documents this script writes in full (IAM has no partial update). Each is the document the doctor\n\
+         # read with only the additions its step lists: no statement, action or condition value is removed, and\n\
+         # no other IAM document is written. Before anything is written, each is read again, and the script stops\n\
+         # if one changed since the doctor read it.\n",
+    );
+    for &i in writes {
+        let d = &docs[i];
+        let merged = d.merged.as_ref().expect("writes are merged");
+        let how = if d.read.is_some() { "rewritten" } else { "created" };
+        let _ = writeln!(out, "#   {} ({how}), merged:", comment_text(&d.document.label()));
+        let pretty = serde_json::to_string_pretty(merged).unwrap_or_default();
+        for line in pretty.lines() {
+            let _ = writeln!(out, "#     {}", comment_text(line));
+        }
+    }
+    let q = template::shell_quote;
+    out.push_str("echo 'skys3 fix: checking that the documents are still the ones the doctor read' >&2\n");
+    for &i in writes {
+        let d = &docs[i];
+        let merged = d.merged.as_ref().expect("writes are merged").to_string();
+        let read = d.read.map(Value::to_string).unwrap_or_else(|| "null".into());
+        let _ = writeln!(out, "live=$({})", read_command(d.document));
+        let _ = writeln!(
+            out,
+            "skys3_fresh {} {} {} \"$live\"",
+            q(&d.document.label()),
+            q(&read),
+            q(&merged)
+        );
+    }
+    out.push('\n');
 }
 
 fn header(out: &mut String, reports: &[&Report], steps: usize) {
@@ -195,8 +472,9 @@ fn header(out: &mut String, reports: &[&Report], steps: usize) {
     out.push_str("set -euo pipefail\n\n");
 }
 
-/// Writes findings as comments: the finding, the fix's summary, and its commands (commented out).
-fn section(out: &mut String, title: &str, findings: &[&CheckReport], diagnose: bool, with_fix: bool) {
+/// Writes findings as comments: the finding, the fix's summary, and (with `fix`) its commands, commented out. A
+/// document change is shown as the guarded write it would be, on top of the failing findings' merged document.
+fn section(out: &mut String, title: &str, findings: &[&CheckReport], diagnose: bool, fix: Option<&[DocPlan]>) {
     if findings.is_empty() {
         return;
     }
@@ -205,19 +483,41 @@ fn section(out: &mut String, title: &str, findings: &[&CheckReport], diagnose: b
         let _ = writeln!(out, "# {}", finding_line(c));
         let Some(r) = &c.remediation else { continue };
         let _ = writeln!(out, "#   {}", comment_text(&r.summary));
-        if with_fix && !r.fix.is_empty() {
+        if let Some(docs) = fix.filter(|_| !r.fix.is_empty()) {
             for step in &r.fix {
                 for cmd in &step.run {
                     let _ = writeln!(out, "#   {}", comment_text(cmd));
                 }
+                if let Some(change) = &step.document {
+                    for line in optional_write(change, docs) {
+                        let _ = writeln!(out, "#   {}", comment_text(&line));
+                    }
+                }
             }
-        } else if diagnose || with_fix {
+        } else if diagnose || fix.is_some() {
             for cmd in &r.commands {
                 let _ = writeln!(out, "#   $ {}", comment_text(cmd));
             }
         }
     }
     out.push('\n');
+}
+
+/// A warning's document change, as the lines it would run: its edits on top of what the script's own steps write
+/// to that document (so that its guard expects the document as the script leaves it).
+fn optional_write(change: &DocumentChange, docs: &[DocPlan]) -> Vec<String> {
+    let base = docs
+        .iter()
+        .find(|d| *d.document == change.document && d.read == change.read.as_ref())
+        .and_then(|d| d.merged.as_ref().ok().cloned())
+        .or_else(|| change.read.clone());
+    match merge::apply(base.as_ref(), &change.edits) {
+        Ok(merged) => merge::plan(base.as_ref(), &merged, &change.edits)
+            .into_iter()
+            .chain(write_document(&change.document, base.as_ref(), &merged))
+            .collect(),
+        Err(e) => vec![format!("the change does not fit {}: {e}", change.document.label())],
+    }
 }
 
 fn finding_line(c: &CheckReport) -> String {
@@ -292,6 +592,7 @@ mod tests {
             unless: None,
             run: vec![run.into()],
             resource: None,
+            document: None,
         }
     }
 

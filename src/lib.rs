@@ -16,6 +16,7 @@ pub mod engine;
 pub mod exit;
 pub mod fix;
 pub mod guide;
+pub mod merge;
 pub mod permissions;
 pub mod pods;
 pub mod policy;

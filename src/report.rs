@@ -133,11 +133,16 @@ pub struct FixStep {
     /// A read-only command that succeeds when the step is already done; the step runs only when it fails.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub unless: Option<String>,
-    /// The commands that make the change.
+    /// The commands that make the change (none for a document change: the script writes those itself).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub run: Vec<String>,
     /// What the step sets as a whole (a role's trust policy); steps that set it differently conflict.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub resource: Option<String>,
+    /// An IAM document the step changes: the document as the doctor read it and the additive edits the finding
+    /// needs. The script merges the edits of every finding on one document into one guarded write.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document: Option<crate::merge::DocumentChange>,
 }
 
 /// One check's result.

@@ -66,6 +66,15 @@ pub fn explain(code: &str) -> Option<String> {
                 Some(test) => out.push_str(&format!(" unless: {test}\n")),
                 None => out.push('\n'),
             }
+            if let Some(kind) = &f.document {
+                out.push_str(&format!(
+                    "    writes the {kind} as the doctor read it plus this finding's additions (nothing removed), \
+                     after checking it is unchanged since the doctor read it\n"
+                ));
+            }
+            if let Some(var) = &f.when {
+                out.push_str(&format!("    (only when {{{var}}} is known)\n"));
+            }
             for c in &f.run {
                 out.push_str(&format!("    $ {c}\n"));
             }

@@ -76,7 +76,18 @@ pub struct FixDoc {
     #[serde(default)]
     pub unless: Option<String>,
     /// The commands (placeholders filled shell-quoted).
+    #[serde(default)]
     pub run: Vec<String>,
+    /// The step writes an IAM document of this kind (`trust-policy`, `managed-policy`, `inline-policy`): the
+    /// check supplies the document it read and the additive edits, and the script writes the merged document
+    /// behind a stale-read guard (`src/fix.rs`). Such a step has no `run`; it is left out when the check found no
+    /// additive edit (then the finding is fixed by hand).
+    #[serde(default)]
+    pub document: Option<String>,
+    /// The step applies only when the check set this template value (e.g. `new_s3_policy_json`, set only when the
+    /// policy does not exist yet); otherwise it is left out.
+    #[serde(default)]
+    pub when: Option<String>,
     /// What the step sets as a whole (e.g. `{role_name}` for a trust policy): two steps that set the same
     /// resource differently (two clusters' IRSA trust policies for one role) conflict, and neither is scripted.
     #[serde(default)]
@@ -109,6 +120,23 @@ impl Catalog {
                 return Err(format!("checks/{name}: id {:?} does not match the file name", doc.id));
             }
             for (j, c) in doc.codes.iter().enumerate() {
+                for f in &c.fix {
+                    let ok = match &f.document {
+                        Some(kind) => {
+                            ["trust-policy", "managed-policy", "inline-policy"].contains(&kind.as_str())
+                                && f.run.is_empty()
+                                && f.unless.is_none()
+                        }
+                        None => !f.run.is_empty(),
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "checks/{name}: {}: a fix step has either run commands or a document \
+                             (trust-policy, managed-policy, inline-policy), not both or neither",
+                            c.code
+                        ));
+                    }
+                }
                 if codes.insert(c.code.clone(), (checks.len(), j)).is_some() {
                     return Err(format!("checks/{name}: code {} is defined twice", c.code));
                 }

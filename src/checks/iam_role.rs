@@ -5,8 +5,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::checks::iam_trust_policy;
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::merge::{self, DocumentChange, DocumentRef, Edit};
 use crate::wiring::Wiring;
 use crate::{arn, guide};
 
@@ -33,8 +35,20 @@ pub const SPEC: CheckSpec = CheckSpec {
                     let mut o = Outcome::fail(Code::Sky231, format!("IAM role {} does not exist", t.role_name))
                         .var("mode", wiring.as_str())
                         .evidence(json!({ "error": e }));
-                    if let Some(trust) = fix_trust_policy(&ctx, wiring).await {
-                        o = o.var("trust_policy_json", trust);
+                    // A new role's trust policy is a document change from nothing, so that targets sharing the
+                    // missing role create it once, trusting each of them (src/fix.rs merges the changes).
+                    if let Some(statement) = fix_trust_statement(&ctx, wiring).await {
+                        let change = DocumentChange {
+                            document: DocumentRef::TrustPolicy {
+                                role: t.role_name.clone(),
+                            },
+                            read: None,
+                            edits: vec![Edit::AddStatement { statement }],
+                        };
+                        if let Ok(doc) = merge::apply(None, &change.edits) {
+                            o = o.var("trust_policy_json", doc.to_string());
+                        }
+                        o = o.change(Some(change));
                     }
                     // The fix script creates the S3 policy too when it is missing, as the guide does.
                     if let Ok(id) = ctx.facts.caller_identity().await {
@@ -49,17 +63,22 @@ pub const SPEC: CheckSpec = CheckSpec {
     },
 };
 
-/// The guide's trust policy for `wiring`, with this cluster's provider, namespace and service account.
-pub async fn fix_trust_policy(ctx: &Ctx, wiring: Wiring) -> Option<String> {
+/// The guide's trust statement for `wiring`, with this cluster's provider, namespace and service account.
+pub async fn fix_trust_statement(ctx: &Ctx, wiring: Wiring) -> Option<serde_json::Value> {
     match wiring {
-        Wiring::PodIdentity => Some(guide::pod_identity_trust()),
+        Wiring::PodIdentity => Some(iam_trust_policy::pod_identity_statement()),
         Wiring::Irsa => {
             let t = &ctx.target;
             let id = ctx.facts.caller_identity().await.ok()?;
             let issuer = ctx.facts.cluster(&t.cluster).await.ok()?.oidc_issuer?;
             let provider = arn::oidc_provider(&issuer);
             let arn = arn::oidc_provider_arn(&id, &provider);
-            Some(guide::irsa_trust(&arn, &provider, &t.namespace, &t.service_account))
+            Some(iam_trust_policy::irsa_statement_for(
+                &arn,
+                &provider,
+                &t.namespace,
+                &t.service_account,
+            ))
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::code::Code;
+use crate::merge::{DocumentChange, DocumentRef, Edit};
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::policy::{self, Decision, Policy};
 use crate::probe::{Op, ProbeError, SimulationResult};
@@ -164,6 +165,38 @@ async fn run(ctx: &Ctx) -> Outcome {
         },
     });
     let s3_policy = guide::s3_policy(id.partition(), &t.bucket);
+    // The additive fix for missing actions: the guide's policy, when it is the role's, gets a new version with
+    // them; otherwise (an AWS-managed policy, one the guide does not name) an inline policy grants exactly them.
+    // Where no policy of the guide's name exists, the guide's steps create and attach it instead.
+    let change = if creatable {
+        None
+    } else {
+        let read = sources
+            .iter()
+            .position(|s| *s == policy_arn)
+            .map(|i| policies[i].source.clone());
+        let inline_name = inline_policy_name(&t.bucket);
+        let (document, read) = match read {
+            Some(doc) => (
+                DocumentRef::ManagedPolicy {
+                    policy_arn: policy_arn.clone(),
+                },
+                Some(doc),
+            ),
+            None => (
+                DocumentRef::InlinePolicy {
+                    role: t.role_name.clone(),
+                    policy_name: inline_name.clone(),
+                },
+                sources
+                    .iter()
+                    .position(|s| *s == inline_name)
+                    .map(|i| policies[i].source.clone()),
+            ),
+        };
+        let edits = missing_statements(&needs);
+        (!edits.is_empty()).then_some(DocumentChange { document, read, edits })
+    };
     let mut outcome = evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
         .var("policy_arn", policy_arn)
         .var("role_arn", role.arn.clone())
@@ -171,7 +204,33 @@ async fn run(ctx: &Ctx) -> Outcome {
     if creatable {
         outcome = outcome.var("new_s3_policy_json", s3_policy);
     }
+    if outcome.code == Some(Code::Sky261) {
+        outcome = outcome.change(change);
+    }
     outcome.evidence(evidence)
+}
+
+/// The inline policy the fix writes when the missing actions cannot go into the guide's own policy.
+pub fn inline_policy_name(bucket: &str) -> String {
+    format!("skys3-s3-access-{bucket}")
+}
+
+/// One statement per resource granting exactly the actions nothing allows yet (not those a boundary blocks: a
+/// grant cannot fix those).
+fn missing_statements(needs: &[Need]) -> Vec<Edit> {
+    let mut by_resource: Vec<(&str, Vec<&str>)> = Vec::new();
+    for n in needs.iter().filter(|n| n.identity_only == Decision::ImplicitDeny) {
+        match by_resource.iter_mut().find(|(r, _)| *r == n.resource) {
+            Some((_, actions)) => actions.push(&n.action),
+            None => by_resource.push((&n.resource, vec![&n.action])),
+        }
+    }
+    by_resource
+        .into_iter()
+        .map(|(resource, actions)| Edit::AddStatement {
+            statement: json!({"Effect": "Allow", "Action": actions, "Resource": resource}),
+        })
+        .collect()
 }
 
 fn list(needs: &[&Need]) -> String {

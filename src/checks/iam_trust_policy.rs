@@ -4,15 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::merge::{self, DocumentChange, DocumentRef, Edit};
 use crate::policy::{self, Applies, CondResult, Decision, Effect, Known, Policy, Request, Statement};
 use crate::probe::{ErrorKind, Op, ProbeError};
 use crate::report::Status;
 use crate::wiring::Wiring;
-use crate::{arn, guide};
+use crate::arn;
 
 /// The Pod Identity service principal.
 pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -77,9 +78,12 @@ async fn run(ctx: &Ctx) -> Outcome {
                 service_account: t.service_account.clone(),
                 tags_disabled,
             };
-            evaluate_pod_identity_in(&t.role_name, &doc, &session)
-                .var("trust_policy_json", guide::pod_identity_trust())
-                .evidence(evidence)
+            let outcome = evaluate_pod_identity_in(&t.role_name, &doc, &session);
+            let edits = match outcome.status {
+                Status::Fail => pod_identity_edits(&doc.source, &session),
+                _ => None,
+            };
+            with_change(outcome, trust_change(&t.role_name, &doc, edits)).evidence(evidence)
         }
         Wiring::Irsa => {
             let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
@@ -94,15 +98,267 @@ async fn run(ctx: &Ctx) -> Outcome {
             };
             let provider = arn::oidc_provider(&issuer);
             let provider_arn = arn::oidc_provider_arn(&id, &provider);
-            evaluate_irsa(&doc, &provider_arn, &provider, &t.namespace, &t.service_account)
-                .var(
-                    "trust_policy_json",
-                    guide::irsa_trust(&provider_arn, &provider, &t.namespace, &t.service_account),
-                )
+            let outcome = evaluate_irsa(&doc, &provider_arn, &provider, &t.namespace, &t.service_account);
+            let subject = format!("system:serviceaccount:{}:{}", t.namespace, t.service_account);
+            let edits = match outcome.status {
+                Status::Fail => irsa_edits(&doc.source, &provider_arn, &provider, &t.namespace, &t.service_account),
+                Status::Warn => irsa_pin(&doc, outcome.code, &provider_arn, &provider, &subject).map(|e| vec![e]),
+                _ => None,
+            };
+            with_change(outcome, trust_change(&t.role_name, &doc, edits))
                 .var("oidc_provider", provider)
                 .evidence(evidence)
         }
     }
+}
+
+/// How many edits one finding's fix may take: each edit fixes one link (a statement, then its `:aud`), and a fix
+/// that needs more is not a small change any more.
+const MAX_EDITS: usize = 4;
+
+/// The trust policy's change for `role`, from the document as read and the edits that fix it.
+fn trust_change(role: &str, read: &Policy, edits: Option<Vec<Edit>>) -> Option<DocumentChange> {
+    let edits = edits.filter(|e| !e.is_empty())?;
+    Some(DocumentChange {
+        document: DocumentRef::TrustPolicy { role: role.to_string() },
+        read: Some(read.source.clone()),
+        edits,
+    })
+}
+
+/// The outcome with its document change, and `trust_policy_json` (the copy-paste command's document) set to the
+/// merged document: the live one with only this finding's edits. Without an additive change the variable stays
+/// unset, and the command that would write a guessed document is left out.
+fn with_change(outcome: Outcome, change: Option<DocumentChange>) -> Outcome {
+    let merged = change
+        .as_ref()
+        .and_then(|c| merge::apply(c.read.as_ref(), &c.edits).ok());
+    let outcome = outcome.change(change);
+    match merged {
+        Some(doc) => outcome.var("trust_policy_json", doc.to_string()),
+        None => outcome,
+    }
+}
+
+/// Finds edits one at a time: `next` looks at the document as edited so far and names the next edit (`Ok(None)`:
+/// nothing left to do; `Err(())`: no additive edit can fix it). Each edit is applied before the next is looked for,
+/// and the result must be done within [`MAX_EDITS`].
+fn edits_until(source: &Value, mut next: impl FnMut(&Policy) -> Result<Option<Edit>, ()>) -> Option<Vec<Edit>> {
+    let mut edits = Vec::new();
+    let mut current = source.clone();
+    for _ in 0..=MAX_EDITS {
+        let doc = Policy::from_value(&current);
+        match next(&doc) {
+            Ok(None) => return Some(edits),
+            Ok(Some(edit)) => {
+                current = merge::apply(Some(&current), std::slice::from_ref(&edit)).ok()?;
+                edits.push(edit);
+            }
+            Err(()) => return None,
+        }
+    }
+    None
+}
+
+/// The guide's Pod Identity trust statement.
+pub fn pod_identity_statement() -> Value {
+    json!({"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
+}
+
+/// The guide's IRSA trust statement for one provider and service account.
+pub fn irsa_statement_for(provider_arn: &str, provider: &str, namespace: &str, sa: &str) -> Value {
+    json!({
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{sa}"),
+            format!("{provider}:aud"): "sts.amazonaws.com"
+        }}
+    })
+}
+
+/// Whether an operator accepts more when a value is added to its list (not a negated one, not `ForAllValues`).
+fn widens_with_a_value(operator: &str) -> bool {
+    !operator.contains("Not") && !operator.starts_with("ForAllValues:")
+}
+
+/// The edits that let this session's pods assume the role, each only widening the document; `None` when no
+/// additive edit can (an explicit Deny, a negated condition naming them, a session tag the association does not
+/// send).
+pub fn pod_identity_edits(source: &Value, session: &PodSession) -> Option<Vec<Edit>> {
+    let keys = session.keys();
+    let for_service = |st: &Statement, action| {
+        st.effect == Some(Effect::Allow)
+            && st.applies(&Request {
+                principal: Some(("Service", PODS_PRINCIPAL)),
+                action,
+                resource: None,
+                known: Known::Nothing,
+            }) != Applies::No
+    };
+    let holds = |st: &Statement| {
+        st.conditions
+            .iter()
+            .all(|c| policy::eval_condition(c, &keys) == CondResult::True)
+    };
+    edits_until(source, |doc| {
+        let o = evaluate_pod_identity_in("", doc, session);
+        if o.status != Status::Fail {
+            return Ok(None);
+        }
+        match o.code {
+            Some(Code::Sky252) => {
+                // Accept this session's value as well, in the condition that excludes it.
+                for (i, st) in doc.statements.iter().enumerate() {
+                    if !for_service(st, "sts:AssumeRole") && !for_service(st, "sts:TagSession") {
+                        continue;
+                    }
+                    if let Some(c) = st
+                        .conditions
+                        .iter()
+                        .find(|c| policy::eval_condition(c, &keys) == CondResult::False)
+                    {
+                        let value = keys
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(&c.key))
+                            .map(|(_, v)| v.clone())
+                            .filter(|v| v != policy::ABSENT)
+                            .ok_or(())?;
+                        if !widens_with_a_value(&c.operator) {
+                            return Err(());
+                        }
+                        return Ok(Some(Edit::AddConditionValue {
+                            index: i,
+                            operator: c.operator.clone(),
+                            key: c.key.clone(),
+                            value,
+                        }));
+                    }
+                }
+                Err(())
+            }
+            Some(code @ (Code::Sky241 | Code::Sky242)) => {
+                let (have, missing) = if code == Code::Sky241 {
+                    ("sts:TagSession", "sts:AssumeRole")
+                } else {
+                    ("sts:AssumeRole", "sts:TagSession")
+                };
+                // The statement that already trusts the service for the other action (and holds for this
+                // session) gets the missing one; else the guide's statement is added.
+                let found = doc.statements.iter().enumerate().find(|(_, st)| {
+                    for_service(st, have) && holds(st) && matches!(st.action, policy::Matcher::Only(_))
+                });
+                Ok(Some(match found {
+                    Some((index, _)) => Edit::AddActions {
+                        index,
+                        actions: vec![missing.to_string()],
+                    },
+                    None => Edit::AddStatement {
+                        statement: pod_identity_statement(),
+                    },
+                }))
+            }
+            _ => Err(()),
+        }
+    })
+}
+
+/// The edits that let `system:serviceaccount:<namespace>:<sa>` assume the role through this cluster's provider,
+/// each only widening the document: one statement per provider and service account when none is there, else the
+/// excluding condition of the provider's statement accepts this service account (or audience) as well; `None` when
+/// no additive edit can (an explicit Deny, a negated condition).
+pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace: &str, sa: &str) -> Option<Vec<Edit>> {
+    let subject = format!("system:serviceaccount:{namespace}:{sa}");
+    let (sub_key, aud_key) = (format!("{provider}:sub"), format!("{provider}:aud"));
+    let context: BTreeMap<String, String> = [
+        (sub_key.clone(), subject.clone()),
+        (aud_key.clone(), "sts.amazonaws.com".to_string()),
+    ]
+    .into();
+    edits_until(source, |doc| {
+        let o = evaluate_irsa(doc, provider_arn, provider, namespace, sa);
+        if o.status != Status::Fail {
+            return Ok(None);
+        }
+        let ours = |st: &Statement| {
+            st.effect == Some(Effect::Allow)
+                && st.applies(&Request {
+                    principal: Some(("Federated", provider_arn)),
+                    action: "sts:AssumeRoleWithWebIdentity",
+                    resource: None,
+                    known: Known::Nothing,
+                }) != Applies::No
+        };
+        // The provider's statement whose condition on `key` excludes the pod.
+        let excluding = |key: &str| {
+            doc.statements.iter().enumerate().filter(|(_, st)| ours(st)).find_map(|(i, st)| {
+                st.conditions
+                    .iter()
+                    .find(|c| c.key.eq_ignore_ascii_case(key) && policy::eval_condition(c, &context) == CondResult::False)
+                    .map(|c| (i, c.clone()))
+            })
+        };
+        match o.code {
+            Some(Code::Sky243 | Code::Sky244) => Ok(Some(Edit::AddStatement {
+                statement: irsa_statement_for(provider_arn, provider, namespace, sa),
+            })),
+            Some(Code::Sky246) => {
+                let (index, c) = excluding(&sub_key).ok_or(())?;
+                if !c.operator.contains("StringEquals") || c.operator.contains("Not") {
+                    return Err(());
+                }
+                Ok(Some(Edit::ChangeOperator {
+                    index,
+                    key: c.key.clone(),
+                    from: c.operator.clone(),
+                    to: c.operator.replace("StringEquals", "StringLike"),
+                }))
+            }
+            Some(code @ (Code::Sky245 | Code::Sky248)) => {
+                let (key, value) = if code == Code::Sky245 {
+                    (&sub_key, subject.clone())
+                } else {
+                    (&aud_key, "sts.amazonaws.com".to_string())
+                };
+                let (index, c) = excluding(key).ok_or(())?;
+                if !widens_with_a_value(&c.operator) {
+                    return Err(());
+                }
+                Ok(Some(Edit::AddConditionValue {
+                    index,
+                    operator: c.operator.clone(),
+                    key: c.key.clone(),
+                    value,
+                }))
+            }
+            _ => Err(()),
+        }
+    })
+}
+
+/// A warning's fix: the `:aud` pin (SKY247) or the `:sub` pin (SKY251) on the statement that lets the pod in.
+/// These narrow the statement on purpose, so the script keeps them commented out.
+fn irsa_pin(doc: &Policy, code: Option<Code>, provider_arn: &str, provider: &str, subject: &str) -> Option<Edit> {
+    let (key, value) = match code? {
+        Code::Sky247 => (format!("{provider}:aud"), "sts.amazonaws.com".to_string()),
+        Code::Sky251 => (format!("{provider}:sub"), subject.to_string()),
+        _ => return None,
+    };
+    let index = doc.statements.iter().position(|st| {
+        st.effect == Some(Effect::Allow)
+            && st
+                .principal
+                .get("Federated")
+                .is_some_and(|p| p.iter().any(|p| p.eq_ignore_ascii_case(provider_arn)))
+            && !st.conditions.iter().any(|c| c.key.eq_ignore_ascii_case(&key))
+    })?;
+    Some(Edit::AddCondition {
+        index,
+        operator: "StringEquals".into(),
+        key,
+        value,
+    })
 }
 
 fn label(i: usize, st: &Statement) -> String {

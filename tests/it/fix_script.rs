@@ -323,6 +323,7 @@ fn hostile_values_cannot_inject_anything() {
                         unless: f.unless.as_ref().map(|c| skys3::template::fill(c, &vars, true)),
                         run: f.run.iter().map(|c| skys3::template::fill(c, &vars, true)).collect(),
                         resource: None,
+                        document: None,
                     })
                     .collect(),
             }),

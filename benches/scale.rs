@@ -60,10 +60,7 @@ fn main() {
     let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| {
         s.latency_ms = latency;
         s.extra_clusters = (0..CLUSTERS)
-            .map(|i| ExtraCluster {
-                name: format!("c{i:02}"),
-                status: "ACTIVE".into(),
-            })
+            .map(|i| ExtraCluster::new(&format!("c{i:02}"), "ACTIVE"))
             .collect();
         // SkyPilot may launch on every context (else each target warns that it would not).
         s.sky_user_config = Some("aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  allowed_contexts: all\n".into());

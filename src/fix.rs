@@ -99,7 +99,8 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
     for d in &mut docs {
         if d.merged.is_ok() {
             d.merged = if d.edits.iter().all(Edit::widens) {
-                merge::apply(d.read, &d.edits).map_err(|e| format!("the changes do not fit {}: {e}", d.document.label()))
+                merge::apply(d.read, &d.edits)
+                    .map_err(|e| format!("the changes do not fit {}: {e}", d.document.label()))
             } else {
                 Err("a change narrows the document (a warning's fix), which is never scripted".into())
             };
@@ -130,7 +131,12 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
     for c in all {
         let fix = fix_of(c);
         match c.status {
-            Status::Fail if scriptable(c) && let Some(why) = doc_conflict(c) => conflicting.push((c, why)),
+            Status::Fail
+                if scriptable(c)
+                    && let Some(why) = doc_conflict(c) =>
+            {
+                conflicting.push((c, why))
+            }
             Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push((
                 c,
                 "another target needs the same resource set differently; merge the changes by hand".into(),
@@ -200,13 +206,13 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
                     }
                 }
             },
-            Item::Document(d) => {
-                let d = &docs[*d];
+            Item::Document(d_index) => {
+                let d = &docs[*d_index];
                 let merged = d.merged.as_ref().expect("only merged documents are written");
                 for line in merge::plan(d.read, merged, &d.edits) {
                     let _ = writeln!(out, "#   {}", comment_text(&line));
                 }
-                for line in write_document(d.document, d.read, merged) {
+                for line in write_document(d.document, d.read, merged, Some(*d_index)) {
                     let _ = writeln!(out, "{line}");
                 }
             }
@@ -284,7 +290,11 @@ skys3_same() {
 def load(s):
     v = json.loads(s)
     return json.loads(urllib.parse.unquote(v)) if isinstance(v, str) else v
-sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)' "$1" "$2"
+try:
+    same = load(sys.argv[1]) == load(sys.argv[2])
+except ValueError:
+    same = False
+sys.exit(0 if same else 1)' "$1" "$2"
 }
 # skys3_read CMD...: the document a read-only AWS CLI command prints, or null when the entity does not exist.
 skys3_read() {
@@ -314,7 +324,7 @@ skys3_fresh() {
   if skys3_same "$3" "$4" || skys3_same "$2" "$4"; then
     return 0
   fi
-  echo "skys3 fix: $1 changed since the doctor read it; nothing was written to it. Rerun skys3 doctor --fix-script and read the new plan." >&2
+  echo "skys3 fix: $1 changed since the doctor read it, so nothing more is written: rerun skys3 doctor --fix-script and read the new plan." >&2
   exit 1
 }
 # skys3_due WHAT READ MERGED LIVE: succeeds when the merged document is still to be written.
@@ -356,43 +366,49 @@ fn read_command(doc: &DocumentRef) -> String {
 
 /// The guarded write of one merged document: read it again, stop if it changed since the doctor read it, skip it
 /// if it is already the merged one, else write the merged document.
-fn write_document(doc: &DocumentRef, read: Option<&Value>, merged: &Value) -> Vec<String> {
+///
+/// `vars` names the shell variables that hold the read and merged documents (set in the script's header); without
+/// it, the documents are written out in place (a warning's commented-out write).
+fn write_document(doc: &DocumentRef, read: Option<&Value>, merged: &Value, vars: Option<usize>) -> Vec<String> {
     let q = template::shell_quote;
-    let read_json = read.map(Value::to_string).unwrap_or_else(|| "null".into());
-    let merged_json = merged.to_string();
+    let (read_json, merged_json) = match vars {
+        Some(i) => (format!("\"$doc{i}_read\""), format!("\"$doc{i}_merged\"")),
+        None => (
+            q(&read.map(Value::to_string).unwrap_or_else(|| "null".into())),
+            q(&merged.to_string()),
+        ),
+    };
     let write = match doc {
         DocumentRef::TrustPolicy { role } if read.is_none() => vec![format!(
             "aws iam create-role --role-name {} --assume-role-policy-document {}",
             q(role),
-            q(&merged_json)
+            merged_json
         )],
         DocumentRef::TrustPolicy { role } => vec![format!(
             "aws iam update-assume-role-policy --role-name {} --policy-document {}",
             q(role),
-            q(&merged_json)
+            merged_json
         )],
         DocumentRef::ManagedPolicy { policy_arn } => vec![
             format!("skys3_make_room {}", q(policy_arn)),
             format!(
                 "aws iam create-policy-version --policy-arn {} --policy-document {} --set-as-default",
                 q(policy_arn),
-                q(&merged_json)
+                merged_json
             ),
         ],
         DocumentRef::InlinePolicy { role, policy_name } => vec![format!(
             "aws iam put-role-policy --role-name {} --policy-name {} --policy-document {}",
             q(role),
             q(policy_name),
-            q(&merged_json)
+            merged_json
         )],
     };
     let mut lines = vec![
         format!("live=$({})", read_command(doc)),
         format!(
-            "if skys3_due {} {} {} \"$live\"; then",
+            "if skys3_due {} {read_json} {merged_json} \"$live\"; then",
             q(&doc.label()),
-            q(&read_json),
-            q(&merged_json)
         ),
     ];
     lines.extend(write.into_iter().map(|w| format!("  {w}")));
@@ -427,18 +443,22 @@ fn documents_header(out: &mut String, docs: &[DocPlan], writes: &[usize], helper
         }
     }
     let q = template::shell_quote;
-    out.push_str("echo 'skys3 fix: checking that the documents are still the ones the doctor read' >&2\n");
+    out.push_str("# The documents as the doctor read them (null: absent) and as the script writes them.\n");
     for &i in writes {
         let d = &docs[i];
         let merged = d.merged.as_ref().expect("writes are merged").to_string();
         let read = d.read.map(Value::to_string).unwrap_or_else(|| "null".into());
+        let _ = writeln!(out, "doc{i}_read={}", q(&read));
+        let _ = writeln!(out, "doc{i}_merged={}", q(&merged));
+    }
+    out.push_str("echo 'skys3 fix: checking that the documents are still the ones the doctor read' >&2\n");
+    for &i in writes {
+        let d = &docs[i];
         let _ = writeln!(out, "live=$({})", read_command(d.document));
         let _ = writeln!(
             out,
-            "skys3_fresh {} {} {} \"$live\"",
+            "skys3_fresh {} \"$doc{i}_read\" \"$doc{i}_merged\" \"$live\"",
             q(&d.document.label()),
-            q(&read),
-            q(&merged)
         );
     }
     out.push('\n');
@@ -514,7 +534,7 @@ fn optional_write(change: &DocumentChange, docs: &[DocPlan]) -> Vec<String> {
     match merge::apply(base.as_ref(), &change.edits) {
         Ok(merged) => merge::plan(base.as_ref(), &merged, &change.edits)
             .into_iter()
-            .chain(write_document(&change.document, base.as_ref(), &merged))
+            .chain(write_document(&change.document, base.as_ref(), &merged, None))
             .collect(),
         Err(e) => vec![format!("the change does not fit {}: {e}", change.document.label())],
     }
@@ -580,7 +600,7 @@ mod tests {
                 fix,
             }),
             blocked_by: vec![],
-            evidence: serde_json::Value::Null,
+            evidence: Value::Null,
             suppression: None,
             duration_ms: 0,
         }

@@ -247,7 +247,10 @@ pub fn apply(read: Option<&Value>, edits: &[Edit]) -> Result<Value, MergeError> 
                 let st = list[*index].as_object_mut().expect("checked above");
                 let from_block = condition_block(st, from)?;
                 let Some(name) = from_block.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned() else {
-                    return Err(MergeError(format!("statement #{} has no {from} condition on {key}", index + 1)));
+                    return Err(MergeError(format!(
+                        "statement #{} has no {from} condition on {key}",
+                        index + 1
+                    )));
                 };
                 let values = from_block.remove(&name).expect("found above");
                 let emptied = from_block.is_empty();
@@ -275,7 +278,10 @@ fn condition_map(st: &mut Map<String, Value>) -> Result<&mut Map<String, Value>,
         .ok_or_else(|| MergeError("Condition is not an object".into()))
 }
 
-fn condition_block<'a>(st: &'a mut Map<String, Value>, operator: &str) -> Result<&'a mut Map<String, Value>, MergeError> {
+fn condition_block<'a>(
+    st: &'a mut Map<String, Value>,
+    operator: &str,
+) -> Result<&'a mut Map<String, Value>, MergeError> {
     condition_map(st)?
         .entry(operator)
         .or_insert_with(|| Value::Object(Map::new()))
@@ -285,7 +291,10 @@ fn condition_block<'a>(st: &'a mut Map<String, Value>, operator: &str) -> Result
 
 /// Condition keys compare case-insensitively in IAM.
 fn find_key<'a>(block: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
-    block.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    block
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
 }
 
 /// Adds `value` to a string-or-list element, keeping the string form when nothing is added.
@@ -417,7 +426,10 @@ mod tests {
             merged["Statement"][0]["Condition"]["StringEquals"]["P:sub"],
             json!(["system:serviceaccount:a:sa", "system:serviceaccount:b:sa"])
         );
-        assert_eq!(merged["Statement"][0]["Condition"]["StringEquals"]["P:aud"], "sts.amazonaws.com");
+        assert_eq!(
+            merged["Statement"][0]["Condition"]["StringEquals"]["P:aud"],
+            "sts.amazonaws.com"
+        );
         assert_eq!(statements(&merged).len(), 2);
         // Applying the same edits again changes nothing.
         let twice = apply(Some(&merged), &edits).unwrap();
@@ -492,12 +504,18 @@ mod tests {
                 statement["Effect"] = json!("Allow");
                 Edit::AddStatement { statement }
             }),
-            (index.clone(), prop_oneof![Just("sts:TagSession"), Just("sts:AssumeRole"), Just("s3:PutObject")])
+            (
+                index.clone(),
+                prop_oneof![Just("sts:TagSession"), Just("sts:AssumeRole"), Just("s3:PutObject")]
+            )
                 .prop_map(|(index, a)| Edit::AddActions {
                     index,
                     actions: vec![a.to_string()]
                 }),
-            (index.clone(), prop_oneof![Just("system:serviceaccount:z:sa"), Just("system:serviceaccount:a:sa")])
+            (
+                index.clone(),
+                prop_oneof![Just("system:serviceaccount:z:sa"), Just("system:serviceaccount:a:sa")]
+            )
                 .prop_map(|(index, v)| Edit::AddConditionValue {
                     index,
                     operator: "StringEquals".into(),
@@ -531,7 +549,12 @@ mod tests {
             ("Federated", "arn:aws:iam::1:oidc-provider/p"),
             ("AWS", "arn:aws:iam::1:root"),
         ] {
-            for action in ["sts:AssumeRole", "sts:TagSession", "sts:AssumeRoleWithWebIdentity", "s3:PutObject"] {
+            for action in [
+                "sts:AssumeRole",
+                "sts:TagSession",
+                "sts:AssumeRoleWithWebIdentity",
+                "s3:PutObject",
+            ] {
                 for sub in [
                     "system:serviceaccount:a:sa",
                     "system:serviceaccount:b:sa",

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::code::Code;
-use crate::merge::{DocumentChange, DocumentRef, Edit};
 use crate::engine::{CheckSpec, Ctx, Outcome};
+use crate::merge::{DocumentChange, DocumentRef, Edit};
 use crate::policy::{self, Decision, Policy};
 use crate::probe::{Op, ProbeError, SimulationResult};
 use crate::{arn, guide};
@@ -151,8 +151,8 @@ async fn run(ctx: &Ctx) -> Outcome {
         None
     };
     let expected_unattached = matches!(named_policy, Some(Ok(_)));
-    // The fix script creates the guide's policy only where none by that name exists: an existing one that grants
-    // too little is the user's to edit (it may serve other buckets), so that fix is not scripted.
+    // The fix script creates the guide's policy only where none by that name exists; an existing one that grants
+    // too little gets the missing actions added in a new version (it may serve other buckets: nothing is removed).
     let creatable = matches!(&named_policy, Some(Err(e)) if e.is_not_found());
     let evidence = json!({
         "role": role.arn,
@@ -168,7 +168,10 @@ async fn run(ctx: &Ctx) -> Outcome {
     // The additive fix for missing actions: the guide's policy, when it is the role's, gets a new version with
     // them; otherwise (an AWS-managed policy, one the guide does not name) an inline policy grants exactly them.
     // Where no policy of the guide's name exists, the guide's steps create and attach it instead.
-    let change = if creatable {
+    // The guide's own way (create its policy, attach it) only where no policy of the role grants any of it: with
+    // an AWS-managed policy granting part, the missing part alone is granted inline.
+    let create_guide = creatable && needs.iter().all(|n| n.identity_only == Decision::ImplicitDeny);
+    let change = if create_guide {
         None
     } else {
         let read = sources
@@ -201,7 +204,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         .var("policy_arn", policy_arn)
         .var("role_arn", role.arn.clone())
         .var("s3_policy_json", s3_policy.clone());
-    if creatable {
+    if create_guide {
         outcome = outcome.var("new_s3_policy_json", s3_policy);
     }
     if outcome.code == Some(Code::Sky261) {

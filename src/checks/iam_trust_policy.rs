@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use crate::arn;
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{self, DocumentChange, DocumentRef, Edit};
@@ -13,7 +14,6 @@ use crate::policy::{self, Applies, CondResult, Decision, Effect, Known, Policy, 
 use crate::probe::{ErrorKind, Op, ProbeError};
 use crate::report::Status;
 use crate::wiring::Wiring;
-use crate::arn;
 
 /// The Pod Identity service principal.
 pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -292,12 +292,18 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
         };
         // The provider's statement whose condition on `key` excludes the pod.
         let excluding = |key: &str| {
-            doc.statements.iter().enumerate().filter(|(_, st)| ours(st)).find_map(|(i, st)| {
-                st.conditions
-                    .iter()
-                    .find(|c| c.key.eq_ignore_ascii_case(key) && policy::eval_condition(c, &context) == CondResult::False)
-                    .map(|c| (i, c.clone()))
-            })
+            doc.statements
+                .iter()
+                .enumerate()
+                .filter(|(_, st)| ours(st))
+                .find_map(|(i, st)| {
+                    st.conditions
+                        .iter()
+                        .find(|c| {
+                            c.key.eq_ignore_ascii_case(key) && policy::eval_condition(c, &context) == CondResult::False
+                        })
+                        .map(|c| (i, c.clone()))
+                })
         };
         match o.code {
             Some(Code::Sky243 | Code::Sky244) => Ok(Some(Edit::AddStatement {
@@ -759,11 +765,11 @@ mod tests {
     const P: &str = "oidc.eks.us-west-2.amazonaws.com/id/ABC";
     const ARN: &str = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC";
 
-    fn irsa(doc: serde_json::Value) -> Outcome {
+    fn irsa(doc: Value) -> Outcome {
         evaluate_irsa(&Policy::from_value(&doc), ARN, P, "default", "sa")
     }
 
-    fn stmt(cond: serde_json::Value) -> serde_json::Value {
+    fn stmt(cond: Value) -> Value {
         json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": ARN},
                               "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond}]})
     }
@@ -840,7 +846,7 @@ mod tests {
             service_account: "skypilot-service-account".into(),
             tags_disabled: false,
         };
-        let pi = |cond: serde_json::Value| {
+        let pi = |cond: Value| {
             let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL},
                 "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": cond}]});
             evaluate_pod_identity_in("r", &Policy::from_value(&doc), &session)
@@ -892,8 +898,8 @@ mod tests {
 
     #[test]
     fn pod_identity_verdicts() {
-        let pi = |v: serde_json::Value| evaluate_pod_identity("r", &Policy::from_value(&v));
-        let st = |actions: serde_json::Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": actions}]});
+        let pi = |v: Value| evaluate_pod_identity("r", &Policy::from_value(&v));
+        let st = |actions: Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": actions}]});
         assert_eq!(pi(st(json!(["sts:AssumeRole", "sts:TagSession"]))).status, Status::Pass);
         assert_eq!(pi(st(json!("sts:*"))).status, Status::Pass);
         assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some(Code::Sky242));

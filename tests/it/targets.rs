@@ -10,10 +10,7 @@ fn three_clusters() -> Scenario {
     Scenario::healthy_pod_identity().with(|s| {
         s.extra_clusters = [("east-a", "ACTIVE"), ("east-b", "ACTIVE"), ("east-c", "CREATING")]
             .into_iter()
-            .map(|(name, status)| ExtraCluster {
-                name: name.into(),
-                status: status.into(),
-            })
+            .map(|(name, status)| ExtraCluster::new(name, status))
             .collect();
         // SkyPilot may launch on all of them (else it warns that it would not launch in the checked context).
         s.sky_user_config = Some(format!(

@@ -356,6 +356,9 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
     {
         s.cluster = extra.name;
         eks.status = extra.status;
+        if let Some(id) = extra.oidc_id {
+            eks.oidc_id = id;
+        }
     }
     let Some(cluster) = s.eks.as_ref().filter(|_| cluster_name == s.cluster) else {
         return eks_error(
@@ -407,6 +410,8 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 .associations
                 .iter()
                 .enumerate()
+                // Associations made for another cluster are not this one's.
+                .filter(|(_, a)| a.cluster.as_deref().is_none_or(|c| c == s.cluster))
                 .filter(|(_, a)| ns.as_deref().is_none_or(|n| n == a.namespace))
                 .filter(|(_, a)| sa.as_deref().is_none_or(|n| n == a.service_account))
                 .map(|(i, a)| {
@@ -424,7 +429,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 .associations
                 .iter()
                 .enumerate()
-                .find(|(i, _)| format!("a-{i:017}") == id);
+                .find(|(i, a)| format!("a-{i:017}") == id && a.cluster.as_deref().is_none_or(|c| c == s.cluster));
             match found {
                 Some((_, a)) => ok_json(json!({ "association": {
                     "clusterName": s.cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
@@ -451,11 +456,12 @@ fn eks_write(state: &LabState, path: &str, body: &[u8]) -> Response {
     let text = |k: &str| req.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let mut s = state.scenario.lock().unwrap();
     let (op, params) = eks_route(&Method::POST, path);
-    if s.eks.is_none() || params.first().copied() != Some(s.cluster.as_str()) {
+    let target = params.first().copied().unwrap_or("");
+    if s.eks.is_none() || (target != s.cluster && !s.extra_clusters.iter().any(|c| c.name == target)) {
         return eks_error(404, "ResourceNotFoundException", "No cluster found".into());
     }
     let region = s.region.clone();
-    let cluster = s.cluster.clone();
+    let cluster = target.to_string();
     let assoc_json = |id: &str, a: &super::AssociationSpec| {
         json!({ "association": {
             "clusterName": cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
@@ -489,11 +495,13 @@ fn eks_write(state: &LabState, path: &str, body: &[u8]) -> Response {
                 role_arn: text("roleArn"),
                 created_at: 1_800_000_000.0,
                 disable_session_tags: req.get("disableSessionTags").and_then(|v| v.as_bool()).unwrap_or(false),
+                cluster: Some(cluster.clone()),
             };
-            if s.associations
-                .iter()
-                .any(|x| x.namespace == a.namespace && x.service_account == a.service_account)
-            {
+            if s.associations.iter().any(|x| {
+                x.namespace == a.namespace
+                    && x.service_account == a.service_account
+                    && x.cluster.as_deref().is_none_or(|c| c == cluster)
+            }) {
                 return eks_error(409, "ResourceInUseException", "Association already exists".into());
             }
             let id = format!("a-{:017}", s.associations.len());

@@ -701,8 +701,13 @@ pub fn write_files(root: &Path, s: &Scenario, server: &str) {
         .extra_clusters
         .iter()
         .map(|c| {
+            let ns = c
+                .namespace
+                .as_ref()
+                .map(|n| format!("    namespace: {n}\n"))
+                .unwrap_or_default();
             format!(
-                "- name: {:?}\n  context:\n    cluster: lab\n    user: lab\n",
+                "- name: {:?}\n  context:\n    cluster: lab\n    user: lab\n{ns}",
                 c.context(&s.region)
             )
         })

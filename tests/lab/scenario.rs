@@ -162,6 +162,8 @@ pub struct AssociationSpec {
     pub created_at: f64,
     /// disableSessionTags.
     pub disable_session_tags: bool,
+    /// The cluster it belongs to; `None`: every cluster of the scenario (the main one and the extra ones).
+    pub cluster: Option<String>,
 }
 
 /// An EKS add-on.
@@ -277,9 +279,23 @@ pub struct ExtraCluster {
     pub name: String,
     /// DescribeCluster's status.
     pub status: String,
+    /// Its own OIDC issuer id; `None`: the main cluster's.
+    pub oidc_id: Option<String>,
+    /// Its kube context's namespace.
+    pub namespace: Option<String>,
 }
 
 impl ExtraCluster {
+    /// A cluster served like the main one, under `name` with this DescribeCluster status.
+    pub fn new(name: &str, status: &str) -> ExtraCluster {
+        ExtraCluster {
+            name: name.into(),
+            status: status.into(),
+            oidc_id: None,
+            namespace: None,
+        }
+    }
+
     /// Its kube context, as `aws eks update-kubeconfig` names it.
     pub fn context(&self, region: &str) -> String {
         format!("arn:aws:eks:{region}:{ACCOUNT}:cluster/{}", self.name)
@@ -481,6 +497,7 @@ impl Scenario {
             role_arn: s.role_arn(),
             created_at: 1_700_000_000.0,
             disable_session_tags: false,
+            cluster: None,
         }];
         s
     }

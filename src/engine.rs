@@ -341,6 +341,11 @@ fn finish(
             }
             vars.extend(outcome.vars.clone());
             Some(Remediation {
+                edit: doc.edit.as_ref().map(|e| crate::report::ConfigEdit {
+                    file: template::fill(&e.file, &vars, false),
+                    key: template::fill(&e.key, &vars, false),
+                    yaml: template::fill(&e.yaml, &vars, false),
+                }),
                 summary: template::fill(&doc.summary, &vars, false),
                 // A command whose policy document the check could not work out is left out: a guessed document
                 // would replace a shared one.

@@ -503,6 +503,17 @@ fn section(out: &mut String, title: &str, findings: &[&CheckReport], diagnose: b
         let _ = writeln!(out, "# {}", finding_line(c));
         let Some(r) = &c.remediation else { continue };
         let _ = writeln!(out, "#   {}", comment_text(&r.summary));
+        if let Some(e) = &r.edit {
+            let _ = writeln!(
+                out,
+                "#   edit {}: set {} (paste this, merged with the keys already there; keep a backup):",
+                comment_text(&e.file),
+                comment_text(&e.key)
+            );
+            for line in e.yaml.lines() {
+                let _ = writeln!(out, "#     {}", comment_text(line));
+            }
+        }
         if let Some(docs) = fix.filter(|_| !r.fix.is_empty()) {
             for step in &r.fix {
                 for cmd in &step.run {
@@ -594,6 +605,7 @@ mod tests {
             code: None,
             message: message.into(),
             remediation: Some(Remediation {
+                edit: None,
                 summary: "do it".into(),
                 commands: vec!["aws iam get-role --role-name r".into()],
                 guide: "g".into(),

@@ -1,36 +1,29 @@
 //! The guide's policy documents ("Using IAM Roles for S3 Access on EKS"), with the user's values filled in: the
 //! remediations print them so a fix is the guide's own step, not a paraphrase.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// The guide's Pod Identity trust policy (Step 3).
-pub fn pod_identity_trust() -> String {
+/// The guide's Pod Identity trust statement (Step 3): `pods.eks.amazonaws.com` may assume the role and tag the
+/// session.
+pub fn pod_identity_statement() -> Value {
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"]
-        }]
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]
     })
-    .to_string()
 }
 
-/// The guide's IRSA trust policy (IRSA Step 4) for this provider, namespace and service account.
-pub fn irsa_trust(provider_arn: &str, provider: &str, namespace: &str, service_account: &str) -> String {
+/// The guide's IRSA trust statement (IRSA Step 4) for this provider, namespace and service account.
+pub fn irsa_statement(provider_arn: &str, provider: &str, namespace: &str, service_account: &str) -> Value {
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{service_account}"),
-                format!("{provider}:aud"): "sts.amazonaws.com"
-            }}
-        }]
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{service_account}"),
+            format!("{provider}:aud"): "sts.amazonaws.com"
+        }}
     })
-    .to_string()
 }
 
 /// The guide's S3 policy (Step 2) for the bucket, in the caller's partition.

@@ -192,10 +192,14 @@ pub fn apply(read: Option<&Value>, edits: &[Edit]) -> Result<Value, MergeError> 
         return Err(MergeError("Statement is neither a list nor an object".into()));
     };
     for edit in edits {
-        if let Some(i) = edit.index()
-            && list.get(i).and_then(Value::as_object).is_none()
-        {
-            return Err(MergeError(format!("the document has no statement #{}", i + 1)));
+        if let Some(i) = edit.index() {
+            let Some(st) = list.get(i).and_then(Value::as_object) else {
+                return Err(MergeError(format!("the document has no statement #{}", i + 1)));
+            };
+            // Widening a Deny would deny more: edits change Allow statements only.
+            if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                return Err(MergeError(format!("statement #{} is not an Allow statement", i + 1)));
+            }
         }
         match edit {
             Edit::AddStatement { statement } => {

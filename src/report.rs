@@ -97,6 +97,20 @@ pub struct Remediation {
     /// script (`skys3 report FILE --fix-script`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub fix: Vec<FixStep>,
+    /// A SkyPilot config edit that fixes the finding, shown for the user to paste (the script never edits it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub edit: Option<ConfigEdit>,
+}
+
+/// A SkyPilot config edit: the file, the key path and the YAML that sets it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigEdit {
+    /// The file to edit.
+    pub file: String,
+    /// The key path, e.g. `aws.remote_identity`.
+    pub key: String,
+    /// The YAML that sets it, from the top level; merge it with the keys already there.
+    pub yaml: String,
 }
 
 /// Where a fix step goes in the script: what a step needs is created by an earlier phase.

@@ -64,6 +64,21 @@ pub struct CodeDoc {
     /// The steps `--fix-script` writes for this code, in the order given; none when no command can fix it.
     #[serde(default)]
     pub fix: Vec<FixDoc>,
+    /// A SkyPilot config edit that fixes it, which the script shows for the user to paste (never scripted).
+    #[serde(default)]
+    pub edit: Option<EditDoc>,
+}
+
+/// A config edit to paste: the file, the key path and the YAML to set (placeholders filled, unquoted).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditDoc {
+    /// The file to edit.
+    pub file: String,
+    /// The key path, e.g. `aws.remote_identity`.
+    pub key: String,
+    /// The YAML that sets it, from the top level.
+    pub yaml: String,
 }
 
 /// One step of a fix script: commands that change something, and the read-only test that makes it safe to rerun.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
-use crate::checks::iam_trust_policy;
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{self, DocumentChange, DocumentRef, Edit};
@@ -66,19 +65,14 @@ pub const SPEC: CheckSpec = CheckSpec {
 /// The guide's trust statement for `wiring`, with this cluster's provider, namespace and service account.
 pub async fn fix_trust_statement(ctx: &Ctx, wiring: Wiring) -> Option<serde_json::Value> {
     match wiring {
-        Wiring::PodIdentity => Some(iam_trust_policy::pod_identity_statement()),
+        Wiring::PodIdentity => Some(guide::pod_identity_statement()),
         Wiring::Irsa => {
             let t = &ctx.target;
             let id = ctx.facts.caller_identity().await.ok()?;
             let issuer = ctx.facts.cluster(&t.cluster).await.ok()?.oidc_issuer?;
             let provider = arn::oidc_provider(&issuer);
             let arn = arn::oidc_provider_arn(&id, &provider);
-            Some(iam_trust_policy::irsa_statement_for(
-                &arn,
-                &provider,
-                &t.namespace,
-                &t.service_account,
-            ))
+            Some(guide::irsa_statement(&arn, &provider, &t.namespace, &t.service_account))
         }
     }
 }

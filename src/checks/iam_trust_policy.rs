@@ -6,7 +6,6 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
-use crate::arn;
 use crate::code::Code;
 use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{self, DocumentChange, DocumentRef, Edit};
@@ -14,6 +13,7 @@ use crate::policy::{self, Applies, CondResult, Decision, Effect, Known, Policy, 
 use crate::probe::{ErrorKind, Op, ProbeError};
 use crate::report::Status;
 use crate::wiring::Wiring;
+use crate::{arn, guide};
 
 /// The Pod Identity service principal.
 pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -160,24 +160,6 @@ fn edits_until(source: &Value, mut next: impl FnMut(&Policy) -> Result<Option<Ed
     None
 }
 
-/// The guide's Pod Identity trust statement.
-pub fn pod_identity_statement() -> Value {
-    json!({"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
-}
-
-/// The guide's IRSA trust statement for one provider and service account.
-pub fn irsa_statement_for(provider_arn: &str, provider: &str, namespace: &str, sa: &str) -> Value {
-    json!({
-        "Effect": "Allow",
-        "Principal": {"Federated": provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {
-            format!("{provider}:sub"): format!("system:serviceaccount:{namespace}:{sa}"),
-            format!("{provider}:aud"): "sts.amazonaws.com"
-        }}
-    })
-}
-
 /// Whether an operator accepts more when a value is added to its list (not a negated one, not `ForAllValues`).
 fn widens_with_a_value(operator: &str) -> bool {
     !operator.contains("Not") && !operator.starts_with("ForAllValues:")
@@ -255,7 +237,7 @@ pub fn pod_identity_edits(source: &Value, session: &PodSession) -> Option<Vec<Ed
                         actions: vec![missing.to_string()],
                     },
                     None => Edit::AddStatement {
-                        statement: pod_identity_statement(),
+                        statement: guide::pod_identity_statement(),
                     },
                 }))
             }
@@ -307,7 +289,7 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
         };
         match o.code {
             Some(Code::Sky243 | Code::Sky244) => Ok(Some(Edit::AddStatement {
-                statement: irsa_statement_for(provider_arn, provider, namespace, sa),
+                statement: guide::irsa_statement(provider_arn, provider, namespace, sa),
             })),
             Some(Code::Sky246) => {
                 let (index, c) = excluding(&sub_key).ok_or(())?;

@@ -448,14 +448,21 @@ fn sky261_s3_actions_missing() {
         assert!(msg.contains(needle), "{needle} in {msg}");
     }
     assert!(!msg.contains("s3:GetObject on"), "{msg}");
+    // A policy the guide does not name grants part: the fix grants exactly the rest in an inline policy, and no
+    // command suggests creating the guide's policy (it would grant again what the role has).
     let cmds = fix(&doc, "iam.s3-permissions");
-    assert!(
-        cmds[0].starts_with("aws iam create-policy --policy-name SkyPilotS3Access-lab-bucket --policy-document '{"),
-        "{cmds:?}"
-    );
     assert_eq!(
-        cmds[1],
-        "aws iam attach-role-policy --role-name SkyPilotS3Role-lab-bucket --policy-arn arn:aws:iam::123456789012:policy/SkyPilotS3Access-lab-bucket"
+        cmds,
+        [
+            "aws iam list-attached-role-policies --role-name SkyPilotS3Role-lab-bucket",
+            "aws iam list-role-policies --role-name SkyPilotS3Role-lab-bucket"
+        ]
+    );
+    let steps = &check(&doc, "iam.s3-permissions")["remediation"]["fix"];
+    assert_eq!(steps.as_array().map(Vec::len), Some(1), "{steps:#}");
+    assert_eq!(
+        steps[0]["document"]["document"],
+        json!({"kind": "inline-policy", "role": "SkyPilotS3Role-lab-bucket", "policy_name": "skys3-s3-access-lab-bucket"})
     );
     assert_eq!(code, 1);
 }

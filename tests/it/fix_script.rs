@@ -261,6 +261,13 @@ fn saved_reports_give_the_same_script_and_the_rest_stays_comments() {
         .find(|l| l.contains("[SKY141]"))
         .unwrap_or_else(|| panic!("the config finding is listed:\n{script}"));
     assert!(sky_fix.starts_with('#'), "{sky_fix}");
+    // The edit to paste: the file, the key path and the YAML.
+    let config = lab.home().join(".sky/config.yaml");
+    assert!(
+        script.contains(&format!("#   edit {}: set aws.remote_identity", config.display()))
+            && script.contains("\n#     aws:\n#       remote_identity: NO_UPLOAD\n"),
+        "{script}"
+    );
     assert!(
         script.contains("\n  aws eks create-pod-identity-association"),
         "{script}"
@@ -318,6 +325,7 @@ fn hostile_values_cannot_inject_anything() {
             code: None,
             message: hostile.clone(),
             remediation: Some(Remediation {
+                edit: None,
                 summary: skys3::template::fill(&code.summary, &vars, false),
                 commands: vec![],
                 guide: code.guide.clone(),
@@ -380,22 +388,28 @@ fn hostile_values_cannot_inject_anything() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let path = dir.path().join("fix.sh");
+    // Runs a script with the stand-ins; returns its output and the arguments they were given.
+    let run_logged = |script: &str| {
+        let _ = std::fs::remove_file(&log);
+        let path = dir.path().join("fix.sh");
+        std::fs::write(&path, script).unwrap();
+        let out = Command::new("bash")
+            .arg(&path)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(!canary.exists(), "a value ran as a command:\n{script}");
+        let logged = std::fs::read(&log).unwrap_or_default();
+        let args: Vec<String> = logged
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).trim_start_matches('\n').to_string())
+            .collect();
+        (out, args)
+    };
     // The stand-ins fail, so run the steps without stopping at the first: the script's own `set -e` aside.
-    std::fs::write(&path, script.replace("set -euo pipefail", "set -uo pipefail")).unwrap();
-    let out = Command::new("bash")
-        .arg(&path)
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    assert!(!canary.exists(), "a value ran as a command:\n{script}");
-    let logged = std::fs::read(&log).unwrap_or_default();
-    let args: Vec<String> = logged
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).trim_start_matches('\n').to_string())
-        .collect();
+    let (out, args) = run_logged(&script.replace("set -euo pipefail", "set -uo pipefail"));
     let whole = args.iter().filter(|a| **a == hostile).count();
     assert!(
         whole > 10,
@@ -408,24 +422,9 @@ fn hostile_values_cannot_inject_anything() {
     );
 
     // The document write: its stale-read guard stops at the stand-in's failed read, and nothing ran on the way.
-    let _ = std::fs::remove_file(&log);
     let report = Report::new(Target::default(), vec![doc_step]);
-    let script = skys3::fix::script(&[&report]);
-    std::fs::write(&path, &script).unwrap();
-    let out = Command::new("bash")
-        .arg(&path)
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
+    let (out, args) = run_logged(&skys3::fix::script(&[&report]));
     assert!(!out.status.success(), "the guard stops the script");
-    assert!(!canary.exists(), "a value ran as a command:\n{script}");
-    let logged = std::fs::read(&log).unwrap_or_default();
-    let args: Vec<String> = logged
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).trim_start_matches('\n').to_string())
-        .collect();
     assert!(args.contains(&hostile), "the role name arrives whole: {args:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("Traceback"), "{stderr}");

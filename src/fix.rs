@@ -130,13 +130,10 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
     };
     for c in all {
         let fix = fix_of(c);
+        // Computed before the match: a `let` in a match guard needs a newer Rust than rust-version.
+        let conflict = doc_conflict(c);
         match c.status {
-            Status::Fail
-                if scriptable(c)
-                    && let Some(why) = doc_conflict(c) =>
-            {
-                conflicting.push((c, why))
-            }
+            Status::Fail if scriptable(c) && conflict.is_some() => conflicting.push((c, conflict.unwrap_or_default())),
             Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push((
                 c,
                 "another target needs the same resource set differently; merge the changes by hand".into(),

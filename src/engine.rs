@@ -369,7 +369,7 @@ fn finish(
                             phase: f.phase,
                             unless: f.unless.as_ref().map(|c| template::fill(c, &vars, true)),
                             run: f.run.iter().map(|c| template::fill(c, &vars, true)).collect(),
-                            resource: f.resource.as_ref().map(|r| template::fill(r, &vars, false)),
+                            resource: None,
                             document,
                         })
                     })

@@ -112,31 +112,20 @@ pub fn script<'a>(reports: &[&'a Report]) -> String {
             .find_map(|d| d.merged.as_ref().err().cloned())
     };
 
-    // Two command steps that set one resource differently: the second would undo the first, so neither is
-    // scripted; the findings say what to do by hand.
-    let mut setting: Vec<(&str, &FixStep)> = Vec::new();
-    for step in all.iter().filter(|c| scriptable(c)).flat_map(|c| fix_of(c)) {
-        if let Some(r) = step.resource.as_deref()
-            && step.document.is_none()
-            && !setting.iter().any(|(res, s)| *res == r && *s == step)
-        {
-            setting.push((r, step));
-        }
-    }
-    let conflicts = |step: &FixStep| {
-        step.resource
-            .as_deref()
-            .is_some_and(|r| step.document.is_none() && setting.iter().filter(|(res, _)| *res == r).count() > 1)
-    };
+    // A step with a `resource` and no document comes from a report of an older skys3, whose trust-policy and
+    // role steps wrote the guide's whole document over the live one: never run; the doctor is run again instead.
+    let replaces = |step: &FixStep| step.resource.is_some() && step.document.is_none();
     for c in all {
         let fix = fix_of(c);
         // Computed before the match: a `let` in a match guard needs a newer Rust than rust-version.
         let conflict = doc_conflict(c);
         match c.status {
             Status::Fail if scriptable(c) && conflict.is_some() => conflicting.push((c, conflict.unwrap_or_default())),
-            Status::Fail if scriptable(c) && fix.iter().any(conflicts) => conflicting.push((
+            Status::Fail if scriptable(c) && fix.iter().any(replaces) => conflicting.push((
                 c,
-                "another target needs the same resource set differently; merge the changes by hand".into(),
+                "this report was written by an older skys3, whose step replaces a whole IAM document; rerun \
+                 skys3 doctor --fix-script for a merged one"
+                    .into(),
             )),
             Status::Fail if scriptable(c) => {
                 for step in fix.iter().filter(|s| s.document.is_none()) {
@@ -626,32 +615,65 @@ mod tests {
     }
 
     #[test]
-    fn one_resource_set_two_ways_is_left_to_a_person() {
-        let trust = |doc: &str| FixStep {
+    fn an_older_reports_whole_document_step_never_runs() {
+        let replace = FixStep {
             resource: Some("trust policy of role r".into()),
             ..step(
                 FixPhase::TrustPolicy,
-                &format!("aws iam update-assume-role-policy --role-name r --policy-document {doc}"),
+                "aws iam update-assume-role-policy --role-name r --policy-document A",
             )
         };
         let a = Report::new(
             Target::default(),
-            vec![finding("iam.trust-policy", Status::Fail, "a", vec![trust("A")])],
+            vec![finding("iam.trust-policy", Status::Fail, "a", vec![replace])],
         );
-        let b = Report::new(
-            Target::default(),
-            vec![finding("iam.trust-policy", Status::Fail, "b", vec![trust("B")])],
-        );
+        let s = script(&[&a]);
+        assert!(!s.contains("\naws iam update-assume-role-policy"), "never runs:\n{s}");
+        assert!(s.contains("# ---- Conflicting") && s.contains("older skys3"), "{s}");
+    }
+
+    #[test]
+    fn targets_share_one_merged_write_unless_they_read_different_documents() {
+        use serde_json::json;
+        let change = |read: Value, sub: &str| FixStep {
+            document: Some(DocumentChange {
+                document: DocumentRef::TrustPolicy { role: "r".into() },
+                read: Some(read),
+                edits: vec![Edit::AddStatement {
+                    statement: json!({"Effect": "Allow", "Principal": {"Federated": sub}, "Action": "sts:AssumeRoleWithWebIdentity"}),
+                }],
+            }),
+            run: vec![],
+            ..step(FixPhase::TrustPolicy, "")
+        };
+        let live = json!({"Statement": [{"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "a"}, "Action": "sts:AssumeRole"}]});
+        let report = |read: &Value, sub: &str| {
+            Report::new(
+                Target::default(),
+                vec![finding(
+                    "iam.trust-policy",
+                    Status::Fail,
+                    sub,
+                    vec![change(read.clone(), sub)],
+                )],
+            )
+        };
+        let (a, b) = (report(&live, "p1"), report(&live, "p2"));
         let s = script(&[&a, &b]);
-        assert!(!s.contains("\naws iam update-assume-role-policy"), "neither runs:\n{s}");
-        assert!(s.contains("# ---- Conflicting"), "{s}");
+        assert_eq!(
+            s.matches("\n  aws iam update-assume-role-policy").count(),
+            1,
+            "one write:\n{s}"
+        );
         assert!(
-            s.contains("--policy-document A") && s.contains("--policy-document B"),
+            s.contains("#   = kept    #1: Sid Admin") && s.contains("#   + added   #3"),
             "{s}"
         );
-        // The same change from two targets is one step, not a conflict.
-        let s = script(&[&a, &a.clone()]);
-        assert_eq!(s.matches("\naws iam update-assume-role-policy").count(), 1, "{s}");
+        // Two readings of one document: no merge can be trusted, so neither is written.
+        let other = json!({"Statement": []});
+        let s = script(&[&a, &report(&other, "p2")]);
+        assert!(!s.contains("\n  aws iam update-assume-role-policy"), "{s}");
+        assert!(s.contains("two different readings"), "{s}");
     }
 
     #[test]

@@ -223,17 +223,8 @@ pub fn apply(read: Option<&Value>, edits: &[Edit]) -> Result<Value, MergeError> 
                 operator,
                 key,
                 value,
-            } => {
-                let block = condition_block(list[*index].as_object_mut().expect("checked above"), operator)?;
-                let Some(values) = find_key(block, key) else {
-                    return Err(MergeError(format!(
-                        "statement #{} has no {operator} condition on {key}",
-                        index + 1
-                    )));
-                };
-                add_value(values, value);
             }
-            Edit::AddCondition {
+            | Edit::AddCondition {
                 index,
                 operator,
                 key,
@@ -242,8 +233,15 @@ pub fn apply(read: Option<&Value>, edits: &[Edit]) -> Result<Value, MergeError> 
                 let block = condition_block(list[*index].as_object_mut().expect("checked above"), operator)?;
                 match find_key(block, key) {
                     Some(values) => add_value(values, value),
-                    None => {
+                    // A new condition narrows the statement: only AddCondition may make one.
+                    None if matches!(edit, Edit::AddCondition { .. }) => {
                         block.insert(key.clone(), Value::String(value.clone()));
+                    }
+                    None => {
+                        return Err(MergeError(format!(
+                            "statement #{} has no {operator} condition on {key}",
+                            index + 1
+                        )));
                     }
                 }
             }

@@ -150,7 +150,8 @@ pub struct FixStep {
     /// The commands that make the change (none for a document change: the script writes those itself).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub run: Vec<String>,
-    /// What the step sets as a whole (a role's trust policy); steps that set it differently conflict.
+    /// Written only by skys3 before document merging, on steps that replaced a whole IAM document; the fix script
+    /// never runs such a step from a saved report (kept so that older reports still read).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub resource: Option<String>,
     /// An IAM document the step changes: the document as the doctor read it and the additive edits the finding

@@ -103,10 +103,6 @@ pub struct FixDoc {
     /// policy does not exist yet); otherwise it is left out.
     #[serde(default)]
     pub when: Option<String>,
-    /// What the step sets as a whole (e.g. `{role_name}` for a trust policy): two steps that set the same
-    /// resource differently (two clusters' IRSA trust policies for one role) conflict, and neither is scripted.
-    #[serde(default)]
-    pub resource: Option<String>,
 }
 
 /// The parsed catalog.

@@ -165,50 +165,49 @@ async fn run(ctx: &Ctx) -> Outcome {
         },
     });
     let s3_policy = guide::s3_policy(id.partition(), &t.bucket);
-    // The additive fix for missing actions: the guide's policy, when it is the role's, gets a new version with
-    // them; otherwise (an AWS-managed policy, one the guide does not name) an inline policy grants exactly them.
-    // Where no policy of the guide's name exists, the guide's steps create and attach it instead.
-    // The guide's own way (create its policy, attach it) only where no policy of the role grants any of it: with
-    // an AWS-managed policy granting part, the missing part alone is granted inline.
+    // The guide's own way (create its policy, attach it) only where no policy of the role grants any of it and
+    // none by that name exists. Otherwise the missing actions are added: to the guide's policy when it is the
+    // role's (a new version), else in an inline policy granting exactly them (an AWS-managed policy, one the guide
+    // does not name). Nothing is removed: a policy may serve other buckets.
     let create_guide = creatable && needs.iter().all(|n| n.identity_only == Decision::ImplicitDeny);
-    let change = if create_guide {
-        None
-    } else {
-        let read = sources
+    let read_of = |name: &str| {
+        sources
             .iter()
-            .position(|s| *s == policy_arn)
-            .map(|i| policies[i].source.clone());
-        let inline_name = inline_policy_name(&t.bucket);
-        let (document, read) = match read {
+            .position(|s| s == name)
+            .map(|i| policies[i].source.clone())
+    };
+    let addition = || {
+        let (document, read) = match read_of(&policy_arn) {
             Some(doc) => (
                 DocumentRef::ManagedPolicy {
                     policy_arn: policy_arn.clone(),
                 },
                 Some(doc),
             ),
-            None => (
-                DocumentRef::InlinePolicy {
-                    role: t.role_name.clone(),
-                    policy_name: inline_name.clone(),
-                },
-                sources
-                    .iter()
-                    .position(|s| *s == inline_name)
-                    .map(|i| policies[i].source.clone()),
-            ),
+            None => {
+                let policy_name = inline_policy_name(&t.bucket);
+                let read = read_of(&policy_name);
+                (
+                    DocumentRef::InlinePolicy {
+                        role: t.role_name.clone(),
+                        policy_name,
+                    },
+                    read,
+                )
+            }
         };
         let edits = missing_statements(&needs);
         (!edits.is_empty()).then_some(DocumentChange { document, read, edits })
     };
     let mut outcome = evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
-        .var("policy_arn", policy_arn)
+        .var("policy_arn", policy_arn.clone())
         .var("role_arn", role.arn.clone())
         .var("s3_policy_json", s3_policy.clone());
     if create_guide {
         outcome = outcome.var("new_s3_policy_json", s3_policy);
     }
-    if outcome.code == Some(Code::Sky261) {
-        outcome = outcome.change(change);
+    if outcome.code == Some(Code::Sky261) && !create_guide {
+        outcome = outcome.change(addition());
     }
     outcome.evidence(evidence)
 }

@@ -160,6 +160,18 @@ fn edits_until(source: &Value, mut next: impl FnMut(&Policy) -> Result<Option<Ed
     None
 }
 
+/// Whether an Allow statement names this caller and action, whatever its conditions say: the statements a
+/// verdict about that caller is about.
+fn allows_caller(st: &Statement, principal: (&str, &str), action: &str) -> bool {
+    st.effect == Some(Effect::Allow)
+        && st.applies(&Request {
+            principal: Some(principal),
+            action,
+            resource: None,
+            known: Known::Nothing,
+        }) != Applies::No
+}
+
 /// Whether an operator accepts more when a value is added to its list (not a negated one, not `ForAllValues`).
 fn widens_with_a_value(operator: &str) -> bool {
     !operator.contains("Not") && !operator.starts_with("ForAllValues:")
@@ -170,15 +182,7 @@ fn widens_with_a_value(operator: &str) -> bool {
 /// send).
 pub fn pod_identity_edits(source: &Value, session: &PodSession) -> Option<Vec<Edit>> {
     let keys = session.keys();
-    let for_service = |st: &Statement, action| {
-        st.effect == Some(Effect::Allow)
-            && st.applies(&Request {
-                principal: Some(("Service", PODS_PRINCIPAL)),
-                action,
-                resource: None,
-                known: Known::Nothing,
-            }) != Applies::No
-    };
+    let for_service = |st: &Statement, action| allows_caller(st, ("Service", PODS_PRINCIPAL), action);
     let holds = |st: &Statement| {
         st.conditions
             .iter()
@@ -263,15 +267,7 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
         if o.status != Status::Fail {
             return Ok(None);
         }
-        let ours = |st: &Statement| {
-            st.effect == Some(Effect::Allow)
-                && st.applies(&Request {
-                    principal: Some(("Federated", provider_arn)),
-                    action: "sts:AssumeRoleWithWebIdentity",
-                    resource: None,
-                    known: Known::Nothing,
-                }) != Applies::No
-        };
+        let ours = |st: &Statement| allows_caller(st, ("Federated", provider_arn), "sts:AssumeRoleWithWebIdentity");
         // The provider's statement whose condition on `key` excludes the pod.
         let excluding = |key: &str| {
             doc.statements
@@ -469,14 +465,8 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
     if let Some(k) = keys
         && (assume.decision == Decision::ImplicitDeny || tag.decision == Decision::ImplicitDeny)
     {
-        for st in doc.statements.iter().filter(|st| st.effect == Some(Effect::Allow)) {
-            let for_service = st.applies(&Request {
-                principal: Some(("Service", PODS_PRINCIPAL)),
-                action: "sts:AssumeRole",
-                resource: None,
-                known: Known::Nothing,
-            }) != Applies::No;
-            if !for_service {
+        for st in doc.statements.iter() {
+            if !allows_caller(st, ("Service", PODS_PRINCIPAL), "sts:AssumeRole") {
                 continue;
             }
             if let Some(c) = st
@@ -619,15 +609,7 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
                 .statements
                 .iter()
                 .enumerate()
-                .filter(|(_, st)| {
-                    st.effect == Some(Effect::Allow)
-                        && st.applies(&Request {
-                            principal: Some(("Federated", provider_arn)),
-                            action: ACTION,
-                            resource: None,
-                            known: Known::Nothing,
-                        }) != Applies::No
-                })
+                .filter(|(_, st)| allows_caller(st, ("Federated", provider_arn), ACTION))
                 .map(|(i, _)| i)
                 .collect();
             if let Some(o) = explain(&ours).filter(|o| o.status == Status::Fail) {

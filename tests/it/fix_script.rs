@@ -890,3 +890,78 @@ fn three_clusters_sharing_one_role_get_one_merged_plan() {
     assert!(!script.contains("# ---- Conflicting"), "{script}");
     only_changed(&before, &iam_documents(&lab), &[(&role_key(), &[2], 0)]);
 }
+
+/// Every scripted trust-policy finding heals by adding only: the before/after diff names the statement changed or
+/// added, and every other document and statement is as it was.
+#[test]
+fn each_trust_finding_heals_by_adding_only() {
+    let provider = |s: &Scenario| {
+        format!(
+            "oidc.eks.{}.amazonaws.com/id/{}",
+            s.region,
+            s.eks.as_ref().unwrap().oidc_id
+        )
+    };
+    let irsa_with = |cond: fn(&str) -> Value| {
+        Scenario::healthy_irsa().with(|s| {
+            let p = provider(s);
+            s.role.as_mut().unwrap().trust_policy = trust(vec![json!({"Effect": "Allow",
+                "Principal": {"Federated": format!("arn:aws:iam::{}:oidc-provider/{p}", crate::lab::ACCOUNT)},
+                "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond(&p)})]);
+        })
+    };
+    let cases: Vec<(&str, &str, Scenario, &[usize], usize)> = vec![
+        (
+            "SKY241",
+            "no statement trusts the pods (only EC2)",
+            Scenario::healthy_pod_identity().with(|s| {
+                s.role.as_mut().unwrap().trust_policy = trust(vec![json!({"Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})]);
+            }),
+            &[],
+            1,
+        ),
+        (
+            "SKY244",
+            "only another cluster's provider is trusted",
+            Scenario::healthy_irsa()
+                .with(|s| s.role.as_mut().unwrap().trust_policy = trust(vec![other_cluster_irsa()])),
+            &[],
+            1,
+        ),
+        (
+            "SKY246",
+            "StringEquals with a wildcard in :sub",
+            irsa_with(|p| {
+                json!({"StringEquals": {format!("{p}:sub"): "system:serviceaccount:default:*",
+                                        format!("{p}:aud"): "sts.amazonaws.com"}})
+            }),
+            &[1],
+            0,
+        ),
+        (
+            "SKY248",
+            ":aud names another audience",
+            irsa_with(|p| {
+                json!({"StringEquals": {format!("{p}:sub"): "system:serviceaccount:default:skypilot-service-account",
+                                        format!("{p}:aud"): "other-audience"}})
+            }),
+            &[1],
+            0,
+        ),
+    ];
+    for (code, name, scenario, changed, added) in cases {
+        let lab = Lab::start(before_launch(scenario));
+        let (_, doc) = lab.doctor_json(&[]);
+        let trust_check = doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "iam.trust-policy")
+            .unwrap();
+        assert_eq!(trust_check["code"], code, "{name}: {trust_check:#}");
+        let before = iam_documents(&lab);
+        let (lab, _) = heal_lab(name, lab, &[], &["UpdateAssumeRolePolicy"]);
+        only_changed(&before, &iam_documents(&lab), &[(&role_key(), changed, added)]);
+    }
+}

@@ -7,8 +7,11 @@
 //! Run: `scripts/bench` (or `cargo bench --bench latency` with the lab venv installed). Not a test: it prints
 //! figures and asserts nothing.
 
+// A benchmark drives a part of the lab the test suite uses in full.
+#[allow(dead_code)]
 #[path = "../tests/lab/mod.rs"]
 mod lab;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
@@ -236,7 +239,7 @@ fn manual(lab: &Lab, irsa: bool) -> (Duration, usize) {
 }
 
 fn measure(name: &'static str, scenario: Scenario, irsa: bool) -> Figures {
-    let lab = Lab::start(scenario.with(|s| s.latency_ms = lab::bench_latency_ms()));
+    let lab = Lab::start(scenario.with(|s| s.latency_ms = support::bench_latency_ms()));
     let _ = doctor(&lab); // warm the page cache and moto
     let mut walls = vec![];
     let mut requests = vec![];
@@ -282,10 +285,10 @@ fn main() {
     ];
     println!(
         "skys3 latency benchmark: {} ms added to every AWS and Kubernetes request, median of {RUNS} runs\n",
-        lab::bench_latency_ms()
+        support::bench_latency_ms()
     );
     for f in &figures {
-        let critical = Duration::from_millis(lab::bench_latency_ms() * f.chain.len() as u64);
+        let critical = Duration::from_millis(support::bench_latency_ms() * f.chain.len() as u64);
         println!("{}:", f.name);
         println!("  doctor wall time          {}", ms(f.wall));
         println!("  requests                  {} ({} repeated)", f.requests, f.repeated);
@@ -293,7 +296,7 @@ fn main() {
             "  critical path             {} = {} requests x {} ms: {}",
             ms(critical),
             f.chain.len(),
-            lab::bench_latency_ms(),
+            support::bench_latency_ms(),
             f.chain.join(" -> ")
         );
         println!(

@@ -6,8 +6,11 @@
 //!
 //! Run: `scripts/bench` (or `cargo bench --bench scale` with the lab venv installed). Not a test.
 
+// A benchmark drives a part of the lab the test suite uses in full.
+#[allow(dead_code)]
 #[path = "../tests/lab/mod.rs"]
 mod lab;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +59,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let latency = lab::bench_latency_ms();
+    let latency = support::bench_latency_ms();
     let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| {
         s.latency_ms = latency;
         s.extra_clusters = (0..CLUSTERS)

@@ -7,6 +7,8 @@
 //! scripts/lab context-other-cluster -o json    # extra arguments go to `skys3 doctor`
 //! ```
 
+// The example serves a part of the lab the test suite uses in full.
+#[allow(dead_code)]
 #[path = "../tests/lab/mod.rs"]
 mod lab;
 

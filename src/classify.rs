@@ -30,7 +30,7 @@ const RULES: &[Rule] = &[
             &["169.254.170.23", "has an invalid host"],
         ],
         Known {
-            code: Code::Sky368,
+            code: Code::PodSdkTooOld,
             meaning: "the pod's AWS SDK predates EKS Pod Identity and refuses the agent's address",
         },
     ),
@@ -41,7 +41,7 @@ const RULES: &[Rule] = &[
             &["not authorized to perform sts:tagsession"],
         ],
         Known {
-            code: Code::Sky362,
+            code: Code::PodIdentityAssumeDenied,
             meaning: "the Pod Identity agent may not assume the role: its trust policy does not trust pods.eks.amazonaws.com",
         },
     ),
@@ -55,7 +55,7 @@ const RULES: &[Rule] = &[
             &["unable to read web identity token"],
         ],
         Known {
-            code: Code::Sky361,
+            code: Code::PodAgentOrTokenFailed,
             meaning: "the pod's injected credentials could not be used: the Pod Identity agent or the projected token failed",
         },
     ),
@@ -66,7 +66,7 @@ const RULES: &[Rule] = &[
             &["signature not yet current"],
         ],
         Known {
-            code: Code::Sky363,
+            code: Code::PodClockSkew,
             meaning: "the pod's clock differs from AWS's: signatures are rejected",
         },
     ),
@@ -79,7 +79,7 @@ const RULES: &[Rule] = &[
             &["aws access key id you provided does not exist"],
         ],
         Known {
-            code: Code::Sky364,
+            code: Code::PodKeysRejected,
             meaning: "AWS rejected the pod's access keys: static keys (usually uploaded) that were rotated or deleted",
         },
     ),
@@ -90,7 +90,7 @@ const RULES: &[Rule] = &[
             &["could not retrieve verification key"],
         ],
         Known {
-            code: Code::Sky365,
+            code: Code::PodOidcKeysUnreachable,
             meaning: "STS could not fetch the cluster's OIDC keys (usually transient)",
         },
     ),
@@ -101,14 +101,14 @@ const RULES: &[Rule] = &[
             &["the provided token has expired"],
         ],
         Known {
-            code: Code::Sky366,
+            code: Code::PodCredentialsExpired,
             meaning: "the pod's web identity token or temporary credentials expired",
         },
     ),
     (
         &[&["regiondisabledexception"], &["sts is not activated in this region"]],
         Known {
-            code: Code::Sky367,
+            code: Code::PodStsRegionInactive,
             meaning: "STS is not activated in the region the pod uses",
         },
     ),
@@ -116,7 +116,7 @@ const RULES: &[Rule] = &[
         // Only this wording: STS sends InvalidIdentityToken for other causes too (an audience or issuer mismatch).
         &[&["no openidconnect provider found"]],
         Known {
-            code: Code::Sky345,
+            code: Code::PodNoOidcProvider,
             meaning: "STS rejected the pod's web identity token: the OIDC provider is not registered in IAM",
         },
     ),
@@ -129,7 +129,7 @@ const RULES: &[Rule] = &[
             &["not authorized to perform: sts:assumerole"],
         ],
         Known {
-            code: Code::Sky348,
+            code: Code::PodAssumeDenied,
             meaning: "STS refused to let the pod assume the role (its trust policy does not match the pod)",
         },
     ),
@@ -145,7 +145,7 @@ const RULES: &[Rule] = &[
             &["unable to load aws credentials from any provider"],
         ],
         Known {
-            code: Code::Sky342,
+            code: Code::PodNoCredentials,
             meaning: "the pod's AWS client found no credentials",
         },
     ),
@@ -157,7 +157,7 @@ const RULES: &[Rule] = &[
             &["forbidden"],
         ],
         Known {
-            code: Code::Sky344,
+            code: Code::PodAccessDenied,
             meaning: "S3 denied the request",
         },
     ),
@@ -182,33 +182,33 @@ mod tests {
         // awscli v2
         assert_eq!(
             code("\nUnable to locate credentials. You can configure credentials by running \"aws configure\".\n"),
-            Some(Code::Sky342)
+            Some(Code::PodNoCredentials)
         );
         assert_eq!(
             code("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied"),
-            Some(Code::Sky344)
+            Some(Code::PodAccessDenied)
         );
         assert_eq!(
             code(
                 "An error occurred (InvalidIdentityToken) when calling the AssumeRoleWithWebIdentity operation: No OpenIDConnect provider found in your account for https://oidc.eks.us-west-2.amazonaws.com/id/X"
             ),
-            Some(Code::Sky345)
+            Some(Code::PodNoOidcProvider)
         );
         // aws-sdk-go v1 (goofys)
         assert_eq!(
             code("NoCredentialProviders: no valid providers in chain. Deprecated."),
-            Some(Code::Sky342)
+            Some(Code::PodNoCredentials)
         );
         // boto3
         assert_eq!(
             code("NoCredentialsError: Unable to locate credentials"),
-            Some(Code::Sky342)
+            Some(Code::PodNoCredentials)
         );
         assert_eq!(
             code(
                 "An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity"
             ),
-            Some(Code::Sky348)
+            Some(Code::PodAssumeDenied)
         );
         assert_eq!(code("Could not connect to the endpoint URL"), None);
         assert_eq!(code(""), None);
@@ -239,73 +239,110 @@ pub struct Cause {
 /// The likely causes behind a recognised code, most common first.
 pub fn causes(code: Code) -> &'static [Cause] {
     match code {
-        Code::Sky342 => &[
+        Code::PodNoCredentials => &[
             Cause {
                 cause: "SkyPilot uploaded local credentials, or aws.remote_identity is not NO_UPLOAD",
-                decided_by: &[("sky.config", &[Code::Sky141, Code::Sky142, Code::Sky143])],
+                decided_by: &[(
+                    "sky.config",
+                    &[
+                        Code::RemoteIdentityUnset,
+                        Code::RemoteIdentityListForm,
+                        Code::RemoteIdentityOtherValue,
+                    ],
+                )],
             },
             Cause {
                 cause: "no Pod Identity association for the pods' namespace and service account",
                 decided_by: &[
-                    ("mode", &[Code::Sky152]),
-                    ("pod-identity.association", &[Code::Sky211, Code::Sky212]),
+                    ("mode", &[Code::NoWiring]),
+                    (
+                        "pod-identity.association",
+                        &[Code::AssociationMissing, Code::AssociationElsewhere],
+                    ),
                 ],
             },
             Cause {
                 cause: "the service account lacks the IRSA annotation",
-                decided_by: &[("irsa.annotation", &[Code::Sky301, Code::Sky302])],
+                decided_by: &[(
+                    "irsa.annotation",
+                    &[Code::IrsaAnnotationMissing, Code::IrsaAnnotationOtherRole],
+                )],
             },
             Cause {
                 cause: "the pods were created before the wiring (sky down, then sky launch)",
-                decided_by: &[("pod.credentials", &[Code::Sky332, Code::Sky333])],
+                decided_by: &[("pod.credentials", &[Code::PodPredatesWiring, Code::PodNotInjected])],
             },
             Cause {
                 cause: "the Pod Identity agent is missing or not ready, or the pod uses hostNetwork",
                 decided_by: &[
-                    ("pod-identity.addon", &[Code::Sky201, Code::Sky202, Code::Sky203]),
-                    ("pod.credentials", &[Code::Sky335]),
+                    (
+                        "pod-identity.addon",
+                        &[
+                            Code::AgentAddonMissing,
+                            Code::AgentAddonNotActive,
+                            Code::AgentPodsNotReady,
+                        ],
+                    ),
+                    ("pod.credentials", &[Code::PodHostNetwork]),
                 ],
             },
         ],
-        Code::Sky345 => &[
+        Code::PodNoOidcProvider => &[
             Cause {
                 cause: "the cluster's OIDC issuer is not registered as an IAM OIDC provider",
-                decided_by: &[("irsa.oidc-provider", &[Code::Sky221, Code::Sky222])],
+                decided_by: &[(
+                    "irsa.oidc-provider",
+                    &[Code::OidcProviderMissing, Code::OidcProviderAudience],
+                )],
             },
             Cause {
                 cause: "the role trusts another cluster's or region's provider",
-                decided_by: &[("iam.trust-policy", &[Code::Sky243, Code::Sky244])],
+                decided_by: &[(
+                    "iam.trust-policy",
+                    &[Code::TrustNoOidcProvider, Code::TrustOtherOidcProvider],
+                )],
             },
         ],
-        Code::Sky348 => &[
+        Code::PodAssumeDenied => &[
             Cause {
                 cause: "the trust policy's :sub names another namespace or service account, or StringEquals has a *",
-                decided_by: &[("iam.trust-policy", &[Code::Sky245, Code::Sky246])],
+                decided_by: &[(
+                    "iam.trust-policy",
+                    &[Code::TrustSubMismatch, Code::TrustSubWildcardEquals],
+                )],
             },
             Cause {
                 cause: "the trust policy federates another cluster's OIDC provider",
-                decided_by: &[("iam.trust-policy", &[Code::Sky243, Code::Sky244])],
+                decided_by: &[(
+                    "iam.trust-policy",
+                    &[Code::TrustNoOidcProvider, Code::TrustOtherOidcProvider],
+                )],
             },
             Cause {
                 cause: "Pod Identity: the trust policy lacks pods.eks.amazonaws.com or sts:TagSession",
-                decided_by: &[("iam.trust-policy", &[Code::Sky241, Code::Sky242])],
+                decided_by: &[("iam.trust-policy", &[Code::TrustNoPodsService, Code::TrustNoTagSession])],
             },
         ],
-        Code::Sky344 => &[
+        Code::PodAccessDenied => &[
             Cause {
                 cause: "the role's policies lack the S3 action, or a Deny or boundary blocks it",
                 decided_by: &[(
                     "iam.s3-permissions",
-                    &[Code::Sky261, Code::Sky262, Code::Sky263, Code::Sky265],
+                    &[
+                        Code::S3ActionsMissing,
+                        Code::S3PolicyUnattached,
+                        Code::S3ExplicitDeny,
+                        Code::S3BoundaryBlocks,
+                    ],
                 )],
             },
             Cause {
                 cause: "the pod does not run as the role (uploaded keys, or the node's role)",
-                decided_by: &[("pod.s3-list", &[Code::Sky341, Code::Sky343])],
+                decided_by: &[("pod.s3-list", &[Code::PodUploadedCredentials, Code::PodOtherIdentity])],
             },
             Cause {
                 cause: "a bucket policy, SCP, VPC endpoint policy or SSE-KMS key denies it",
-                decided_by: &[("pod.s3-list", &[Code::Sky344])],
+                decided_by: &[("pod.s3-list", &[Code::PodAccessDenied])],
             },
         ],
         _ => &[],

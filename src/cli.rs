@@ -14,7 +14,7 @@ use crate::doctor::{self, Progress};
 use crate::exit;
 use crate::render;
 use crate::report::Document;
-use crate::target::{Given, Input, InputError, Inputs, Request};
+use crate::target::{Field, Given, Input, InputError, Inputs, Request};
 use crate::wiring::Wiring;
 
 /// skys3: a read-only doctor for SkyPilot pods reaching S3 through an IAM role on EKS.
@@ -155,14 +155,14 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     /// EKS cluster name.
-    #[arg(long, env = "EKS_CLUSTER_NAME", value_name = "NAME")]
+    #[arg(long, env = Field::Cluster.env(), value_name = "NAME")]
     pub cluster: Option<String>,
     /// AWS region of the cluster (else the kube context's, else the AWS profile's).
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    #[arg(long, env = Field::Region.env(), value_name = "REGION")]
     pub region: Option<String>,
     /// Kube context (else the kubeconfig's current context; KUBECONFIG honoured). Give it several times, or a
     /// glob (`'prod-*'`), to check several clusters in one run.
-    #[arg(long, env = "KUBE_CONTEXT", value_name = "CTX", action = clap::ArgAction::Append)]
+    #[arg(long, env = Field::Context.env(), value_name = "CTX", action = clap::ArgAction::Append)]
     pub context: Vec<String>,
     /// Check every EKS context SkyPilot may launch on (`kubernetes.allowed_contexts`, else the current context),
     /// each with its own cluster and region.
@@ -172,18 +172,18 @@ pub struct DoctorArgs {
     #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// S3 bucket the pods must reach (else from --task).
-    #[arg(long, env = "S3_BUCKET", value_name = "NAME")]
+    #[arg(long, env = Field::Bucket.env(), value_name = "NAME")]
     pub bucket: Option<String>,
     /// Namespace of SkyPilot's pods (else SkyPilot's kubernetes.namespace, the context's namespace, "default").
-    #[arg(short = 'n', long, env = "K8S_NAMESPACE", value_name = "NS")]
+    #[arg(short = 'n', long, env = Field::Namespace.env(), value_name = "NS")]
     pub namespace: Option<String>,
     /// Service account the role is wired to [default: skypilot-service-account].
-    #[arg(long, env = "K8S_SERVICE_ACCOUNT", value_name = "SA")]
+    #[arg(long, env = Field::ServiceAccount.env(), value_name = "SA")]
     pub service_account: Option<String>,
     /// IAM role name (the guide's `SkyPilotS3Role-<bucket>` by default).
     #[arg(
         long,
-        env = "IAM_ROLE_NAME",
+        env = Field::RoleName.env(),
         value_name = "NAME",
         help = "IAM role name [default: SkyPilotS3Role-<bucket>]"
     )]
@@ -191,7 +191,7 @@ pub struct DoctorArgs {
     /// IAM policy name (the guide's `SkyPilotS3Access-<bucket>` by default).
     #[arg(
         long,
-        env = "IAM_POLICY_NAME",
+        env = Field::PolicyName.env(),
         value_name = "NAME",
         help = "IAM policy name [default: SkyPilotS3Access-<bucket>]"
     )]
@@ -282,16 +282,11 @@ where
     match cli.command {
         Command::Doctor(args) => {
             let sub = matches.subcommand_matches("doctor").expect("doctor matches");
-            let inputs = Inputs {
-                cluster: input(sub, "cluster"),
-                region: input(sub, "region"),
-                context: None,
-                bucket: input(sub, "bucket"),
-                namespace: input(sub, "namespace"),
-                service_account: input(sub, "service_account"),
-                role_name: input(sub, "role_name"),
-                policy_name: input(sub, "policy_name"),
-            };
+            let mut inputs = Inputs::default();
+            // The contexts are several values: the run's rules pick one, or several targets.
+            for field in Field::ALL.into_iter().filter(|f| *f != Field::Context) {
+                *inputs.get_mut(field) = input(sub, field.key());
+            }
             match doctor(&args, inputs, contexts(sub)).await {
                 Ok(code) => code,
                 Err(e) => {
@@ -304,9 +299,9 @@ where
             print!(
                 "{}",
                 if markdown {
-                    catalog::checks_markdown()
+                    catalog::checks_markdown(crate::checks::REGISTRY.iter().map(|s| s.id))
                 } else {
-                    catalog::list_checks()
+                    catalog::list_checks(crate::checks::REGISTRY.iter().map(|s| s.id))
                 }
             );
             exit::OK
@@ -360,58 +355,7 @@ fn contexts(m: &ArgMatches) -> Vec<Input> {
         .collect()
 }
 
-async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> Result<i32, InputError> {
-    // KUBE_CONTEXT, as the guide exports it, names the one context of a one-target run; --all-contexts picks its
-    // own (added to it, a stale or unrelated KUBE_CONTEXT would be checked, or stop the run).
-    let contexts: Vec<Input> = if args.all_contexts && contexts.iter().any(|c| c.given == Given::Env) {
-        eprintln!("skys3: KUBE_CONTEXT is ignored with --all-contexts: SkyPilot's contexts are checked");
-        contexts.into_iter().filter(|c| c.given == Given::Flag).collect()
-    } else {
-        contexts
-    };
-    let multi = args.all_contexts || contexts.len() > 1 || contexts.iter().any(|c| crate::target::is_glob(&c.value));
-    if !multi {
-        inputs.context = contexts.first().cloned();
-    } else if args.offline {
-        return Err(InputError(
-            "--offline checks no cluster: it takes neither --all-contexts nor several contexts".into(),
-        ));
-    } else {
-        for (input, flag, env) in [
-            (&mut inputs.cluster, "--cluster", "EKS_CLUSTER_NAME"),
-            (&mut inputs.region, "--region", "AWS_REGION"),
-        ] {
-            match input.as_ref().map(|i| i.given) {
-                Some(Given::Flag) => {
-                    return Err(InputError(format!(
-                        "{flag} names one cluster; with several contexts each is checked with its own cluster and \
-                         region (drop {flag})"
-                    )));
-                }
-                // The guide has users export these: with several contexts they would point every target at one
-                // cluster. The region stays the fallback of a context that names none.
-                Some(Given::Env) if flag == "--cluster" => {
-                    eprintln!("skys3: {env} is ignored with several contexts: each context names its own cluster");
-                    *input = None;
-                }
-                _ => {}
-            }
-        }
-    }
-    // Read before anything runs: a bad suppressions file is an input error, not a finding.
-    let suppressions = match &args.suppressions {
-        Some(path) => Some(crate::suppress::Suppressions::load(path).map_err(InputError)?),
-        None => None,
-    };
-    let req = Request {
-        inputs,
-        mode: args.mode.wiring(),
-        sky_config: args.sky_config.clone(),
-        task: args.task.clone(),
-        sky_cluster: args.sky_cluster.clone(),
-        no_exec: args.no_exec,
-        offline: args.offline,
-    };
+async fn doctor(args: &DoctorArgs, inputs: Inputs, contexts: Vec<Input>) -> Result<i32, InputError> {
     let progress: Option<Progress> = std::io::stderr().is_terminal().then(|| {
         Arc::new(|done: usize, total: usize| {
             let mut err = std::io::stderr();
@@ -422,34 +366,34 @@ async fn doctor(args: &DoctorArgs, mut inputs: Inputs, contexts: Vec<Input>) -> 
             let _ = err.flush();
         }) as Progress
     });
-    let opts = doctor::Options {
-        timeout: Duration::from_secs(args.timeout),
-        check_timeout: Duration::from_secs(args.check_timeout),
-        suppressions,
-        redact: args.redact,
-        home: std::env::var_os("HOME").map(PathBuf::from),
-        progress,
-        wait: args.wait,
-        only: None,
-        run_started: None,
-        label: None,
+    let invocation = doctor::Invocation {
+        request: Request {
+            inputs,
+            mode: args.mode.wiring(),
+            sky_config: args.sky_config.clone(),
+            task: args.task.clone(),
+            sky_cluster: args.sky_cluster.clone(),
+            no_exec: args.no_exec,
+            offline: args.offline,
+        },
+        contexts,
+        all_contexts: args.all_contexts,
+        jobs: usize::from(args.jobs),
+        suppressions: args.suppressions.clone(),
+        options: doctor::Options {
+            timeout: Duration::from_secs(args.timeout),
+            check_timeout: Duration::from_secs(args.check_timeout),
+            suppressions: None,
+            redact: args.redact,
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            progress,
+            wait: args.wait,
+            only: None,
+            run_started: None,
+            label: None,
+        },
     };
-    let doc = if multi {
-        let local = crate::target::Local::discover(&req)?;
-        let patterns: Vec<String> = contexts.iter().map(|c| c.value.clone()).collect();
-        let (selected, skipped) = crate::target::select_contexts(&local, &patterns, args.all_contexts)?;
-        for s in &skipped {
-            eprintln!("skys3: not checking context {}: {}", s.context, s.reason);
-        }
-        let reqs: Vec<Request> = selected
-            .iter()
-            .map(|c| crate::target::request_for_context(&req, &local, c))
-            .collect();
-        let report = doctor::run_targets(&reqs, local, skipped, &opts, usize::from(args.jobs)).await?;
-        Document::Targets(report)
-    } else {
-        Document::Single(Box::new(doctor::run(&req, &opts).await?))
-    };
+    let doc = doctor::invoke(invocation, &|line| eprintln!("skys3: {line}")).await?;
     let out = if args.fix_script {
         crate::fix::script(&doc.reports())
     } else {

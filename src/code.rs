@@ -10,6 +10,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 include!(concat!(env!("OUT_DIR"), "/codes.rs"));
 
+impl Code {
+    /// A skip with this code blocks nothing downstream: the check does not apply to the wiring in force, or had
+    /// nothing to look at (no pods), so a check that depends on it still decides, and `--wait` does not wait for it.
+    pub const fn does_not_apply(self) -> bool {
+        matches!(self, Code::NotApplicable | Code::NothingToCheck)
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -24,13 +32,13 @@ pub struct UnknownCode(pub String);
 impl FromStr for Code {
     type Err = UnknownCode;
 
-    /// Case-insensitive: `sky121` is `SKY121`.
+    /// The code or its name, case-insensitive: `sky121` and `context-other-cluster` are `SKY121`.
     fn from_str(s: &str) -> Result<Code, UnknownCode> {
         let s = s.trim();
         Code::ALL
             .iter()
             .copied()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .find(|c| c.as_str().eq_ignore_ascii_case(s) || c.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownCode(s.to_string()))
     }
 }
@@ -72,11 +80,12 @@ mod tests {
         for c in Code::ALL {
             assert_eq!(c.as_str().parse::<Code>(), Ok(*c));
             assert_eq!(c.as_str().to_lowercase().parse::<Code>(), Ok(*c));
+            assert_eq!(c.name().parse::<Code>(), Ok(*c));
             assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
         }
         assert!("SKY999".parse::<Code>().is_err());
         assert!(serde_json::from_str::<Code>("\"SKY999\"").is_err());
-        assert_eq!(Code::Sky151.check_id(), "mode");
-        assert_eq!(Code::of_check("mode"), &[Code::Sky151, Code::Sky152]);
+        assert_eq!(Code::BothWirings.check_id(), "mode");
+        assert_eq!(Code::of_check("mode"), &[Code::BothWirings, Code::NoWiring]);
     }
 }

@@ -8,184 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, join_all};
-use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::probe::{ErrorKind, Facts, ProbeError};
 use crate::report::{CheckReport, FixStep, Remediation, Status};
 use crate::target::Resolved;
 use crate::template;
-use crate::wiring::{self, Detected, Wiring};
-
-/// What every check can see: the resolved target and the memoized facts.
-pub struct Ctx {
-    /// What is being checked.
-    pub target: Resolved,
-    /// The probe layer.
-    pub facts: Facts,
-    /// The wiring as the cluster says, detected once per run by the first check that asks.
-    wiring: tokio::sync::OnceCell<Result<Detected, ProbeError>>,
-    /// Each check's own timeout (`--check-timeout`): the in-pod probe bounds its steps well inside it.
-    pub check_timeout: Duration,
-}
-
-impl Ctx {
-    /// A context over a resolved target and its facts.
-    pub fn new(target: Resolved, facts: Facts) -> Ctx {
-        Ctx {
-            target,
-            facts,
-            wiring: tokio::sync::OnceCell::new(),
-            check_timeout: Duration::from_secs(20),
-        }
-    }
-
-    /// The same context with another check timeout.
-    pub fn with_check_timeout(mut self, t: Duration) -> Ctx {
-        self.check_timeout = t;
-        self
-    }
-
-    /// The wiring of the namespace and service account (Pod Identity association, IRSA annotation, near misses).
-    pub async fn wiring(&self) -> Result<Detected, ProbeError> {
-        self.wiring.get_or_init(|| wiring::detect(self)).await.clone()
-    }
-
-    /// The wiring in force: forced with `--mode`, else as detected, if a check has detected it in this run.
-    /// Never makes a request: the report's `target.mode` must not cost a call the checks did not make.
-    pub fn wiring_in_force(&self) -> Option<Wiring> {
-        self.target.mode.or_else(|| {
-            self.wiring
-                .get()
-                .and_then(|d| d.as_ref().ok())
-                .and_then(Detected::in_force)
-        })
-    }
-}
-
-/// A check's entry point.
-pub type CheckFn = fn(Arc<Ctx>) -> BoxFuture<'static, Outcome>;
-
-/// A registered check.
-pub struct CheckSpec {
-    /// Stable id; must have a catalog file.
-    pub id: &'static str,
-    /// Checks that must pass (or warn) before this one runs; they come earlier in the registry.
-    pub deps: &'static [&'static str],
-    /// The check.
-    pub run: CheckFn,
-}
-
-impl CheckSpec {
-    /// Every code the check itself can report, from its catalog file (the engine adds the `_common` ones).
-    pub fn codes(&self) -> &'static [Code] {
-        Code::of_check(self.id)
-    }
-}
-
-/// What a check decided.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Verdict.
-    pub status: Status,
-    /// Catalog code, for every non-pass verdict.
-    pub code: Option<Code>,
-    /// One sentence with the real names.
-    pub message: String,
-    /// Extra template values for the remediation (beyond the target's).
-    pub vars: BTreeMap<String, String>,
-    /// What the verdict rests on.
-    pub evidence: Value,
-    /// For a skip: the checks whose findings keep this one from running (beyond its declared dependencies).
-    pub blocked_by: Vec<String>,
-    /// The IAM document changes the fix needs, for the catalog's `document = "..."` steps.
-    pub changes: Vec<crate::merge::DocumentChange>,
-}
-
-impl Outcome {
-    fn new(status: Status, code: Option<Code>, message: impl Into<String>) -> Outcome {
-        Outcome {
-            status,
-            code,
-            message: message.into(),
-            vars: BTreeMap::new(),
-            evidence: Value::Null,
-            blocked_by: vec![],
-            changes: vec![],
-        }
-    }
-    /// A pass.
-    pub fn pass(message: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Pass, None, message)
-    }
-    /// A failure with its code.
-    pub fn fail(code: Code, message: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Fail, Some(code), message)
-    }
-    /// A warning with its code.
-    pub fn warn(code: Code, message: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Warn, Some(code), message)
-    }
-    /// Did not run, with the reason's code.
-    pub fn skip(code: Code, message: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Skip, Some(code), message)
-    }
-    /// Could not decide.
-    pub fn inconclusive(code: Code, message: impl Into<String>) -> Outcome {
-        Outcome::new(Status::Inconclusive, Some(code), message)
-    }
-    /// A finding with the status the catalog gives `code` (for codes chosen at run time, such as a classified
-    /// error text, whose status varies: a transient STS error is inconclusive, a trust denial a failure).
-    pub fn coded(code: Code, message: impl Into<String>) -> Outcome {
-        Outcome::new(Catalog::get().doc(code).status, Some(code), message)
-    }
-
-    /// Adds a template value for the remediation.
-    pub fn var(mut self, name: &str, value: impl Into<String>) -> Outcome {
-        self.vars.insert(name.to_string(), value.into());
-        self
-    }
-    /// A change to an IAM document the fix needs (see [`crate::merge`]); `None` adds nothing.
-    pub fn change(mut self, change: Option<crate::merge::DocumentChange>) -> Outcome {
-        self.changes.extend(change);
-        self
-    }
-    /// A skip because another check's finding decides this one (e.g. no OIDC issuer: see irsa.oidc-provider).
-    pub fn blocked(check: &str, message: impl Into<String>) -> Outcome {
-        let mut o = Outcome::new(Status::Skip, Some(Code::Sky007), message);
-        o.blocked_by.push(check.to_string());
-        o
-    }
-    /// Sets the evidence.
-    pub fn evidence(mut self, evidence: Value) -> Outcome {
-        self.evidence = evidence;
-        self
-    }
-
-    /// The inconclusive outcome for a probe error the check has no specific verdict for.
-    pub fn from_error(err: &ProbeError) -> Outcome {
-        let (code, message) = match err.kind {
-            ErrorKind::AccessDenied => (
-                Code::Sky001,
-                format!(
-                    "access denied: the doctor's identity may not call {} ({})",
-                    err.op, err.message
-                ),
-            ),
-            ErrorKind::Timeout => (Code::Sky002, format!("{} timed out ({})", err.op, err.message)),
-            ErrorKind::Unreachable => (
-                Code::Sky003,
-                format!("{} could not reach its endpoint: {}", err.op, err.message),
-            ),
-            ErrorKind::Throttled => (Code::Sky005, format!("{} was throttled: {}", err.op, err.message)),
-            ErrorKind::NotFound | ErrorKind::NoCredentials | ErrorKind::CredentialsRejected | ErrorKind::Other => {
-                (Code::Sky006, format!("{} failed: {}", err.op, err.message))
-            }
-        };
-        Outcome::inconclusive(code, message).evidence(serde_json::json!({ "error": err }))
-    }
-}
 
 /// Limits of a run.
 #[derive(Debug, Clone, Copy)]
@@ -228,7 +57,7 @@ pub async fn run(
                 .into_iter()
                 // A prerequisite that does not apply, or had nothing to look at, blocks nothing: the check decides.
                 .filter(|r| !matches!(r.status, Status::Pass | Status::Warn))
-                .filter(|r| !(r.status == Status::Skip && matches!(r.code, Some(Code::Sky008 | Code::Sky009))))
+                .filter(|r| !(r.status == Status::Skip && r.code.is_some_and(Code::does_not_apply)))
                 .map(|r| r.id)
                 .collect();
             let started = Instant::now();
@@ -237,7 +66,7 @@ pub async fn run(
             } else {
                 Outcome::new(
                     Status::Skip,
-                    Some(Code::Sky007),
+                    Some(Code::PrerequisiteFailed),
                     format!("not run: {} did not pass", blocked.join(", ")),
                 )
             };
@@ -252,7 +81,18 @@ pub async fn run(
         .shared();
         handles.insert(spec.id, fut);
     }
-    join_all(specs.iter().map(|s| handles[s.id].clone())).await
+    // Every check's facts are requested at once; the checks find the answers in the memo. What is still in flight
+    // when the last check has decided was not needed: it is cancelled.
+    let warming: Vec<_> = specs
+        .iter()
+        .filter_map(|s| s.warm)
+        .map(|warm| tokio::spawn(warm(ctx.clone())))
+        .collect();
+    let reports = join_all(specs.iter().map(|s| handles[s.id].clone())).await;
+    for w in warming {
+        w.abort();
+    }
+    reports
 }
 
 /// The checks of `registry` to run again: those named in `only`, and the checks they depend on (transitively),
@@ -296,11 +136,14 @@ async fn run_one(spec: &'static CheckSpec, ctx: Arc<Ctx>, limits: Limits) -> Out
             } else {
                 "cancelled".into()
             };
-            Outcome::inconclusive(Code::Sky004, format!("check {} crashed: {why}", spec.id))
+            Outcome::inconclusive(Code::CheckCrashed, format!("check {} crashed: {why}", spec.id))
         }
         Err(_) => {
             task.abort();
-            Outcome::inconclusive(Code::Sky002, format!("check {} did not finish within {what}", spec.id))
+            Outcome::inconclusive(
+                Code::TimedOut,
+                format!("check {} did not finish within {what}", spec.id),
+            )
         }
     }
 }
@@ -399,6 +242,7 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::Facts;
     use crate::probe::kubeconfig::{ContextInfo, LoadedKubeconfig};
     use crate::sky::SkyConfig;
 
@@ -449,16 +293,19 @@ mod tests {
         CheckSpec {
             id: "a.ok",
             deps: &[],
+            warm: None,
             run: |_| async { Outcome::pass("fine") }.boxed(),
         },
         CheckSpec {
             id: "b.panics",
             deps: &[],
+            warm: None,
             run: |_| async { panic!("boom") }.boxed(),
         },
         CheckSpec {
             id: "c.hangs",
             deps: &[],
+            warm: None,
             run: |_| {
                 async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -470,17 +317,20 @@ mod tests {
         CheckSpec {
             id: "d.after-ok",
             deps: &["a.ok"],
+            warm: None,
             run: |_| async { Outcome::pass("ran") }.boxed(),
         },
         CheckSpec {
             id: "e.after-panic",
             deps: &["a.ok", "b.panics"],
+            warm: None,
             run: |_| async { Outcome::pass("must not run") }.boxed(),
         },
         CheckSpec {
             id: "f.fails",
             deps: &[],
-            run: |_| async { Outcome::fail(Code::Sky111, "cluster c missing") }.boxed(),
+            warm: None,
+            run: |_| async { Outcome::fail(Code::ClusterNotFound, "cluster c missing") }.boxed(),
         },
     ];
 
@@ -501,14 +351,14 @@ mod tests {
 
         assert_eq!(by_id("a.ok").status, Status::Pass);
         let p = by_id("b.panics");
-        assert_eq!((p.status, p.code), (Status::Inconclusive, Some(Code::Sky004)));
+        assert_eq!((p.status, p.code), (Status::Inconclusive, Some(Code::CheckCrashed)));
         assert!(p.message.contains("boom"));
         let h = by_id("c.hangs");
-        assert_eq!((h.status, h.code), (Status::Inconclusive, Some(Code::Sky002)));
+        assert_eq!((h.status, h.code), (Status::Inconclusive, Some(Code::TimedOut)));
         assert!(h.message.contains("--check-timeout"), "{}", h.message);
         assert_eq!(by_id("d.after-ok").status, Status::Pass);
         let e = by_id("e.after-panic");
-        assert_eq!((e.status, e.code), (Status::Skip, Some(Code::Sky007)));
+        assert_eq!((e.status, e.code), (Status::Skip, Some(Code::PrerequisiteFailed)));
         assert_eq!(e.blocked_by, vec!["b.panics".to_string()]);
         let f = by_id("f.fails");
         let r = f.remediation.as_ref().unwrap();
@@ -519,7 +369,7 @@ mod tests {
     async fn run_deadline_wins_over_check_timeout() {
         let specs: Vec<&'static CheckSpec> = SPECS[2..3].iter().collect();
         let reports = run(ctx(), &specs, limits(60_000, 200), None).await;
-        assert_eq!(reports[0].code, Some(Code::Sky002));
+        assert_eq!(reports[0].code, Some(Code::TimedOut));
         assert!(reports[0].message.contains("--timeout"), "{}", reports[0].message);
     }
 }

@@ -1,7 +1,7 @@
 //! SkyPilot's pods: which ones to look at, and which SkyPilot cluster each belongs to.
 
-use crate::engine::Ctx;
-use crate::probe::{PodInfo, ProbeError};
+use crate::probe::{Facts, PodInfo, ProbeError};
+use crate::target::Resolved;
 
 /// The label every SkyPilot pod carries.
 pub const SELECTOR: &str = "parent=skypilot";
@@ -31,10 +31,8 @@ pub fn belongs_to(p: &PodInfo, name: &str) -> bool {
 }
 
 /// The running SkyPilot pods in the namespace (of `--sky-cluster` only, when given), by name.
-pub async fn running(ctx: &Ctx) -> Result<Vec<PodInfo>, ProbeError> {
-    let t = &ctx.target;
-    let mut pods: Vec<PodInfo> = ctx
-        .facts
+pub async fn running(t: &Resolved, facts: &Facts) -> Result<Vec<PodInfo>, ProbeError> {
+    let mut pods: Vec<PodInfo> = facts
         .pods(&t.namespace, SELECTOR)
         .await?
         .into_iter()
@@ -46,8 +44,7 @@ pub async fn running(ctx: &Ctx) -> Result<Vec<PodInfo>, ProbeError> {
 }
 
 /// What "no pods" means, for the skip message.
-pub fn none_message(ctx: &Ctx) -> String {
-    let t = &ctx.target;
+pub fn none_message(t: &Resolved) -> String {
     match &t.sky_cluster {
         Some(c) => format!("no running pods of SkyPilot cluster {c} in namespace {}", t.namespace),
         None => format!(

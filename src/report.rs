@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
+use crate::probe::ApiCall;
 
 /// Version of the JSON document's shape. Bump on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -202,22 +203,6 @@ pub struct Suppression {
     pub expired: bool,
     /// The finding's status before suppression.
     pub original_status: Status,
-}
-
-/// One API call the run made, for the evidence trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ApiCall {
-    /// `sts`, `eks`, `iam`, `s3` or `kube`.
-    pub service: String,
-    /// AWS operation (`DescribeCluster`) or Kubernetes verb and resource (`get serviceaccounts`).
-    pub operation: String,
-    /// `ok`, an AWS error code, or the Kubernetes status code.
-    pub outcome: String,
-    /// AWS request id, when the response carried one.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub request_id: Option<String>,
-    /// Wall time.
-    pub duration_ms: u64,
 }
 
 /// The whole run.

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [[suppress]]
-//! code = "SKY282"                 # and/or: check = "s3.bucket"
+//! code = "SKY282"                 # or its name, "bucket-other-region"; and/or: check = "s3.bucket"
 //! resource = "my-bucket"          # optional: only findings whose message names it
 //! reason = "the bucket lives in eu-central-1 on purpose"
 //! expires = "2027-03-31"          # optional; after it, the finding counts again
@@ -118,6 +118,9 @@ mod tests {
     #[test]
     fn validation() {
         assert!(Suppressions::parse("[[suppress]]\ncode = \"SKY282\"\nreason = \"ok\"\n").is_ok());
+        // A code's name is as good as its number.
+        let by_name = Suppressions::parse("[[suppress]]\ncode = \"bucket-other-region\"\nreason = \"ok\"\n").unwrap();
+        assert_eq!(by_name.entries[0].0.code, Some(Code::BucketOtherRegion));
         assert!(
             Suppressions::parse("[[suppress]]\nreason = \"ok\"\n")
                 .unwrap_err()

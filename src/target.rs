@@ -34,25 +34,152 @@ pub struct Input {
     pub given: Given,
 }
 
-/// The doctor's inputs as the user gave them (flags and env vars already merged by the CLI).
+/// A target input the user gives by flag or by the environment variable the guide has them export. One table for
+/// the command line (clap takes each flag's variable from here), resolution (each value's source label) and the
+/// docs ([`inputs_markdown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    /// EKS cluster name.
+    Cluster,
+    /// AWS region of the cluster.
+    Region,
+    /// Kube context.
+    Context,
+    /// S3 bucket.
+    Bucket,
+    /// Namespace of SkyPilot's pods.
+    Namespace,
+    /// Service account the role is wired to.
+    ServiceAccount,
+    /// IAM role name.
+    RoleName,
+    /// IAM policy name.
+    PolicyName,
+}
+
+impl Field {
+    /// Every input, in report order.
+    pub const ALL: [Field; 8] = [
+        Field::Cluster,
+        Field::Region,
+        Field::Context,
+        Field::Bucket,
+        Field::Namespace,
+        Field::ServiceAccount,
+        Field::RoleName,
+        Field::PolicyName,
+    ];
+
+    /// The name in reports (`target.sources`), templates (`{role_name}`) and clap's argument ids.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Field::Cluster => "cluster",
+            Field::Region => "region",
+            Field::Context => "context",
+            Field::Bucket => "bucket",
+            Field::Namespace => "namespace",
+            Field::ServiceAccount => "service_account",
+            Field::RoleName => "role_name",
+            Field::PolicyName => "policy_name",
+        }
+    }
+
+    /// The long flag, without `--`.
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Field::ServiceAccount => "service-account",
+            Field::RoleName => "role-name",
+            Field::PolicyName => "policy-name",
+            other => other.key(),
+        }
+    }
+
+    /// The environment variable: the guide's name for the value.
+    pub const fn env(self) -> &'static str {
+        match self {
+            Field::Cluster => "EKS_CLUSTER_NAME",
+            Field::Region => "AWS_REGION",
+            Field::Context => "KUBE_CONTEXT",
+            Field::Bucket => "S3_BUCKET",
+            Field::Namespace => "K8S_NAMESPACE",
+            Field::ServiceAccount => "K8S_SERVICE_ACCOUNT",
+            Field::RoleName => "IAM_ROLE_NAME",
+            Field::PolicyName => "IAM_POLICY_NAME",
+        }
+    }
+
+    /// Where the value comes from when neither flag nor variable gives it, in resolution order.
+    pub const fn default(self) -> &'static str {
+        match self {
+            Field::Cluster => "the kube context's EKS cluster (an `aws eks update-kubeconfig` context)",
+            Field::Region => "the kube context's EKS region, else `AWS_DEFAULT_REGION`, else the AWS profile's region",
+            Field::Context => "the kubeconfig's current context",
+            Field::Bucket => "the one `s3://` file_mount of `--task`",
+            Field::Namespace => "SkyPilot's `kubernetes.namespace`, else the kube context's namespace, else `default`",
+            Field::ServiceAccount => "`skypilot-service-account`",
+            Field::RoleName => "`SkyPilotS3Role-<bucket>` (the guide's)",
+            Field::PolicyName => "`SkyPilotS3Access-<bucket>` (the guide's)",
+        }
+    }
+
+    /// `--flag or VARIABLE`, for messages.
+    pub fn either(self) -> String {
+        format!("--{} or {}", self.flag(), self.env())
+    }
+
+    /// The source label of a value given by flag or variable: `flag --cluster`, `env EKS_CLUSTER_NAME`.
+    pub fn source(self, given: Given) -> String {
+        match given {
+            Given::Flag => format!("flag --{}", self.flag()),
+            Given::Env => format!("env {}", self.env()),
+        }
+    }
+}
+
+/// The inputs table as Markdown, for the docs (kept in sync by a test).
+pub fn inputs_markdown() -> String {
+    let mut out = String::from("| flag | environment variable | when neither is given |\n|---|---|---|\n");
+    for f in Field::ALL {
+        out.push_str(&format!("| `--{}` | `{}` | {} |\n", f.flag(), f.env(), f.default()));
+    }
+    out
+}
+
+/// The doctor's inputs as the user gave them (flags and env vars already merged by the CLI), one per [`Field`].
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
-    /// `--cluster` / `EKS_CLUSTER_NAME`.
+    /// [`Field::Cluster`].
     pub cluster: Option<Input>,
-    /// `--region` / `AWS_REGION`.
+    /// [`Field::Region`].
     pub region: Option<Input>,
-    /// `--context` / `KUBE_CONTEXT`.
+    /// [`Field::Context`].
     pub context: Option<Input>,
-    /// `--bucket` / `S3_BUCKET`.
+    /// [`Field::Bucket`].
     pub bucket: Option<Input>,
-    /// `--namespace` / `K8S_NAMESPACE`.
+    /// [`Field::Namespace`].
     pub namespace: Option<Input>,
-    /// `--service-account` / `K8S_SERVICE_ACCOUNT`.
+    /// [`Field::ServiceAccount`].
     pub service_account: Option<Input>,
-    /// `--role-name` / `IAM_ROLE_NAME`.
+    /// [`Field::RoleName`].
     pub role_name: Option<Input>,
-    /// `--policy-name` / `IAM_POLICY_NAME`.
+    /// [`Field::PolicyName`].
     pub policy_name: Option<Input>,
+}
+
+impl Inputs {
+    /// The input for `field`.
+    pub fn get_mut(&mut self, field: Field) -> &mut Option<Input> {
+        match field {
+            Field::Cluster => &mut self.cluster,
+            Field::Region => &mut self.region,
+            Field::Context => &mut self.context,
+            Field::Bucket => &mut self.bucket,
+            Field::Namespace => &mut self.namespace,
+            Field::ServiceAccount => &mut self.service_account,
+            Field::RoleName => &mut self.role_name,
+            Field::PolicyName => &mut self.policy_name,
+        }
+    }
 }
 
 /// Everything resolved for a run.
@@ -127,13 +254,6 @@ impl Resolved {
     }
 }
 
-fn flag_source(name: &str, env: &str, given: Given) -> String {
-    match given {
-        Given::Flag => format!("flag --{name}"),
-        Given::Env => format!("env {env}"),
-    }
-}
-
 /// What the user asked for: the inputs and the options that shape resolution. Free of any CLI library, so the
 /// doctor can be driven (and resolution tested) without a command line.
 #[derive(Debug, Clone, Default)]
@@ -184,10 +304,10 @@ impl Sources {
         self.0.insert(key.to_string(), source.into());
     }
 
-    /// The value the user gave for `key` (flag or env), recording its origin.
-    fn given(&mut self, key: &str, flag: &str, env: &str, input: &Option<Input>) -> Option<String> {
+    /// The value the user gave for `field` (flag or env), recording its origin.
+    fn given(&mut self, field: Field, input: &Option<Input>) -> Option<String> {
         input.as_ref().map(|i| {
-            self.set(key, flag_source(flag, env, i.given));
+            self.set(field.key(), field.source(i.given));
             i.value.clone()
         })
     }
@@ -202,19 +322,14 @@ where
 {
     let inputs = &req.inputs;
     let mut sources = Sources::default();
-    let cluster = sources.given("cluster", "cluster", "EKS_CLUSTER_NAME", &inputs.cluster);
-    let region = sources.given("region", "region", "AWS_REGION", &inputs.region);
-    let context = sources.given("context", "context", "KUBE_CONTEXT", &inputs.context);
-    let bucket = sources.given("bucket", "bucket", "S3_BUCKET", &inputs.bucket);
-    let namespace = sources.given("namespace", "namespace", "K8S_NAMESPACE", &inputs.namespace);
-    let service_account = sources.given(
-        "service_account",
-        "service-account",
-        "K8S_SERVICE_ACCOUNT",
-        &inputs.service_account,
-    );
-    let role_name = sources.given("role_name", "role-name", "IAM_ROLE_NAME", &inputs.role_name);
-    let policy_name = sources.given("policy_name", "policy-name", "IAM_POLICY_NAME", &inputs.policy_name);
+    let cluster = sources.given(Field::Cluster, &inputs.cluster);
+    let region = sources.given(Field::Region, &inputs.region);
+    let context = sources.given(Field::Context, &inputs.context);
+    let bucket = sources.given(Field::Bucket, &inputs.bucket);
+    let namespace = sources.given(Field::Namespace, &inputs.namespace);
+    let service_account = sources.given(Field::ServiceAccount, &inputs.service_account);
+    let role_name = sources.given(Field::RoleName, &inputs.role_name);
+    let policy_name = sources.given(Field::PolicyName, &inputs.policy_name);
 
     let (context, context_info, kubeconfig) = pick_context(context, local.kubeconfig, req.offline, &mut sources)?;
 
@@ -435,7 +550,10 @@ fn pick_context(
             }
             None if offline => Ok((String::new(), ContextInfo::default(), kc)),
             None => Err(InputError(
-                "no kube context: set --context or KUBE_CONTEXT (the kubeconfig has no current-context)".into(),
+                format!(
+                    "no kube context: set {} (the kubeconfig has no current-context)",
+                    Field::Context.either()
+                ),
             )),
         },
         (None, None) if offline => Ok((String::new(), ContextInfo::default(), LoadedKubeconfig::empty())),
@@ -482,22 +600,14 @@ fn require_inputs(
     match (cluster, region, bucket) {
         (Some(c), Some(r), Some(b)) => Ok((c, r, b)),
         (c, r, b) => {
-            let missing: Vec<&str> = [
-                (
-                    c.is_none(),
-                    "cluster (--cluster or EKS_CLUSTER_NAME; or use an EKS kube context)",
-                ),
-                (
-                    r.is_none(),
-                    "region (--region or AWS_REGION; or an AWS profile with a region)",
-                ),
-                (
-                    b.is_none(),
-                    "bucket (--bucket or S3_BUCKET; or --task with an s3:// file_mount)",
-                ),
+            let missing: Vec<String> = [
+                (c.is_none(), Field::Cluster, "or use an EKS kube context"),
+                (r.is_none(), Field::Region, "or an AWS profile with a region"),
+                (b.is_none(), Field::Bucket, "or --task with an s3:// file_mount"),
             ]
             .into_iter()
-            .filter_map(|(m, what)| m.then_some(what))
+            .filter(|(missing, ..)| *missing)
+            .map(|(_, f, or)| format!("{} ({}; {or})", f.key(), f.either()))
             .collect();
             Err(InputError(format!("missing input: {}", missing.join("; "))))
         }

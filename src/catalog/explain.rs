@@ -40,7 +40,7 @@ pub fn explain_text(text: &str) -> Option<String> {
 /// `skys3 explain CODE`.
 pub fn explain(code: &str) -> Option<String> {
     let (check, doc) = Catalog::get().code(code.trim())?;
-    let mut out = format!("{}: {}\n", doc.code, doc.title);
+    let mut out = format!("{} ({}): {}\n", doc.code, doc.name, doc.title);
     let check_name = if check.id == COMMON_ID {
         "any check".to_string()
     } else {

@@ -1,36 +1,42 @@
 //! `skys3 checks`: the catalog listed for people, and as the Markdown the README embeds.
 
-use crate::catalog::{COMMON_ID, Catalog};
-use crate::checks::REGISTRY;
+use crate::catalog::{COMMON_ID, Catalog, CheckDoc};
 
-/// `skys3 checks`: every check in report order with its codes, then the shared codes.
-pub fn list_checks() -> String {
+/// `skys3 checks`: every check in `order` (the registry's, which the catalog does not know) with its codes, then
+/// the shared codes.
+pub fn list_checks<'a>(order: impl IntoIterator<Item = &'a str>) -> String {
     let catalog = Catalog::get();
     let mut out = String::new();
-    for spec in REGISTRY {
-        let doc = catalog
-            .check(spec.id)
-            .expect("every registered check has a catalog entry (tested)");
-        out.push_str(&format!("{:<24} {}\n", doc.id, doc.title));
+    let mut section = |heading: &str, doc: &CheckDoc| {
+        out.push_str(&format!("{heading:<24} {}\n", doc.title));
         for c in &doc.codes {
-            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
+            out.push_str(&format!(
+                "    {:<8} {:<13} {:<30} {}\n",
+                c.code,
+                c.status.as_str(),
+                c.name,
+                c.title
+            ));
         }
+    };
+    for id in order {
+        let doc = catalog
+            .check(id)
+            .expect("every registered check has a catalog entry (tested)");
+        section(id, doc);
     }
     if let Some(common) = catalog.check(COMMON_ID) {
-        out.push_str(&format!("{:<24} {}\n", "(any check)", common.title));
-        for c in &common.codes {
-            out.push_str(&format!("    {:<8} {:<13} {}\n", c.code, c.status.as_str(), c.title));
-        }
+        section("(any check)", common);
     }
     out
 }
 
-/// `skys3 checks --markdown`: the catalog as Markdown, in report order. The README embeds it verbatim (tested).
-pub fn checks_markdown() -> String {
+/// `skys3 checks --markdown`: the catalog as Markdown, checks in `order`. The docs embed it verbatim (tested).
+pub fn checks_markdown<'a>(order: impl IntoIterator<Item = &'a str>) -> String {
     let catalog = Catalog::get();
     let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
     let mut out = String::new();
-    let ids = REGISTRY.iter().map(|s| s.id).chain([COMMON_ID]);
+    let ids = order.into_iter().chain([COMMON_ID]);
     for id in ids {
         let doc = catalog.check(id).expect("catalog entry (tested)");
         if id == COMMON_ID {
@@ -39,11 +45,12 @@ pub fn checks_markdown() -> String {
             out.push_str(&format!("#### `{id}`: {}\n\n", doc.title));
         }
         out.push_str(&format!("{}\n\n", cell(&doc.verifies)));
-        out.push_str("| code | status | meaning | fix | guide section |\n|---|---|---|---|---|\n");
+        out.push_str("| code | name | status | meaning | fix | guide section |\n|---|---|---|---|---|---|\n");
         for c in &doc.codes {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | `{}` | {} | {} | {} | {} |\n",
                 c.code,
+                c.name,
                 c.status.as_str(),
                 cell(&c.title),
                 cell(&c.summary),

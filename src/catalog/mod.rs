@@ -49,6 +49,9 @@ pub struct CheckDoc {
 pub struct CodeDoc {
     /// Permanent code, e.g. `SKY121`.
     pub code: String,
+    /// Short kebab-case name, e.g. `context-other-cluster`: the `Code` variant (`Code::ContextOtherCluster`) and
+    /// what people say. Like the code, never reused for another meaning.
+    pub name: String,
     /// The status a finding with this code has.
     pub status: Status,
     /// One-line title.
@@ -164,6 +167,8 @@ impl Catalog {
 
     /// A code's document and the id of the check (or `_common`) that defines it.
     pub fn code(&self, code: &str) -> Option<(&CheckDoc, &CodeDoc)> {
+        // A name (`both-wirings`) is as good as its code.
+        let code = code.parse::<Code>().map(Code::as_str).unwrap_or(code);
         let (i, j) = *self.codes.get(&code.to_ascii_uppercase())?;
         Some((&self.checks[i], &self.checks[i].codes[j]))
     }

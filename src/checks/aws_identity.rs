@@ -5,15 +5,16 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::probe::local_aws::{CredentialProblem, Resolved};
+use crate::probe::local_aws::{CredentialChoice, CredentialProblem};
 use crate::probe::{CallerIdentity, ErrorKind, ProbeError};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "aws.identity",
     deps: &[],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             match ctx.facts.credential_source().await {
@@ -34,48 +35,49 @@ pub fn refused(p: &CredentialProblem) -> Outcome {
     let profile = p.profile().unwrap_or("default").to_string();
     let outcome = match p {
         ProfileNotFound { profile, variable } => Outcome::fail(
-            Code::Sky103,
+            Code::ProfileNotFound,
             format!("{p}: the aws CLI and SkyPilot stop with ProfileNotFound"),
         )
         .var("found", profile.clone())
         .var("variable", *variable),
         PartialKeys { .. } => Outcome::fail(
-            Code::Sky104,
+            Code::SecretKeyMissing,
             format!("{p}: the aws CLI and SkyPilot stop with PartialCredentialsError"),
         ),
         SsoExpired { .. } => Outcome::fail(
-            Code::Sky105,
+            Code::SsoSessionExpired,
             format!("{p}: the aws CLI and SkyPilot get no credentials"),
         ),
         SsoNotLoggedIn { .. } => Outcome::fail(
-            Code::Sky106,
+            Code::SsoNeverLoggedIn,
             format!("{p}: the aws CLI and SkyPilot get no credentials"),
         ),
-        SsoCacheCorrupt { cache, .. } => {
-            Outcome::fail(Code::Sky107, format!("{p}: the aws CLI treats it as no session at all"))
-                .var("cache", cache.clone())
-        }
-        ProcessFailed { .. } => Outcome::fail(Code::Sky108, p.to_string()),
+        SsoCacheCorrupt { cache, .. } => Outcome::fail(
+            Code::SsoCacheUnreadable,
+            format!("{p}: the aws CLI treats it as no session at all"),
+        )
+        .var("cache", cache.clone()),
+        ProcessFailed { .. } => Outcome::fail(Code::CredentialProcessFailed, p.to_string()),
         ProcessHung { .. } => Outcome::inconclusive(
-            Code::Sky109,
+            Code::CredentialProcessHung,
             format!("{p}; the aws CLI and SkyPilot would wait for it without a bound"),
         ),
         InvalidConfig { .. } => Outcome::fail(
-            Code::Sky110,
+            Code::ProfileRefused,
             format!("{p}: the aws CLI and SkyPilot refuse this profile"),
         ),
         SsoNeedsRefresh { .. } => Outcome::inconclusive(
-            Code::Sky161,
+            Code::SsoTokenNeedsRefresh,
             format!("{p}; the doctor does not refresh SSO tokens (it would rewrite your SSO cache)"),
         ),
-        AssumeRoleFailed { .. } => Outcome::fail(Code::Sky162, p.to_string()),
-        NoCredentials { .. } => Outcome::fail(Code::Sky101, p.to_string()),
+        AssumeRoleFailed { .. } => Outcome::fail(Code::ProfileRoleUnassumable, p.to_string()),
+        NoCredentials { .. } => Outcome::fail(Code::NoCredentials, p.to_string()),
     };
     outcome.var("profile", profile).evidence(evidence)
 }
 
 /// Decides over STS GetCallerIdentity's answer, with the local source it came from when known.
-pub fn evaluate(identity: Result<CallerIdentity, ProbeError>, source: Option<&Resolved>) -> Outcome {
+pub fn evaluate(identity: Result<CallerIdentity, ProbeError>, source: Option<&CredentialChoice>) -> Outcome {
     let from = source.map(|r| r.source.describe());
     let sdk = source.and_then(|r| r.sdk_would_use.clone());
     match identity {
@@ -114,11 +116,11 @@ pub fn evaluate(identity: Result<CallerIdentity, ProbeError>, source: Option<&Re
             refused(&p).evidence(json!({ "local": p, "source": from }))
         }
         Err(e) if e.kind == ErrorKind::NoCredentials => {
-            Outcome::fail(Code::Sky101, format!("no AWS credentials found: {}", e.message))
+            Outcome::fail(Code::NoCredentials, format!("no AWS credentials found: {}", e.message))
                 .evidence(json!({ "error": e }))
         }
         Err(e) if e.kind == ErrorKind::CredentialsRejected => Outcome::fail(
-            Code::Sky102,
+            Code::CredentialsRejected,
             format!(
                 "AWS rejected the doctor's credentials{}: {}",
                 from.as_ref().map(|f| format!(" (from {f})")).unwrap_or_default(),

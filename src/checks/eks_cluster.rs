@@ -5,14 +5,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ClusterInfo, ProbeError};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "eks.cluster",
     deps: &["aws.identity"],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -28,7 +29,7 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
         Ok(c) => c,
         Err(e) if e.is_not_found() => {
             return Outcome::fail(
-                Code::Sky111,
+                Code::ClusterNotFound,
                 format!("EKS cluster {name} was not found in region {region}"),
             )
             .evidence(json!({ "error": e }));
@@ -41,9 +42,12 @@ pub fn evaluate(name: &str, region: &str, cluster: Result<ClusterInfo, ProbeErro
             "EKS cluster {name} in {region} is ACTIVE (Kubernetes {})",
             c.version.as_deref().unwrap_or("unknown")
         )),
-        "UPDATING" => Outcome::warn(Code::Sky113, format!("EKS cluster {name} in {region} is UPDATING")),
+        "UPDATING" => Outcome::warn(
+            Code::ClusterUpdating,
+            format!("EKS cluster {name} in {region} is UPDATING"),
+        ),
         other => Outcome::fail(
-            Code::Sky112,
+            Code::ClusterNotActive,
             format!("EKS cluster {name} in {region} is {other}, not ACTIVE"),
         ),
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{self, DocumentChange, DocumentRef, Edit};
 use crate::wiring::Wiring;
 use crate::{arn, guide};
@@ -15,6 +15,7 @@ use crate::{arn, guide};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.role",
     deps: &["aws.identity"],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -31,7 +32,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                             .and_then(|d| d.in_force())
                             .unwrap_or(Wiring::PodIdentity),
                     };
-                    let mut o = Outcome::fail(Code::Sky231, format!("IAM role {} does not exist", t.role_name))
+                    let mut o = Outcome::fail(Code::RoleNotFound, format!("IAM role {} does not exist", t.role_name))
                         .var("mode", wiring.as_str())
                         .evidence(json!({ "error": e }));
                     // A new role's trust policy is a document change from nothing, so that targets sharing the

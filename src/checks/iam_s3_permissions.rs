@@ -7,8 +7,8 @@ use futures::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{DocumentChange, DocumentRef, Edit};
 use crate::policy::{self, Decision, Policy};
 use crate::probe::{Op, ProbeError, SimulationResult};
@@ -18,6 +18,12 @@ use crate::{arn, guide};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.s3-permissions",
     deps: &["iam.role"],
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            run(&ctx).await;
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -206,7 +212,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     if create_guide {
         outcome = outcome.var("new_s3_policy_json", s3_policy);
     }
-    if outcome.code == Some(Code::Sky261) && !create_guide {
+    if outcome.code == Some(Code::S3ActionsMissing) && !create_guide {
         outcome = outcome.change(addition());
     }
     outcome.evidence(evidence)
@@ -256,7 +262,7 @@ pub fn evaluate(
     if !denied.is_empty() {
         let found = list(&denied);
         return Outcome::fail(
-            Code::Sky263,
+            Code::S3ExplicitDeny,
             format!("an explicit Deny in {role}'s policies blocks {found}"),
         )
         .var("found", found);
@@ -267,24 +273,29 @@ pub fn evaluate(
         let by_boundary = missing.iter().all(|n| n.identity_only != Decision::ImplicitDeny);
         if by_boundary {
             return Outcome::fail(
-                Code::Sky265,
+                Code::S3BoundaryBlocks,
                 format!("the permissions boundary of {role} does not allow {found}"),
             )
             .var("found", found);
         }
         if expected_unattached {
             return Outcome::fail(
-                Code::Sky262,
+                Code::S3PolicyUnattached,
                 format!("the S3 policy exists but is not attached to {role}, which lacks {found}"),
             )
             .var("found", found);
         }
-        return Outcome::fail(Code::Sky261, format!("no policy of {role} allows {found}")).var("found", found);
+        return Outcome::fail(Code::S3ActionsMissing, format!("no policy of {role} allows {found}"))
+            .var("found", found);
     }
     let conditional = with(&[Decision::ConditionallyAllowed, Decision::ConditionallyDenied]);
     if !conditional.is_empty() {
         let found = list(&conditional);
-        return Outcome::warn(Code::Sky264, format!("{role} gets {found} only under conditions")).var("found", found);
+        return Outcome::warn(
+            Code::S3ConditionalAccess,
+            format!("{role} gets {found} only under conditions"),
+        )
+        .var("found", found);
     }
     // Static verdict: allowed. The simulator also sees SCPs; a disagreement is worth showing.
     if let Some(results) = simulation {
@@ -301,7 +312,7 @@ pub fn evaluate(
         if !disagree.is_empty() {
             let found = disagree.join("; ");
             return Outcome::warn(
-                Code::Sky266,
+                Code::SimulatorDisagrees,
                 format!("the policies of {role} allow every needed S3 action, but IAM's simulator disagrees: {found}"),
             )
             .var("found", found);

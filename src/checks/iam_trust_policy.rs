@@ -6,8 +6,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::merge::{self, DocumentChange, DocumentRef, Edit};
 use crate::policy::{self, Applies, CondResult, Decision, Effect, Known, Policy, Request, Statement};
 use crate::probe::{ErrorKind, Op, ProbeError};
@@ -22,6 +22,7 @@ pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.trust-policy",
     deps: &["iam.role", "mode"],
+    warm: None,
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -29,7 +30,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
     let wiring = match ctx.wiring().await.map(|d| d.in_force()) {
         Ok(Some(w)) => w,
-        Ok(None) => return Outcome::skip(Code::Sky008, "not applicable: no wiring is in force"),
+        Ok(None) => return Outcome::skip(Code::NotApplicable, "not applicable: no wiring is in force"),
         Err(e) => return Outcome::from_error(&e),
     };
     let role = match ctx.facts.role(&t.role_name).await {
@@ -194,7 +195,7 @@ pub fn pod_identity_edits(source: &Value, session: &PodSession) -> Option<Vec<Ed
             return Ok(None);
         }
         match o.code {
-            Some(Code::Sky252) => {
+            Some(Code::TrustConditionExcludes) => {
                 // Accept this session's value as well, in the condition that excludes it.
                 for (i, st) in doc.statements.iter().enumerate() {
                     if !for_service(st, "sts:AssumeRole") && !for_service(st, "sts:TagSession") {
@@ -224,8 +225,8 @@ pub fn pod_identity_edits(source: &Value, session: &PodSession) -> Option<Vec<Ed
                 }
                 Err(())
             }
-            Some(code @ (Code::Sky241 | Code::Sky242)) => {
-                let (have, missing) = if code == Code::Sky241 {
+            Some(code @ (Code::TrustNoPodsService | Code::TrustNoTagSession)) => {
+                let (have, missing) = if code == Code::TrustNoPodsService {
                     ("sts:TagSession", "sts:AssumeRole")
                 } else {
                     ("sts:AssumeRole", "sts:TagSession")
@@ -284,10 +285,10 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
                 })
         };
         match o.code {
-            Some(Code::Sky243 | Code::Sky244) => Ok(Some(Edit::AddStatement {
+            Some(Code::TrustNoOidcProvider | Code::TrustOtherOidcProvider) => Ok(Some(Edit::AddStatement {
                 statement: guide::irsa_statement(provider_arn, provider, namespace, sa),
             })),
-            Some(Code::Sky246) => {
+            Some(Code::TrustSubWildcardEquals) => {
                 let (index, c) = excluding(&sub_key).ok_or(())?;
                 if !c.operator.contains("StringEquals") || c.operator.contains("Not") {
                     return Err(());
@@ -299,8 +300,8 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
                     to: c.operator.replace("StringEquals", "StringLike"),
                 }))
             }
-            Some(code @ (Code::Sky245 | Code::Sky248)) => {
-                let (key, value) = if code == Code::Sky245 {
+            Some(code @ (Code::TrustSubMismatch | Code::TrustAudMismatch)) => {
+                let (key, value) = if code == Code::TrustSubMismatch {
                     (&sub_key, subject.clone())
                 } else {
                     (&aud_key, "sts.amazonaws.com".to_string())
@@ -325,8 +326,8 @@ pub fn irsa_edits(source: &Value, provider_arn: &str, provider: &str, namespace:
 /// These narrow the statement on purpose, so the script keeps them commented out.
 fn irsa_pin(doc: &Policy, code: Option<Code>, provider_arn: &str, provider: &str, subject: &str) -> Option<Edit> {
     let (key, value) = match code? {
-        Code::Sky247 => (format!("{provider}:aud"), "sts.amazonaws.com".to_string()),
-        Code::Sky251 => (format!("{provider}:sub"), subject.to_string()),
+        Code::TrustAudMissing => (format!("{provider}:aud"), "sts.amazonaws.com".to_string()),
+        Code::TrustSubMissing => (format!("{provider}:sub"), subject.to_string()),
         _ => return None,
     };
     let index = doc.statements.iter().position(|st| {
@@ -455,7 +456,7 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
         if v.decision == Decision::ExplicitDeny {
             let found = first_label(doc, &v.statements);
             return Outcome::fail(
-                Code::Sky249,
+                Code::TrustExplicitDeny,
                 format!("the trust policy of {role} denies {PODS_PRINCIPAL} in {found}"),
             )
             .var("found", found);
@@ -486,7 +487,7 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
                 };
                 let found = format!("{} {} {:?}", c.operator, c.key, c.values);
                 return Outcome::fail(
-                    Code::Sky252,
+                    Code::TrustConditionExcludes,
                     format!(
                         "the trust policy of {role} allows {PODS_PRINCIPAL} only when {} is {} ({}), but this cluster's pods of {} send {actual}",
                         c.key,
@@ -501,11 +502,11 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
     }
     match (assume.decision, tag.decision) {
         (Decision::ImplicitDeny, _) => Outcome::fail(
-            Code::Sky241,
+            Code::TrustNoPodsService,
             format!("the trust policy of {role} does not let {PODS_PRINCIPAL} call sts:AssumeRole"),
         ),
         (_, Decision::ImplicitDeny) => Outcome::fail(
-            Code::Sky242,
+            Code::TrustNoTagSession,
             format!("the trust policy of {role} allows sts:AssumeRole for {PODS_PRINCIPAL} but not sts:TagSession"),
         ),
         (Decision::Allowed, Decision::Allowed) => Outcome::pass(format!(
@@ -529,7 +530,7 @@ fn evaluate_pod_identity_in_keys(role: &str, doc: &Policy, keys: Option<&BTreeMa
                 ""
             };
             Outcome::warn(
-                Code::Sky250,
+                Code::TrustConditionsUnknown,
                 format!(
                     "{role} trusts {PODS_PRINCIPAL} only under conditions the doctor cannot evaluate: {found}{why}"
                 ),
@@ -581,7 +582,7 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
         Decision::ExplicitDeny => {
             let found = first_label(doc, &verdict.statements);
             Outcome::fail(
-                Code::Sky249,
+                Code::TrustExplicitDeny,
                 format!("the trust policy denies {ACTION} for {subject} in {found}"),
             )
             .var("found", found)
@@ -598,7 +599,7 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
                     .filter(|c| policy::eval_condition(c, &context) == CondResult::Unknown),
             );
             Outcome::warn(
-                Code::Sky250,
+                Code::TrustConditionsUnknown,
                 format!("the trust statement has conditions the doctor cannot evaluate: {keys}"),
             )
             .var("found", keys)
@@ -628,12 +629,12 @@ pub fn evaluate_irsa(doc: &Policy, provider_arn: &str, provider: &str, namespace
                 });
             match other {
                 Some(found) if !found.eq_ignore_ascii_case(provider_arn) => Outcome::fail(
-                    Code::Sky244,
+                    Code::TrustOtherOidcProvider,
                     format!("the trust policy federates {found}, not this cluster's provider {provider_arn}"),
                 )
                 .var("found", found),
                 _ => Outcome::fail(
-                    Code::Sky243,
+                    Code::TrustNoOidcProvider,
                     format!("no statement of the trust policy lets {provider_arn} call {ACTION}"),
                 ),
             }
@@ -666,13 +667,13 @@ fn irsa_statement(
                     .any(|v| v.contains('*') && policy::wildcard_match(v, subject, false));
             if literal_star {
                 return Outcome::fail(
-                    Code::Sky246,
+                    Code::TrustSubWildcardEquals,
                     format!("the :sub condition is StringEquals {found}: the * is literal, so {subject} never matches"),
                 )
                 .var("found", found);
             }
             return Outcome::fail(
-                Code::Sky245,
+                Code::TrustSubMismatch,
                 format!("the :sub condition allows {found}, not {subject}"),
             )
             .var("found", found);
@@ -682,7 +683,7 @@ fn irsa_statement(
         if policy::eval_condition(c, context) == CondResult::False {
             let found = c.values.join(", ");
             return Outcome::fail(
-                Code::Sky248,
+                Code::TrustAudMismatch,
                 format!("the :aud condition requires {found}, not sts.amazonaws.com"),
             )
             .var("found", found);
@@ -701,21 +702,24 @@ fn irsa_statement(
     if !unknown.is_empty() {
         let keys = condition_keys(unknown.into_iter());
         return Outcome::warn(
-            Code::Sky250,
+            Code::TrustConditionsUnknown,
             format!("the trust statement has conditions the doctor cannot evaluate: {keys}"),
         )
         .var("found", keys);
     }
     if subs.is_empty() {
         return Outcome::warn(
-            Code::Sky251,
+            Code::TrustSubMissing,
             format!(
                 "the trust statement has no {sub_key} condition: any service account of the cluster can assume the role"
             ),
         );
     }
     if auds.is_empty() {
-        return Outcome::warn(Code::Sky247, format!("the trust statement has no {aud_key} condition"));
+        return Outcome::warn(
+            Code::TrustAudMissing,
+            format!("the trust statement has no {aud_key} condition"),
+        );
     }
     Outcome::pass(format!(
         "the role trusts {subject} through this cluster's OIDC provider"
@@ -751,13 +755,13 @@ mod tests {
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:other:sa", &aud: "sts.amazonaws.com"}})
             ))),
-            Code::Sky245
+            Code::TrustSubMismatch
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:*", &aud: "sts.amazonaws.com"}})
             ))),
-            Code::Sky246
+            Code::TrustSubWildcardEquals
         );
         let like = irsa(stmt(
             json!({"StringLike": {&sub: "system:serviceaccount:default:*"}, "StringEquals": {&aud: "sts.amazonaws.com"}}),
@@ -767,37 +771,37 @@ mod tests {
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa"}})
             ))),
-            Code::Sky247
+            Code::TrustAudMissing
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "other"}})
             ))),
-            Code::Sky248
+            Code::TrustAudMismatch
         );
         assert_eq!(
             code(irsa(stmt(json!({"StringEquals": {&aud: "sts.amazonaws.com"}})))),
-            Code::Sky251
+            Code::TrustSubMissing
         );
         assert_eq!(
             code(irsa(stmt(
                 json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com", "aws:SourceIp": "1.2.3.4"}})
             ))),
-            Code::Sky250
+            Code::TrustConditionsUnknown
         );
         let other = ARN.replace("ABC", "XYZ");
         let o = irsa(
             json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": other}, "Action": "sts:AssumeRoleWithWebIdentity"}]}),
         );
-        assert_eq!(o.code, Some(Code::Sky244));
-        assert_eq!(code(irsa(json!({"Statement": []}))), Code::Sky243);
+        assert_eq!(o.code, Some(Code::TrustOtherOidcProvider));
+        assert_eq!(code(irsa(json!({"Statement": []}))), Code::TrustNoOidcProvider);
         let mut deny =
             stmt(json!({"StringEquals": {&sub: "system:serviceaccount:default:sa", &aud: "sts.amazonaws.com"}}));
         deny["Statement"]
             .as_array_mut()
             .unwrap()
             .push(json!({"Effect": "Deny", "Principal": {"Federated": ARN}, "Action": "sts:*"}));
-        assert_eq!(code(irsa(deny)), Code::Sky249);
+        assert_eq!(code(irsa(deny)), Code::TrustExplicitDeny);
     }
 
     #[test]
@@ -831,24 +835,29 @@ mod tests {
         );
         // Pinned to another cluster: the pods get nothing, and the finding names the key and both values.
         let other = pi(json!({"StringEquals": {"aws:RequestTag/eks-cluster-name": "staging"}}));
-        assert_eq!(other.code, Some(Code::Sky252), "{}", other.message);
+        assert_eq!(other.code, Some(Code::TrustConditionExcludes), "{}", other.message);
         assert!(
             other.message.contains("staging") && other.message.contains("eks-cluster-name"),
             "{}",
             other.message
         );
         let account = pi(json!({"StringEquals": {"aws:SourceAccount": "999999999999"}}));
-        assert_eq!(account.code, Some(Code::Sky252), "{}", account.message);
+        assert_eq!(account.code, Some(Code::TrustConditionExcludes), "{}", account.message);
         // Per-pod values and the undocumented aws:SourceArn: a warning that says why, never a failure.
         let pod = pi(json!({"StringEquals": {"aws:RequestTag/kubernetes-pod-name": "x"}}));
-        assert_eq!(pod.code, Some(Code::Sky250), "{}", pod.message);
+        assert_eq!(pod.code, Some(Code::TrustConditionsUnknown), "{}", pod.message);
         let source_arn = pi(json!({"ArnEquals": {"aws:SourceArn": "arn:aws:eks:us-west-2:1:cluster/other"}}));
-        assert_eq!(source_arn.code, Some(Code::Sky250), "{}", source_arn.message);
+        assert_eq!(
+            source_arn.code,
+            Some(Code::TrustConditionsUnknown),
+            "{}",
+            source_arn.message
+        );
         assert!(source_arn.message.contains("not documented"), "{}", source_arn.message);
         // IfExists on a key the session carries is decided like the plain operator.
         assert_eq!(
             pi(json!({"StringEqualsIfExists": {"aws:RequestTag/kubernetes-namespace": "other"}})).code,
-            Some(Code::Sky252)
+            Some(Code::TrustConditionExcludes)
         );
         // An association without session tags: the guide's pinning can no longer hold.
         session.tags_disabled = true;
@@ -856,7 +865,7 @@ mod tests {
             "Action": ["sts:AssumeRole", "sts:TagSession"],
             "Condition": {"StringEquals": {"aws:RequestTag/kubernetes-namespace": "default"}}}]});
         let o = evaluate_pod_identity_in("r", &Policy::from_value(&doc), &session);
-        assert_eq!(o.code, Some(Code::Sky252), "{}", o.message);
+        assert_eq!(o.code, Some(Code::TrustConditionExcludes), "{}", o.message);
         assert!(o.message.contains("disables session tags"), "{}", o.message);
     }
 
@@ -866,9 +875,9 @@ mod tests {
         let st = |actions: Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": actions}]});
         assert_eq!(pi(st(json!(["sts:AssumeRole", "sts:TagSession"]))).status, Status::Pass);
         assert_eq!(pi(st(json!("sts:*"))).status, Status::Pass);
-        assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some(Code::Sky242));
-        assert_eq!(pi(st(json!("sts:TagSession"))).code, Some(Code::Sky241));
-        assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some(Code::Sky241));
+        assert_eq!(pi(st(json!("sts:AssumeRole"))).code, Some(Code::TrustNoTagSession));
+        assert_eq!(pi(st(json!("sts:TagSession"))).code, Some(Code::TrustNoPodsService));
+        assert_eq!(pi(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})).code, Some(Code::TrustNoPodsService));
         // IAM authorizes each action on its own: two statements are as good as one.
         let split = json!({"Statement": [
             {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": "sts:AssumeRole"},
@@ -879,7 +888,7 @@ mod tests {
             {"Effect": "Allow", "Principal": {"Service": PODS_PRINCIPAL}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
             {"Effect": "Deny", "Principal": "*", "Action": "sts:*", "Condition": {"StringNotEquals": {"aws:SourceAccount": "1"}}}]});
         let o = pi(maybe_denied);
-        assert_eq!(o.code, Some(Code::Sky250), "{}", o.message);
+        assert_eq!(o.code, Some(Code::TrustConditionsUnknown), "{}", o.message);
         assert!(o.message.contains("aws:SourceAccount"), "{}", o.message);
         // A Deny for everyone but the pods (NotPrincipal) does not deny the pods.
         let not = json!({"Statement": [

@@ -5,22 +5,22 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
-use crate::wiring;
 use crate::wiring::{IRSA_ANNOTATION, Wiring};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "irsa.annotation",
     deps: &["mode", "kube.service-account"],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
-            let detected = match wiring::require(&ctx, Wiring::Irsa).await {
+            let detected = match ctx.require_wiring(Wiring::Irsa).await {
                 Ok(d) => d,
                 Err(o) => return o,
             };
-            let expected = match wiring::expected_role_arn(&ctx).await {
+            let expected = match ctx.role_arn().await {
                 Ok(a) => a,
                 Err(e) => return Outcome::from_error(&e),
             };
@@ -43,12 +43,12 @@ pub fn evaluate(namespace: &str, sa: &str, annotation: Option<&str>, expected: &
     match annotation {
         Some(a) if a == expected => Outcome::pass(format!("{namespace}/{sa} has {IRSA_ANNOTATION}={a}")),
         Some(a) => Outcome::fail(
-            Code::Sky302,
+            Code::IrsaAnnotationOtherRole,
             format!("{namespace}/{sa} is annotated with role {a}, not {expected}"),
         )
         .var("found", a),
         None => Outcome::fail(
-            Code::Sky301,
+            Code::IrsaAnnotationMissing,
             format!("{namespace}/{sa} has no {IRSA_ANNOTATION} annotation"),
         ),
     }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::arn;
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::wiring::Wiring;
-use crate::{arn, wiring};
 
 /// The audience of the tokens EKS projects for IRSA.
 pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
@@ -17,18 +17,38 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "irsa.oidc-provider",
     deps: &["mode"],
+    // Warmed in either wiring: the provider's two reads would otherwise wait for the mode.
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            provider(&ctx).await;
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| {
         async move {
-            if let Err(o) = wiring::require(&ctx, Wiring::Irsa).await {
-                return o;
+            match ctx.require_wiring(Wiring::Irsa).await {
+                Ok(_) => provider(&ctx).await,
+                Err(o) => o,
             }
+        }
+        .boxed()
+    },
+};
+
+/// Finds the IAM OIDC provider of the cluster's issuer and decides over it.
+async fn provider(ctx: &Ctx) -> Outcome {
+    {
+        {
             let t = &ctx.target;
             let (cluster, id) = match futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.caller_identity()) {
                 (Ok(c), Ok(id)) => (c, id),
                 (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
             };
             let Some(issuer) = cluster.oidc_issuer.filter(|i| !i.is_empty()) else {
-                return Outcome::fail(Code::Sky223, format!("EKS cluster {} has no OIDC issuer", t.cluster));
+                return Outcome::fail(
+                    Code::OidcIssuerMissing,
+                    format!("EKS cluster {} has no OIDC issuer", t.cluster),
+                );
             };
             let provider = arn::oidc_provider(&issuer);
             let expected = arn::oidc_provider_arn(&id, &provider);
@@ -39,7 +59,7 @@ pub const SPEC: CheckSpec = CheckSpec {
             // IAM compares provider URLs case-insensitively.
             let Some(arn) = listed.iter().find(|a| a.eq_ignore_ascii_case(&expected)) else {
                 return Outcome::fail(
-                    Code::Sky221,
+                    Code::OidcProviderMissing,
                     format!(
                         "no IAM OIDC provider for cluster {}'s issuer {issuer} (expected {expected})",
                         t.cluster
@@ -55,7 +75,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                         .evidence(json!({ "provider": p }))
                 }
                 Ok(p) => Outcome::fail(
-                    Code::Sky222,
+                    Code::OidcProviderAudience,
                     format!(
                         "IAM OIDC provider {} does not list {STS_AUDIENCE} among its client ids ({})",
                         p.arn,
@@ -72,6 +92,5 @@ pub const SPEC: CheckSpec = CheckSpec {
                 Err(e) => Outcome::from_error(&e),
             }
         }
-        .boxed()
-    },
-};
+    }
+}

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ProbeError, ServiceAccountInfo};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "kube.service-account",
     deps: &["kube.context"],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -40,7 +41,7 @@ pub fn evaluate(
             .evidence(json!({ "service_account": sa })),
         Err(e) if e.is_not_found() => match namespace_lookup {
             Some(Err(ns)) if ns.is_not_found() => Outcome::fail(
-                Code::Sky132,
+                Code::NamespaceNotFound,
                 format!("namespace {namespace} does not exist, so neither does service account {name}"),
             )
             .evidence(json!({ "error": ns })),
@@ -52,7 +53,7 @@ pub fn evaluate(
                     _ => String::new(),
                 };
                 Outcome::fail(
-                    Code::Sky131,
+                    Code::ServiceAccountNotFound,
                     format!("service account {name} does not exist in namespace {namespace}{note}"),
                 )
                 .evidence(json!({ "error": e }))

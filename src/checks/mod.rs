@@ -23,7 +23,7 @@ pub mod sky_mount_credentials;
 pub mod sky_service_account;
 pub mod sky_version;
 
-use crate::engine::CheckSpec;
+use crate::check::CheckSpec;
 
 /// Every check, in report order. A check's dependencies come before it.
 pub static REGISTRY: &[CheckSpec] = &[

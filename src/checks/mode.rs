@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::wiring::{Detected, Wiring};
 
 /// Registration.
@@ -15,6 +15,13 @@ pub const SPEC: CheckSpec = CheckSpec {
     // Not kube.context: an association (AWS side) decides the mode even when the cluster cannot be reached, and
     // the AWS-side checks that follow from it (association, trust policy, add-on) still run.
     deps: &["eks.cluster"],
+    // The wiring's requests (the associations, the service account once DescribeCluster confirms the server).
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            let _ = ctx.wiring().await;
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| {
         async move {
             match ctx.wiring().await {
@@ -34,7 +41,7 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
     }
     match (&d.association, &d.annotation) {
         (Some(a), Some(ann)) => Outcome::warn(
-            Code::Sky151,
+            Code::BothWirings,
             format!(
                 "{namespace}/{sa} has Pod Identity association {} and the IRSA annotation {ann}; Pod Identity wins",
                 a.id
@@ -63,7 +70,7 @@ pub fn evaluate(namespace: &str, sa: &str, d: &Detected) -> Outcome {
                 " (the service account does not exist yet)"
             };
             Outcome::fail(
-                Code::Sky152,
+                Code::NoWiring,
                 format!("{namespace}/{sa} has no Pod Identity association and no IRSA annotation{sa_note}"),
             )
         }

@@ -7,18 +7,18 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::pods;
 use crate::probe::PodInfo;
 use crate::report::Status;
-use crate::wiring;
 use crate::wiring::Wiring;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.credentials",
     deps: &["mode", "kube.context"],
+    warm: None,
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -42,16 +42,16 @@ async fn run(ctx: &Ctx) -> Outcome {
         Err(e) => return Outcome::from_error(&e),
     };
     let Some(wiring) = detected.in_force() else {
-        return Outcome::skip(Code::Sky008, "not applicable: no wiring is in force");
+        return Outcome::skip(Code::NotApplicable, "not applicable: no wiring is in force");
     };
-    let pods = match pods::running(ctx).await {
+    let pods = match pods::running(&ctx.target, &ctx.facts).await {
         Ok(p) => p,
         Err(e) => return Outcome::from_error(&e),
     };
     if pods.is_empty() {
-        return Outcome::skip(Code::Sky009, pods::none_message(ctx));
+        return Outcome::skip(Code::NothingToCheck, pods::none_message(&ctx.target));
     }
-    let role_arn = match wiring::expected_role_arn(ctx).await {
+    let role_arn = match ctx.role_arn().await {
         Ok(a) => a,
         Err(e) => return Outcome::from_error(&e),
     };
@@ -76,7 +76,7 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
     let env = |k: &str| p.aws_env.get(k).filter(|v| !v.is_empty());
     if p.service_account != e.service_account {
         return Some((
-            Code::Sky331,
+            Code::PodOtherServiceAccount,
             format!(
                 "pod {} runs as service account {}, not {}",
                 p.name, p.service_account, e.service_account
@@ -90,14 +90,14 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
             if !injected {
                 return Some(match (p.created_at, e.associated_at) {
                     (Some(pod), Some(assoc)) if pod < assoc => (
-                        Code::Sky332,
+                        Code::PodPredatesWiring,
                         format!(
                             "pod {} was created before the Pod Identity association and has no injected credentials",
                             p.name
                         ),
                     ),
                     _ => (
-                        Code::Sky333,
+                        Code::PodNotInjected,
                         format!(
                             "pod {} has no Pod Identity credentials injected (AWS_CONTAINER_CREDENTIALS_FULL_URI)",
                             p.name
@@ -107,7 +107,7 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
             }
             if p.host_network {
                 return Some((
-                    Code::Sky335,
+                    Code::PodHostNetwork,
                     format!(
                         "pod {} uses hostNetwork, which cannot reach the Pod Identity agent",
                         p.name
@@ -118,14 +118,14 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
         Wiring::Irsa => match (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
             (Some(arn), Some(_)) if *arn != e.role_arn => {
                 return Some((
-                    Code::Sky334,
+                    Code::PodOtherRoleArn,
                     format!("pod {} got AWS_ROLE_ARN={arn}, not {}", p.name, e.role_arn),
                 ));
             }
             (Some(_), Some(_)) => {}
             _ => {
                 return Some((
-                    Code::Sky333,
+                    Code::PodNotInjected,
                     format!(
                         "pod {} has no IRSA credentials injected (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); if it predates the annotation, recreate it",
                         p.name
@@ -170,7 +170,7 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
             } else {
                 message.clone()
             };
-            let o = if *code == Code::Sky335 {
+            let o = if *code == Code::PodHostNetwork {
                 Outcome::warn(*code, message)
             } else {
                 Outcome::fail(*code, message)

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{AddonInfo, DaemonSetInfo, Op, ProbeError};
-use crate::wiring;
 use crate::wiring::Wiring;
 
 /// The add-on and DaemonSet name.
@@ -18,11 +17,28 @@ pub const AGENT: &str = "eks-pod-identity-agent";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod-identity.addon",
     deps: &["mode"],
+    // Warmed in either wiring: DescribeAddon would otherwise wait for the mode.
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            agent(&ctx).await;
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| {
         async move {
-            if let Err(o) = wiring::require(&ctx, Wiring::PodIdentity).await {
-                return o;
+            match ctx.require_wiring(Wiring::PodIdentity).await {
+                Ok(_) => agent(&ctx).await,
+                Err(o) => o,
             }
+        }
+        .boxed()
+    },
+};
+
+/// Reads the add-on and, once it is ACTIVE, its DaemonSet (from this cluster's API server only), and decides.
+async fn agent(ctx: &Ctx) -> Outcome {
+    {
+        {
             let t = &ctx.target;
             let cluster = match ctx.facts.cluster(&t.cluster).await {
                 Ok(c) => c,
@@ -37,17 +53,18 @@ pub const SPEC: CheckSpec = CheckSpec {
             }
             let addon = ctx.facts.addon(&t.cluster, AGENT).await;
             let daemonset = match &addon {
-                Ok(a) if a.status == "ACTIVE" => Some(match wiring::kube_points_here(&ctx, Op::GetDaemonSet).await {
-                    Ok(()) => ctx.facts.daemonset("kube-system", AGENT).await,
-                    Err(e) => Err(e),
-                }),
+                Ok(a) if a.status == "ACTIVE" => Some(
+                    match crate::lookup::kube_points_here(&ctx.target, &ctx.facts, Op::GetDaemonSet).await {
+                        Ok(()) => ctx.facts.daemonset("kube-system", AGENT).await,
+                        Err(e) => Err(e),
+                    },
+                ),
                 _ => None,
             };
             evaluate(&t.cluster, addon, daemonset)
         }
-        .boxed()
-    },
-};
+    }
+}
 
 /// Decides over DescribeAddon and, for an ACTIVE add-on, the agent DaemonSet.
 pub fn evaluate(
@@ -58,8 +75,11 @@ pub fn evaluate(
     let addon = match addon {
         Ok(a) => a,
         Err(e) if e.is_not_found() => {
-            return Outcome::fail(Code::Sky201, format!("cluster {cluster} has no {AGENT} add-on"))
-                .evidence(json!({ "error": e }));
+            return Outcome::fail(
+                Code::AgentAddonMissing,
+                format!("cluster {cluster} has no {AGENT} add-on"),
+            )
+            .evidence(json!({ "error": e }));
         }
         Err(e) => return Outcome::from_error(&e),
     };
@@ -70,7 +90,7 @@ pub fn evaluate(
             format!(" (health issues: {})", addon.health_issues.join("; "))
         };
         return Outcome::fail(
-            Code::Sky202,
+            Code::AgentAddonNotActive,
             format!("{AGENT} add-on on {cluster} is {}{issues}", addon.status),
         )
         .evidence(json!({ "addon": addon }));
@@ -84,7 +104,7 @@ pub fn evaluate(
         ))
         .evidence(json!({ "addon": addon, "daemonset": ds })),
         Some(Ok(ds)) => Outcome::fail(
-            Code::Sky203,
+            Code::AgentPodsNotReady,
             format!(
                 "{AGENT} add-on is ACTIVE but only {}/{} agent pods are ready in kube-system",
                 ds.ready, ds.desired
@@ -92,7 +112,7 @@ pub fn evaluate(
         )
         .evidence(json!({ "addon": addon, "daemonset": ds })),
         Some(Err(e)) if e.is_not_found() => Outcome::fail(
-            Code::Sky203,
+            Code::AgentPodsNotReady,
             format!("{AGENT} add-on is ACTIVE but DaemonSet kube-system/{AGENT} does not exist"),
         )
         .evidence(json!({ "addon": addon, "error": e })),

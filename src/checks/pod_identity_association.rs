@@ -5,24 +5,32 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::AssociationSummary;
-use crate::wiring;
 use crate::wiring::Wiring;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod-identity.association",
     deps: &["mode"],
+    // Described as soon as it is listed, not after the service account is read and the mode decided.
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            if let Ok(Some(a)) = crate::lookup::association(&ctx.target, &ctx.facts).await {
+                let _ = ctx.facts.association(&ctx.target.cluster, &a.id).await;
+            }
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| {
         async move {
-            let detected = match wiring::require(&ctx, Wiring::PodIdentity).await {
+            let detected = match ctx.require_wiring(Wiring::PodIdentity).await {
                 Ok(d) => d,
                 Err(o) => return o,
             };
             let t = &ctx.target;
-            let expected = match wiring::expected_role_arn(&ctx).await {
+            let expected = match ctx.role_arn().await {
                 Ok(a) => a,
                 Err(e) => return Outcome::from_error(&e),
             };
@@ -41,7 +49,7 @@ pub const SPEC: CheckSpec = CheckSpec {
                 ))
                 .evidence(json!({ "association": a })),
                 Ok(a) => Outcome::fail(
-                    Code::Sky213,
+                    Code::AssociationOtherRole,
                     format!(
                         "association {} for {}/{} gives role {}, not {expected}",
                         a.id, a.namespace, a.service_account, a.role_arn
@@ -69,13 +77,13 @@ pub fn missing(namespace: &str, sa: &str, all: &[AssociationSummary]) -> Outcome
     let evidence = json!({ "associations": all });
     if near.is_empty() {
         Outcome::fail(
-            Code::Sky211,
+            Code::AssociationMissing,
             format!("no Pod Identity association exists for {namespace}/{sa}"),
         )
         .evidence(evidence)
     } else {
         Outcome::fail(
-            Code::Sky212,
+            Code::AssociationElsewhere,
             format!(
                 "no Pod Identity association for {namespace}/{sa}; there is one for {}",
                 near.join(", ")

@@ -1,6 +1,6 @@
 //! `pod.s3-list`: from inside one pod per SkyPilot cluster, the role lists the bucket.
 //!
-//! The probe (`probe.sh`, embedded) is read-only and bounded: it checks for an uploaded `~/.aws/credentials`
+//! The in-pod probe (`inpod/inpod.sh`, embedded) is read-only and bounded: it checks for an uploaded `~/.aws/credentials`
 //! (never reading it), finds a client (`aws`, else python3 with boto3), asks for the caller identity and lists at
 //! most one key of the bucket. The bucket is passed as an argument, never spliced into the script.
 
@@ -11,18 +11,18 @@ use futures::FutureExt;
 use futures::future::join_all;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::classify;
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::pods;
-use crate::probe::{ExecOutput, PodInfo};
+use crate::probe::{ExecOutput, Op, PodInfo};
 use crate::report::Status;
 use crate::wiring::Wiring;
 
 /// The probe script.
-pub const PROBE: &str = include_str!("probe.sh");
-/// The probe's Python part: boto3 when the pod has it, else a standard-library client (`probe.py`).
-pub const PROBE_PY: &str = include_str!("probe.py");
+pub const PROBE: &str = include_str!("../../inpod/inpod.sh");
+/// The probe's Python part: boto3 when the pod has it, else a standard-library client (`inpod/inpod.py`).
+pub const PROBE_PY: &str = include_str!("../../inpod/inpod.py");
 /// At most this many bytes of each output stream are kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
@@ -59,6 +59,19 @@ pub const SPEC: CheckSpec = CheckSpec {
     id: "pod.s3-list",
     // Not pod.credentials: a pod with nothing injected is probed too, to show the identity it really gets.
     deps: &["mode", "kube.context"],
+    // Listing the pods and probing them is the run's longest chain: it starts as soon as DescribeCluster confirms
+    // the API server is this cluster's, not after mode and kube.context decide.
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            if crate::lookup::kube_points_here(&ctx.target, &ctx.facts, Op::ListPods)
+                .await
+                .is_ok()
+            {
+                run(&ctx).await;
+            }
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -80,14 +93,14 @@ pub(crate) fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
 async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
     if t.no_exec {
-        return Outcome::skip(Code::Sky009, "not run: --no-exec");
+        return Outcome::skip(Code::NothingToCheck, "not run: --no-exec");
     }
-    let pods = match pods::running(ctx).await {
+    let pods = match pods::running(&ctx.target, &ctx.facts).await {
         Ok(p) => p,
         Err(e) => return Outcome::from_error(&e),
     };
     if pods.is_empty() {
-        return Outcome::skip(Code::Sky009, pods::none_message(ctx));
+        return Outcome::skip(Code::NothingToCheck, pods::none_message(&ctx.target));
     }
     let cmd = command_for(ctx);
     let chosen = targets(&pods);
@@ -161,7 +174,7 @@ pub fn evaluate_in(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring
         Some(v) if outcome.status == Status::Pass && wiring == Some(Wiring::PodIdentity) && v < RCLONE_POD_IDENTITY => {
             let evidence = outcome.evidence.clone();
             Outcome::warn(
-                Code::Sky370,
+                Code::PodRcloneTooOld,
                 format!(
                     "pod {pod} runs as role {role} and lists s3://{bucket}, but its {rclone} predates Pod Identity \
                      support (v1.66.0): MOUNT_CACHED mounts would find no credentials"
@@ -215,12 +228,12 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
     let outcome = if get("probe") != "skys3-v2" {
         let err: String = out.stderr.chars().take(300).collect();
         Outcome::inconclusive(
-            Code::Sky006,
+            Code::ApiError,
             format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
         )
     } else if get("client") == "none" {
         Outcome::inconclusive(
-            Code::Sky347,
+            Code::PodNoAwsClient,
             format!(
                 "pod {pod} has no AWS client: no aws CLI (PATH, skypilot-runtime/bin, ~/.local/bin) and no python3"
             ),
@@ -236,7 +249,7 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
             .rev()
             .collect();
         Outcome::inconclusive(
-            Code::Sky006,
+            Code::ApiError,
             format!(
                 "the probe's Python part failed in pod {pod} (exit {}): {}",
                 get("python_rc"),
@@ -245,7 +258,7 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
         )
     } else if timed_out(get("identity_rc")) {
         Outcome::inconclusive(
-            Code::Sky369,
+            Code::PodCallTimedOut,
             format!(
                 "pod {pod} timed out talking to STS ({}){region_note} with {client}",
                 get("sts_endpoint")
@@ -261,14 +274,14 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
                 format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
             ),
             None => Outcome::fail(
-                Code::Sky346,
+                Code::PodListFailed,
                 format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
             ),
         }
     } else if assumed_role(identity) != Some(role) && file_won {
         // The uploaded file won the credential chain (it beats Pod Identity's container provider).
         Outcome::fail(
-            Code::Sky341,
+            Code::PodUploadedCredentials,
             format!(
                 "pod {pod} runs as {identity}, from the uploaded ~/.aws/credentials: it takes precedence over the role"
             ),
@@ -283,13 +296,13 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
             String::new()
         };
         Outcome::fail(
-            Code::Sky343,
+            Code::PodOtherIdentity,
             format!("pod {pod} runs as {identity}, not role {role}{also}"),
         )
         .var("found", identity)
     } else if timed_out(get("list_rc")) {
         Outcome::inconclusive(
-            Code::Sky369,
+            Code::PodCallTimedOut,
             format!(
                 "pod {pod} runs as role {role} but timed out talking to S3 ({}) listing s3://{bucket} with {client}",
                 get("s3_endpoint")
@@ -300,7 +313,7 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
         failure(pod, &format!("listing s3://{bucket}{region_note}"), get("list"))
     } else if uploaded {
         Outcome::warn(
-            Code::Sky349,
+            Code::PodCredentialsFileIgnored,
             format!(
                 "pod {pod} runs as role {role} and lists s3://{bucket}, but has an uploaded ~/.aws/credentials that \
                  other clients would use first"
@@ -318,7 +331,7 @@ fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
     let message = format!("pod {pod} failed {doing}: {text}");
     match classify::classify(text) {
         Some(k) => Outcome::coded(k.code, message),
-        None => Outcome::fail(Code::Sky346, message),
+        None => Outcome::fail(Code::PodListFailed, message),
     }
 }
 

@@ -5,14 +5,20 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::{ErrorKind, ProbeError};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "s3.bucket",
     deps: &["aws.identity"],
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            let _ = ctx.facts.bucket_location(&ctx.target.bucket).await;
+        }
+        .boxed()
+    }),
     run: |ctx: Arc<Ctx>| {
         async move {
             let t = &ctx.target;
@@ -30,13 +36,12 @@ pub fn evaluate(bucket: &str, cluster_region: &str, location: Result<String, Pro
                 .evidence(json!({ "bucket_region": region }))
         }
         Ok(region) => Outcome::warn(
-            Code::Sky282,
+            Code::BucketOtherRegion,
             format!("bucket {bucket} is in {region}, the cluster in {cluster_region}: traffic crosses regions"),
         )
         .evidence(json!({ "bucket_region": region })),
-        Err(e) if e.is_not_found() => {
-            Outcome::fail(Code::Sky281, format!("bucket {bucket} does not exist")).evidence(json!({ "error": e }))
-        }
+        Err(e) if e.is_not_found() => Outcome::fail(Code::BucketNotFound, format!("bucket {bucket} does not exist"))
+            .evidence(json!({ "error": e })),
         Err(e) if e.kind == ErrorKind::AccessDenied => {
             let mut o = Outcome::from_error(&e);
             o.message = format!(

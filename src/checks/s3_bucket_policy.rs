@@ -6,8 +6,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::policy::{self, Decision, Known, Policy, Request};
 use crate::probe::ErrorKind;
 
@@ -15,6 +15,7 @@ use crate::probe::ErrorKind;
 pub const SPEC: CheckSpec = CheckSpec {
     id: "s3.bucket-policy",
     deps: &["s3.bucket", "iam.role"],
+    warm: None,
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -47,7 +48,7 @@ async fn decide(ctx: &Ctx) -> Outcome {
     };
     match policy {
         Ok(None) if cross_account => Outcome::fail(
-            Code::Sky296,
+            Code::BucketOtherAccountNoGrant,
             format!(
                 "bucket {} belongs to another account than {} and has no bucket policy: nothing grants {} access to it",
                 t.bucket, id.account, role.arn
@@ -62,13 +63,13 @@ async fn decide(ctx: &Ctx) -> Outcome {
             Ok(doc) if cross_account => evaluate_cross_account(&t.bucket, &role.arn, &id.account, &doc),
             Ok(doc) => evaluate(&t.bucket, &role.arn, &id.account, &doc),
             Err(e) => Outcome::inconclusive(
-                Code::Sky006,
+                Code::ApiError,
                 format!("the policy of bucket {} does not parse: {e}", t.bucket),
             ),
         },
         // The in-pod list settles it: a note, not a verdict.
         Err(e) if e.kind == ErrorKind::AccessDenied => Outcome::inconclusive(
-            Code::Sky293,
+            Code::BucketPolicyUnreadable,
             format!(
                 "the doctor's identity may not read the policy of bucket {} (s3:GetBucketPolicy); pod.s3-list still settles whether the role can list it",
                 t.bucket
@@ -155,7 +156,7 @@ pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Ou
             Decision::ExplicitDeny => {
                 let found = v.statements.first().map(|&i| label(i)).unwrap_or_default();
                 return Outcome::fail(
-                    Code::Sky291,
+                    Code::BucketPolicyDenies,
                     format!("the policy of bucket {bucket} denies {action} to {role_arn} in {found}"),
                 )
                 .var("found", found)
@@ -169,7 +170,7 @@ pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Ou
     }
     if let Some((action, found)) = maybe.first() {
         return Outcome::warn(
-            Code::Sky292,
+            Code::BucketPolicyMayDeny,
             format!(
                 "the policy of bucket {bucket} may deny {action} to {role_arn} in {found}, under conditions the doctor cannot evaluate"
             ),
@@ -222,7 +223,7 @@ pub fn evaluate_cross_account(bucket: &str, role_arn: &str, account: &str, doc: 
         .evidence(json!({ "bucket_policy": doc, "cross_account": true }));
     }
     Outcome::fail(
-        Code::Sky296,
+        Code::BucketOtherAccountNoGrant,
         format!(
             "bucket {bucket} belongs to another account than {account}, and its policy does not grant {role_arn} {}",
             missing.join(", ")
@@ -254,11 +255,11 @@ mod tests {
         assert_eq!(x(grant(json!({"AWS": ROLE}))).status, Status::Pass);
         assert_eq!(
             x(grant(json!({"AWS": "arn:aws:iam::999999999999:role/other"}))).code,
-            Some(Code::Sky296)
+            Some(Code::BucketOtherAccountNoGrant)
         );
         let only_read = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]});
         let o = x(only_read);
-        assert_eq!(o.code, Some(Code::Sky296));
+        assert_eq!(o.code, Some(Code::BucketOtherAccountNoGrant));
         assert!(o.message.contains("s3:PutObject"), "{}", o.message);
     }
 
@@ -273,7 +274,7 @@ mod tests {
             json!("*"),
             json!({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/admin"}}),
         ));
-        assert_eq!(o.code, Some(Code::Sky291), "{}", o.message);
+        assert_eq!(o.code, Some(Code::BucketPolicyDenies), "{}", o.message);
         assert!(o.message.contains("Sid Lock"), "{}", o.message);
         // The same lockdown excepting this role.
         assert_eq!(
@@ -292,7 +293,7 @@ mod tests {
         // The account as principal covers the role.
         assert_eq!(
             eval(deny(json!({"AWS": "111122223333"}), json!({}))).code,
-            Some(Code::Sky291)
+            Some(Code::BucketPolicyDenies)
         );
         // NotPrincipal naming the role's sessions exempts it.
         let not = json!({"Statement": [{"Effect": "Deny", "NotPrincipal": {"AWS": ["arn:aws:sts::111122223333:assumed-role/sky/x"]},
@@ -305,7 +306,7 @@ mod tests {
                 json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})
             ))
             .code,
-            Some(Code::Sky292)
+            Some(Code::BucketPolicyMayDeny)
         );
         // Another bucket's statement does not apply.
         let other = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::other/*"}]});

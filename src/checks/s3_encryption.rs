@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::policy::{self, Decision};
 use crate::probe::BucketEncryption;
 
@@ -14,6 +14,7 @@ use crate::probe::BucketEncryption;
 pub const SPEC: CheckSpec = CheckSpec {
     id: "s3.encryption",
     deps: &["s3.bucket", "iam.role"],
+    warm: None,
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
@@ -107,7 +108,7 @@ pub fn evaluate(
     let key_arn = match key {
         Key::Alias(alias) => {
             return Outcome::warn(
-                Code::Sky295,
+                Code::KmsKeyMaybeUnusable,
                 format!(
                     "bucket {bucket} is encrypted with the KMS key behind {alias}, which the doctor does not resolve: {role} needs kms:Decrypt and kms:GenerateDataKey on that key"
                 ),
@@ -119,7 +120,7 @@ pub fn evaluate(
     };
     if let Some((action, _)) = decisions.iter().find(|(_, d)| *d == Decision::ExplicitDeny) {
         return Outcome::fail(
-            Code::Sky294,
+            Code::KmsKeyDenied,
             format!(
                 "{role}'s policies deny {action} on {key_arn}, the KMS key of bucket {bucket}: reads and writes fail"
             ),
@@ -140,7 +141,7 @@ pub fn evaluate(
     }
     // The key policy may grant the role directly; the doctor does not read it (kms:GetKeyPolicy).
     Outcome::warn(
-        Code::Sky295,
+        Code::KmsKeyMaybeUnusable,
         format!(
             "bucket {bucket} uses SSE-KMS with {key_arn}, and {role}'s policies do not allow {} on it: unless the key policy grants the role directly, reads and writes fail with AccessDenied",
             missing.join(" and ")

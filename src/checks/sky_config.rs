@@ -5,14 +5,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::sky::SkyConfig;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.config",
     deps: &[],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         let outcome = evaluate(&ctx.target.sky, ctx.target.task_config.as_ref());
         async move { outcome }.boxed()
@@ -32,7 +33,7 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
     }
     if let Some(first) = rejections.first() {
         return Outcome::fail(
-            Code::Sky145,
+            Code::SkyConfigRejected,
             format!(
                 "SkyPilot rejects this config: {first}{}",
                 match rejections.len() {
@@ -47,7 +48,7 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
     if let Some(err) = cfg.errors.first() {
         let file = err.file.display().to_string();
         return Outcome::fail(
-            Code::Sky144,
+            Code::SkyConfigInvalidYaml,
             format!(
                 "SkyPilot config {file} is not valid YAML (line {}, column {}): {}; SkyPilot logs an error and ignores the whole file",
                 err.line, err.column, err.message
@@ -60,7 +61,7 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
     }
     let Some((value, file, key)) = cfg.aws_remote_identity() else {
         return Outcome::fail(
-            Code::Sky141,
+            Code::RemoteIdentityUnset,
             format!(
                 "aws.remote_identity is not set in any SkyPilot config ({}), so SkyPilot uploads local AWS credentials",
                 if searched.is_empty() {
@@ -84,7 +85,7 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
             Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local"))
         }
         Value::Array(_) => Outcome::fail(
-            Code::Sky142,
+            Code::RemoteIdentityListForm,
             format!("{key} in {file} is a list; SkyPilot still uploads local credentials unless it is the plain string NO_UPLOAD"),
         )
         .var("sky_config_path", file.clone()),
@@ -93,7 +94,7 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
                 Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            Outcome::fail(Code::Sky143, format!("{key} in {file} is {found}, not NO_UPLOAD: SkyPilot uploads local credentials"))
+            Outcome::fail(Code::RemoteIdentityOtherValue, format!("{key} in {file} is {found}, not NO_UPLOAD: SkyPilot uploads local credentials"))
                 .var("sky_config_path", file.clone())
                 .var("found", found)
         }

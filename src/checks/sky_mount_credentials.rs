@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::probe::local_aws::{CredentialKind, LocalCredentials};
 use crate::sky::S3Mount;
 
@@ -14,6 +14,7 @@ use crate::sky::S3Mount;
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.mount-credentials",
     deps: &[],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             match mount_mode(&ctx.target.task_mounts) {
@@ -49,7 +50,7 @@ pub fn mount_mode(mounts: &[S3Mount]) -> Option<Outcome> {
         .join(", ");
     Some(
         Outcome::fail(
-            Code::Sky323,
+            Code::MountModeUnsupported,
             format!("the task mounts {list} in MOUNT mode (goofys), which cannot use the pod's role: use MOUNT_CACHED"),
         )
         .var("found", first.path.clone())
@@ -78,17 +79,17 @@ pub fn evaluate(local: &LocalCredentials, workspace_profile: Option<&str>) -> Ou
                 _ => format!("static keys of profile {}", local.profile),
             };
             Outcome::warn(
-                Code::Sky321,
+                Code::StaticKeysInMounts,
                 format!("the local AWS identity is {what}: SkyPilot would embed them in MOUNT_CACHED pods, bypassing the role"),
             )
             .var("found", what)
         }
         CredentialKind::WebIdentity => Outcome::warn(
-            Code::Sky322,
+            Code::WebIdentityOnServer,
             "the local AWS identity is a web identity token: SkyPilot's MOUNT_CACHED takes the static-keys path and fails",
         ),
         CredentialKind::Process | CredentialKind::AssumeRole => Outcome::warn(
-            Code::Sky324,
+            Code::TemporaryKeysInMounts,
             format!(
                 "the local AWS identity ({kind}, profile {}) is not one SkyPilot mounts with env_auth: it embeds the temporary keys this machine has at launch in MOUNT_CACHED pods, bypassing the role until they expire",
                 local.profile
@@ -100,7 +101,7 @@ pub fn evaluate(local: &LocalCredentials, workspace_profile: Option<&str>) -> Ou
             return Outcome::blocked("aws.identity", "the local AWS credentials give no identity");
         }
         CredentialKind::None => Outcome::warn(
-            Code::Sky325,
+            Code::WorkspaceProfileEmpty,
             format!(
                 "the workspace's aws.profile {} gives no AWS credentials SkyPilot can read: MOUNT_CACHED takes the static-keys path, finds none, and the mount fails",
                 local.profile

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::target::Resolved;
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.service-account",
     deps: &[],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         let outcome = evaluate(&ctx.target);
         async move { outcome }.boxed()
@@ -29,7 +30,7 @@ pub fn evaluate(t: &Resolved) -> Outcome {
         Ok(sa) => sa,
         Err(why) => {
             return Outcome::fail(
-                Code::Sky312,
+                Code::SkyRefusesContext,
                 format!("SkyPilot will not launch in context {}: {why}", t.context),
             )
             .evidence(json!({ "context": t.context, "reason": why }));
@@ -45,7 +46,7 @@ pub fn evaluate(t: &Resolved) -> Outcome {
     });
     if pod_sa.name != t.service_account {
         return Outcome::fail(
-            Code::Sky311,
+            Code::SkyOtherServiceAccount,
             format!(
                 "SkyPilot's pods would run as {} ({}), but the role is wired to {}",
                 pod_sa.name, pod_sa.source, t.service_account
@@ -71,7 +72,7 @@ pub fn evaluate(t: &Resolved) -> Outcome {
         .unwrap_or_else(|| ("default".into(), "the default".into()));
     if !t.context.is_empty() && sky_ns != t.namespace {
         return Outcome::warn(
-            Code::Sky314,
+            Code::SkyOtherNamespace,
             format!(
                 "SkyPilot launches its pods in namespace {sky_ns} ({ns_from}), but namespace {} is checked: its wiring was not",
                 t.namespace
@@ -83,7 +84,7 @@ pub fn evaluate(t: &Resolved) -> Outcome {
     if !t.context.is_empty() && !launch.iter().any(|c| c == &t.context) {
         let from = setting.unwrap_or_else(|| "the kubeconfig's current-context".into());
         return Outcome::warn(
-            Code::Sky313,
+            Code::SkySkipsContext,
             format!(
                 "context {} is checked, but SkyPilot launches only on {} ({from})",
                 t.context,

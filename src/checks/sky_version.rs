@@ -5,14 +5,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
-use crate::engine::{CheckSpec, Ctx, Outcome};
 use crate::sky::{self, Installed, MODELLED_VERSION};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
     id: "sky.version",
     deps: &[],
+    warm: None,
     run: |ctx: Arc<Ctx>| {
         async move {
             let local = ctx.facts.local();
@@ -29,7 +30,7 @@ pub const SPEC: CheckSpec = CheckSpec {
 pub fn evaluate(found: Option<&Installed>) -> Outcome {
     let Some(found) = found else {
         return Outcome::skip(
-            Code::Sky009,
+            Code::NothingToCheck,
             format!(
                 "no `sky` on PATH (the API server may run elsewhere): the doctor models SkyPilot {MODELLED_VERSION}"
             ),
@@ -38,7 +39,7 @@ pub fn evaluate(found: Option<&Installed>) -> Outcome {
     let evidence = json!({ "installed": found, "modelled": MODELLED_VERSION });
     let Some(version) = &found.version else {
         return Outcome::skip(
-            Code::Sky009,
+            Code::NothingToCheck,
             format!(
                 "{} has no readable package metadata: the doctor models SkyPilot {MODELLED_VERSION}",
                 found.sky.display()
@@ -53,7 +54,7 @@ pub fn evaluate(found: Option<&Installed>) -> Outcome {
         ))
     } else {
         Outcome::warn(
-            Code::Sky171,
+            Code::SkyVersionOther,
             format!(
                 "SkyPilot {version} is installed ({}), but the doctor models {MODELLED_VERSION}: its config and credential rules may differ",
                 found.sky.display()

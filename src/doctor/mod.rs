@@ -1,8 +1,6 @@
-//! `skys3 doctor`: resolves the target, wires the probe layer to AWS and the cluster, prefetches what can be
-//! asked at once, runs the checks and assembles the one report every renderer reads. The CLI only parses flags
-//! and prints; everything between is here.
-
-pub mod prefetch;
+//! `skys3 doctor`: the run's rules (which contexts, which variable gives way to which flag, suppressions), then
+//! for each target: resolve it, wire the probe layer to AWS and the cluster, run the checks through the engine and
+//! assemble the one report every renderer reads. The CLI only parses flags and prints; everything between is here.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,17 +8,18 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use crate::check::{CheckSpec, Ctx};
 use crate::checks::{self, REGISTRY};
-use crate::engine::{self, Ctx, Limits};
+use crate::engine::{self, Limits};
 use crate::probe::aws::{self, AwsClients};
 use crate::probe::credentials::BotocoreChain;
 use crate::probe::facts::{AccountFacts, BucketFacts};
 use crate::probe::kube::KubeClient;
 use crate::probe::local_aws::{self, LocalEnv};
 use crate::probe::{AwsApi, CallLog, Facts, KubeApi};
-use crate::report::{Report, SkippedContext, TargetsReport};
+use crate::report::{Document, Report, SkippedContext, TargetsReport};
 use crate::suppress::Suppressions;
-use crate::target::{self, InputError, Local, Request, Resolved};
+use crate::target::{self, Field, Given, Input, InputError, Local, Request, Resolved};
 
 /// Progress callback: (checks done, checks in all).
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
@@ -51,6 +50,98 @@ pub struct Options {
     pub label: Option<String>,
 }
 
+/// A `skys3 doctor` invocation as the user gave it, free of any CLI library.
+pub struct Invocation {
+    /// What to check; its `inputs.context` is left empty: [`Invocation::contexts`] decides it.
+    pub request: Request,
+    /// `--context` (or `KUBE_CONTEXT`) values, each with its origin.
+    pub contexts: Vec<Input>,
+    /// `--all-contexts`.
+    pub all_contexts: bool,
+    /// `--jobs`: with several contexts, how many are checked at once.
+    pub jobs: usize,
+    /// `--suppressions`, not yet read.
+    pub suppressions: Option<std::path::PathBuf>,
+    /// How the run goes (its `suppressions` are read from [`Invocation::suppressions`]).
+    pub options: Options,
+}
+
+/// Runs an invocation: one target, or several when several contexts (a glob, `--all-contexts`) are asked for.
+/// `notice` gets the lines worth telling the user on stderr before the report (an ignored variable, a context
+/// left out and why).
+pub async fn invoke(inv: Invocation, notice: &dyn Fn(&str)) -> Result<Document, InputError> {
+    let Invocation {
+        request: mut req,
+        contexts,
+        all_contexts,
+        jobs,
+        suppressions,
+        mut options,
+    } = inv;
+    // KUBE_CONTEXT, as the guide exports it, names the one context of a one-target run; --all-contexts picks its
+    // own (added to it, a stale or unrelated KUBE_CONTEXT would be checked, or stop the run).
+    let contexts: Vec<Input> = if all_contexts && contexts.iter().any(|c| c.given == Given::Env) {
+        notice(&format!(
+            "{} is ignored with --all-contexts: SkyPilot's contexts are checked",
+            Field::Context.env()
+        ));
+        contexts.into_iter().filter(|c| c.given == Given::Flag).collect()
+    } else {
+        contexts
+    };
+    let multi = all_contexts || contexts.len() > 1 || contexts.iter().any(|c| target::is_glob(&c.value));
+    if !multi {
+        req.inputs.context = contexts.first().cloned();
+    } else if req.offline {
+        return Err(InputError(
+            "--offline checks no cluster: it takes neither --all-contexts nor several contexts".into(),
+        ));
+    } else {
+        for field in [Field::Cluster, Field::Region] {
+            let input = req.inputs.get_mut(field);
+            match input.as_ref().map(|i| i.given) {
+                Some(Given::Flag) => {
+                    let flag = format!("--{}", field.flag());
+                    return Err(InputError(format!(
+                        "{flag} names one cluster; with several contexts each is checked with its own cluster and \
+                         region (drop {flag})"
+                    )));
+                }
+                // The guide has users export these: with several contexts they would point every target at one
+                // cluster. The region stays the fallback of a context that names none.
+                Some(Given::Env) if field == Field::Cluster => {
+                    notice(&format!(
+                        "{} is ignored with several contexts: each context names its own cluster",
+                        field.env()
+                    ));
+                    *input = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    // Read before anything runs: a bad suppressions file is an input error, not a finding.
+    if let Some(path) = &suppressions {
+        options.suppressions = Some(Suppressions::load(path).map_err(InputError)?);
+    }
+    if !multi {
+        return Ok(Document::Single(Box::new(run(&req, &options).await?)));
+    }
+    let local = Local::discover(&req)?;
+    let patterns: Vec<String> = contexts.iter().map(|c| c.value.clone()).collect();
+    let (selected, skipped) = target::select_contexts(&local, &patterns, all_contexts)?;
+    for s in &skipped {
+        notice(&format!("not checking context {}: {}", s.context, s.reason));
+    }
+    let reqs: Vec<Request> = selected
+        .iter()
+        .map(|c| target::request_for_context(&req, &local, c))
+        .collect();
+    Ok(Document::Targets(
+        run_targets(&reqs, local, skipped, &options, jobs).await?,
+    ))
+}
+
 /// Runs the doctor against the real AWS and cluster (or offline: the SkyPilot config checks only). With
 /// [`Options::wait`], the checks that do not pass run again (with fresh facts: IAM, the association and the agent
 /// take seconds to minutes to propagate) until all pass or the time is up; the report is the last word on each.
@@ -63,7 +154,7 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
 /// What the targets of one run share: the user's credentials (resolved once, fetched once: one SSO call, one
 /// credential process) and the account-wide facts (identity, IAM).
 struct Shared {
-    source: Result<local_aws::Resolved, local_aws::CredentialProblem>,
+    source: Result<local_aws::CredentialChoice, local_aws::CredentialProblem>,
     chain: Arc<BotocoreChain>,
     /// The account-wide facts per partition (IAM is separate in `aws`, `aws-cn`, `aws-us-gov`): a target in
     /// another partition must get its own answer, not another partition's.
@@ -217,7 +308,7 @@ fn settled(c: &crate::report::CheckReport) -> bool {
     use crate::report::Status;
     match c.status {
         Status::Pass | Status::Warn | Status::Suppressed => true,
-        Status::Skip => matches!(c.code, Some(Code::Sky008 | Code::Sky009)),
+        Status::Skip => c.code.is_some_and(Code::does_not_apply),
         _ => false,
     }
 }
@@ -288,20 +379,11 @@ pub async fn check(ctx: Ctx, offline: bool, opts: &Options, started: tokio::time
         run_timeout: opts.timeout,
     };
     let registry = if offline { checks::OFFLINE } else { REGISTRY };
-    let specs: Vec<&'static engine::CheckSpec> = match &opts.only {
+    let specs: Vec<&'static CheckSpec> = match &opts.only {
         Some(only) => engine::with_deps(registry, only),
         None => registry.iter().collect(),
     };
-    // Independent requests go out at once; the checks find their answers in the memo. Not on a rerun of some
-    // checks: those fetch only what they need.
-    let prefetch = (!offline && opts.only.is_none()).then(|| {
-        let ctx = ctx.clone();
-        tokio::spawn(async move { prefetch::prefetch(&ctx).await })
-    });
     let results = engine::run(ctx.clone(), &specs, limits, opts.progress.clone()).await;
-    if let Some(p) = prefetch {
-        p.abort();
-    }
     let mut target = ctx.target.to_target();
     if let Some(w) = ctx.wiring_in_force() {
         target.mode = w.as_str().to_string();

@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::report::ApiCall;
+use crate::probe::ApiCall;
 
 use super::credentials::{self, BotocoreChain};
 use super::local_aws::CredentialProblem;

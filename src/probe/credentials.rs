@@ -15,7 +15,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_types::region::Region;
 use tokio::io::AsyncReadExt;
 
-use super::local_aws::{CredentialProblem, Keys, Resolved, Source, SsoLogin};
+use super::local_aws::{CredentialChoice, CredentialProblem, Keys, Source, SsoLogin};
 
 /// The most of a failing process's stderr a report shows.
 const STDERR_MAX: usize = 400;
@@ -23,7 +23,7 @@ const STDERR_MAX: usize = 400;
 /// Credentials from the botocore-resolved source, fetched once per run.
 #[derive(Debug)]
 pub struct BotocoreChain {
-    resolved: Result<Resolved, CredentialProblem>,
+    resolved: Result<CredentialChoice, CredentialProblem>,
     base: SdkConfig,
     process_timeout: Duration,
     answer: tokio::sync::OnceCell<Result<Credentials, CredentialProblem>>,
@@ -32,7 +32,11 @@ pub struct BotocoreChain {
 impl BotocoreChain {
     /// A chain over `resolved`; `base` (region, endpoints, timeouts, no credentials) configures the STS and SSO
     /// calls roles and SSO need; a `credential_process` gets `process_timeout`.
-    pub fn new(resolved: Result<Resolved, CredentialProblem>, base: SdkConfig, process_timeout: Duration) -> Self {
+    pub fn new(
+        resolved: Result<CredentialChoice, CredentialProblem>,
+        base: SdkConfig,
+        process_timeout: Duration,
+    ) -> Self {
         BotocoreChain {
             resolved,
             base,
@@ -271,13 +275,12 @@ async fn run_process(profile: &str, command: &str, timeout: Duration) -> Result<
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| failed(format!("{} could not be started: {e}", argv[0])))?;
-    // Whatever ends this future (its bound, the check's timeout, the run's deadline) kills the whole group: the
-    // process's own children are in it, and would otherwise outlive the doctor, re-parented away from it.
-    let mut group = child.id().map(GroupGuard);
+    // Whatever ends this future (its bound, the check's timeout, the run's deadline) kills the process and what it
+    // started, which would otherwise outlive the doctor, re-parented away from it.
+    let mut guard = child.id().map(crate::reap::Guard::new);
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let io = async {
@@ -308,8 +311,8 @@ async fn run_process(profile: &str, command: &str, timeout: Duration) -> Result<
         }
     };
     // It ended on its own: whatever it left running is its business (an agent it starts on purpose).
-    if let Some(g) = group.as_mut() {
-        g.0 = 0;
+    if let Some(g) = guard.as_mut() {
+        g.disarm();
     }
     let status = status.map_err(|e| failed(format!("could not be waited for: {e}")))?;
     if !status.success() {
@@ -359,28 +362,6 @@ fn parse_process_output(out: &[u8]) -> Result<Credentials, String> {
         expiry,
         "custom-process",
     ))
-}
-
-/// Kills a process group when dropped: the process and whatever it started. Through `kill(1)`: the crate forbids
-/// unsafe code. A group that already ended makes `kill` fail quietly.
-struct GroupGuard(u32);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        // 0: disarmed (the process ended on its own).
-        if self.0 != 0 {
-            kill_group(self.0);
-        }
-    }
-}
-
-fn kill_group(pgid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// A process's or SDK's text made safe for a report: one line, bounded, with anything that looks like a key id,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::local_aws::{CredentialProblem, LocalCredentials, LocalEnv, Resolved};
+use super::local_aws::{CredentialChoice, CredentialProblem, LocalCredentials, LocalEnv};
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
@@ -78,7 +78,7 @@ pub struct Facts {
     kube: Option<Arc<dyn KubeApi>>,
     local: LocalEnv,
     local_credentials: OnceCell<LocalCredentials>,
-    credential_source: OnceCell<Result<Resolved, CredentialProblem>>,
+    credential_source: OnceCell<Result<CredentialChoice, CredentialProblem>>,
     account: Arc<AccountFacts>,
     clusters: Memo<String, ClusterInfo>,
     version: Memo<(), String>,
@@ -160,14 +160,14 @@ impl Facts {
 
     /// The same facts, with the local credential source already resolved (the run resolves it once, for these
     /// facts and for the AWS clients' credentials alike).
-    pub fn with_credential_source(self, source: Result<Resolved, CredentialProblem>) -> Facts {
+    pub fn with_credential_source(self, source: Result<CredentialChoice, CredentialProblem>) -> Facts {
         let _ = self.credential_source.set(source);
         self
     }
 
     /// Where botocore takes the local AWS credentials from, or what it would refuse before any call (a missing
     /// profile, partial keys, a broken SSO cache, a bad role chain).
-    pub async fn credential_source(&self) -> Result<Resolved, CredentialProblem> {
+    pub async fn credential_source(&self) -> Result<CredentialChoice, CredentialProblem> {
         self.credential_source
             .get_or_init(|| super::local_aws::resolve(&self.local))
             .await

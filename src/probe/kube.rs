@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
-use crate::report::ApiCall;
+use crate::probe::ApiCall;
 
 use super::{
     CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, Op, PodInfo, ProbeError, ServiceAccountInfo,

@@ -235,7 +235,7 @@ impl Source {
 
 /// The selected source and the profile botocore selected, for reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub struct CredentialChoice {
     /// The profile botocore selected ("default" when none is).
     pub profile: String,
     /// Where the credentials come from.
@@ -461,14 +461,14 @@ fn env_keys(local: &LocalEnv) -> Result<Option<Keys>, CredentialProblem> {
 
 /// Resolves the local credential source as botocore would, without contacting anything: the selected profile,
 /// the first link of botocore's chain that applies, and what botocore would refuse on the way.
-pub async fn resolve(local: &LocalEnv) -> Result<Resolved, CredentialProblem> {
+pub async fn resolve(local: &LocalEnv) -> Result<CredentialChoice, CredentialProblem> {
     resolve_as(local, None).await
 }
 
 /// [`resolve`], or with a profile given as `aws --profile NAME` gives it (SkyPilot runs `aws configure list
 /// --profile` with a workspace's `aws.profile`): an explicit profile turns off the environment's keys and web
 /// identity variables, as in botocore's `create_credential_resolver`.
-pub async fn resolve_as(local: &LocalEnv, explicit: Option<&str>) -> Result<Resolved, CredentialProblem> {
+pub async fn resolve_as(local: &LocalEnv, explicit: Option<&str>) -> Result<CredentialChoice, CredentialProblem> {
     let selected = match explicit {
         Some(p) => Some((p.to_string(), "--profile")),
         None => selected_profile(&local.env),
@@ -493,7 +493,7 @@ pub async fn resolve_as(local: &LocalEnv, explicit: Option<&str>) -> Result<Reso
     let sdk_would_use = (sdk.as_deref() != Some(kind_label(&source).as_str()))
         .then_some(sdk)
         .flatten();
-    Ok(Resolved {
+    Ok(CredentialChoice {
         profile,
         source,
         sdk_would_use,

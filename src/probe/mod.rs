@@ -19,17 +19,33 @@ use serde::Serialize;
 pub use facts::Facts;
 pub use ops::Op;
 
+/// One API call the run made, for the evidence trail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ApiCall {
+    /// `sts`, `eks`, `iam`, `s3` or `kube`.
+    pub service: String,
+    /// AWS operation (`DescribeCluster`) or Kubernetes verb and resource (`get serviceaccounts`).
+    pub operation: String,
+    /// `ok`, an AWS error code, or the Kubernetes status code.
+    pub outcome: String,
+    /// AWS request id, when the response carried one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_id: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
 /// The evidence trail: every API call of the run, shared by the AWS interceptor and the Kubernetes client.
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<crate::report::ApiCall>>>);
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>>);
 
 impl CallLog {
     /// Records a finished call.
-    pub fn push(&self, call: crate::report::ApiCall) {
+    pub fn push(&self, call: ApiCall) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(call);
     }
     /// The calls so far.
-    pub fn snapshot(&self) -> Vec<crate::report::ApiCall> {
+    pub fn snapshot(&self) -> Vec<ApiCall> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

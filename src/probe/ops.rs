@@ -13,7 +13,7 @@ pub enum Access {
     List,
     /// IAM's policy simulator: it evaluates policies and changes nothing.
     Simulate,
-    /// The exec of the documented read-only probe script (`src/checks/probe.sh`).
+    /// The exec of the documented read-only probe script (`inpod/inpod.sh`).
     Exec,
 }
 

@@ -18,22 +18,65 @@ fn every_registered_check_has_a_catalog_entry_and_back() {
     assert_eq!(registered, documented, "checks in code vs checks/*.toml");
 }
 
+/// The codes a check's source names (`Code::BothWirings`), by the variant's catalog name.
+fn codes_named_in(source: &str) -> BTreeSet<skys3::code::Code> {
+    let re = regex::Regex::new(r"\bCode::([A-Z][A-Za-z0-9]*)\b").unwrap();
+    re.captures_iter(source)
+        .filter(|c| &c[1] != "ALL")
+        .map(|c| {
+            // CamelCase back to the kebab-case name: `BothWirings` -> `both-wirings`.
+            let mut name = String::new();
+            for (i, ch) in c[1].chars().enumerate() {
+                if ch.is_ascii_uppercase() && i > 0 {
+                    name.push('-');
+                }
+                name.push(ch.to_ascii_lowercase());
+            }
+            name.parse()
+                .unwrap_or_else(|_| panic!("Code::{} has no catalog name {name}", &c[1]))
+        })
+        .collect()
+}
+
 #[test]
-fn each_check_declares_exactly_its_catalog_codes() {
-    let catalog = Catalog::get();
+fn each_check_reports_only_its_own_codes_and_all_of_them() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
     for spec in REGISTRY {
-        let doc = catalog.check(spec.id).unwrap();
-        let in_code: BTreeSet<&str> = spec.codes().iter().map(|c| c.as_str()).collect();
-        let in_catalog: BTreeSet<&str> = doc.codes.iter().map(|c| c.code.as_str()).collect();
-        assert_eq!(in_code, in_catalog, "codes of {}", spec.id);
-        for c in &doc.codes {
+        let module = spec.id.replace(['.', '-'], "_");
+        let source = read(&format!("src/checks/{module}.rs"));
+        let own = codes_named_in(&source);
+        for code in &own {
             assert!(
-                matches!(c.status.as_str(), "fail" | "warn" | "inconclusive"),
-                "{}: a check's own codes are fail or warn",
-                c.code
+                code.check_id() == spec.id || code.check_id() == COMMON_ID,
+                "{} reports {code} ({}), a code of {}: each check reports its own catalog codes",
+                spec.id,
+                code.name(),
+                code.check_id()
+            );
+        }
+        // The in-pod check's codes for error texts come from the shared classifier (which also names, as other
+        // causes, codes other checks decide).
+        let mut reachable = own;
+        if spec.id == "pod.s3-list" {
+            reachable.extend(codes_named_in(&read("src/classify.rs")));
+        }
+        for code in spec.codes() {
+            assert!(
+                reachable.contains(code),
+                "{code} ({}) is in {}'s catalog file, but its source never reports it",
+                code.name(),
+                spec.id
             );
         }
     }
+}
+
+#[test]
+fn the_code_scan_can_fail() {
+    use skys3::code::Code;
+    let named = codes_named_in("Outcome::fail(Code::TrustExplicitDeny, ..); Code::ALL; Code::NotApplicable");
+    assert_eq!(named, [Code::TrustExplicitDeny, Code::NotApplicable].into());
 }
 
 #[test]
@@ -118,30 +161,67 @@ fn templates_use_only_known_placeholders() {
     }
 }
 
-#[test]
-fn readme_embeds_the_generated_catalog() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let (begin, end) = ("<!-- checks:begin -->\n", "<!-- checks:end -->");
-    let start = readme.find(begin).expect("README has the checks:begin marker") + begin.len();
-    let stop = readme.find(end).expect("README has the checks:end marker");
-    let generated = skys3::catalog::checks_markdown();
+/// Keeps the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in a docs file equal to `generated`
+/// (`SKYS3_BLESS=1` rewrites it instead), and returns the file.
+fn in_sync(file: &str, name: &str, generated: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (format!("<!-- {name}:begin -->\n"), format!("<!-- {name}:end -->"));
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{file} has the {begin} marker"))
+        + begin.len();
+    let stop = text.find(&end).unwrap_or_else(|| panic!("{file} has the {end} marker"));
     if std::env::var_os("SKYS3_BLESS").is_some() {
-        std::fs::write(&path, format!("{}{generated}{}", &readme[..start], &readme[stop..])).unwrap();
-        return;
+        let blessed = format!("{}{generated}{}", &text[..start], &text[stop..]);
+        std::fs::write(&path, &blessed).unwrap();
+        return blessed;
     }
     assert!(
-        readme[start..stop] == generated,
-        "README's check list is stale: run `SKYS3_BLESS=1 scripts/test catalog_sync`"
+        text[start..stop] == *generated,
+        "{file}'s {name} section is stale: run `SKYS3_BLESS=1 scripts/test catalog_sync`"
     );
+    text
+}
+
+#[test]
+fn docs_embed_the_generated_catalog() {
+    let generated = skys3::catalog::checks_markdown(REGISTRY.iter().map(|s| s.id));
+    let doc = in_sync("docs/checks.md", "checks", &generated);
     for spec in REGISTRY {
         assert!(
-            readme.contains(&format!("`{}`", spec.id)),
-            "README lists check {}",
+            doc.contains(&format!("`{}`", spec.id)),
+            "docs/checks.md lists check {}",
             spec.id
         );
     }
     for (_, code) in Catalog::get().codes() {
-        assert!(readme.contains(&code.code), "README documents {}", code.code);
+        assert!(
+            doc.contains(&code.code) && doc.contains(&format!("`{}`", code.name)),
+            "docs/checks.md documents {} ({})",
+            code.code,
+            code.name
+        );
+    }
+}
+
+#[test]
+fn docs_embed_the_inputs_table() {
+    in_sync("docs/usage.md", "inputs", &skys3::target::inputs_markdown());
+    // The table is the one clap reads: each flag's environment variable comes from it.
+    let cli = <skys3::cli::Cli as clap::CommandFactory>::command();
+    let doctor = cli.find_subcommand("doctor").unwrap();
+    for field in skys3::target::Field::ALL {
+        let arg = doctor
+            .get_arguments()
+            .find(|a| a.get_id() == field.key())
+            .unwrap_or_else(|| panic!("doctor has an argument {}", field.key()));
+        assert_eq!(arg.get_long(), Some(field.flag()), "{}", field.key());
+        assert_eq!(
+            arg.get_env().and_then(|e| e.to_str()),
+            Some(field.env()),
+            "{}",
+            field.key()
+        );
     }
 }

@@ -251,7 +251,10 @@ fn explain_prints_the_template_and_rejects_unknown_codes() {
     let out = lab.run(&["explain", "sky121"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("SKY121: "), "{text}");
+    assert!(text.starts_with("SKY121 (context-other-cluster): "), "{text}");
+    // The name finds the same entry.
+    let by_name = lab.run(&["explain", "context-other-cluster"]);
+    assert_eq!(String::from_utf8(by_name.stdout).unwrap(), text);
     assert!(
         text.contains("aws eks update-kubeconfig --name {cluster} --region {region}"),
         "{text}"

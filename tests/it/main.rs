@@ -15,6 +15,7 @@ mod faults;
 mod fix_script;
 mod kubeconfig_oracle;
 mod lab_selftest;
+mod layers;
 mod real_clients;
 mod reports;
 mod sky_oracle;

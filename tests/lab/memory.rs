@@ -7,8 +7,6 @@
 //! [`Faulty`] wraps either fake and injects failures by operation and by call count, and records every call so a
 //! test can assert the memo's promise: each request at most once per run.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_types::os_shim_internal::{Env, Fs};
 use serde_json::Value;
+use skys3::check::Ctx;
 use skys3::doctor::{self, Options};
-use skys3::engine::Ctx;
 use skys3::probe::kubeconfig::LoadedKubeconfig;
 use skys3::probe::local_aws::LocalEnv;
 use skys3::probe::{

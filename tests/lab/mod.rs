@@ -8,8 +8,6 @@
 //! - a fake Kubernetes API server (GET only; exec over WebSocket);
 //! - a temporary directory with HOME, kubeconfig, SkyPilot config and a working directory.
 
-#![allow(dead_code)]
-
 pub mod aws_front;
 pub mod kube_fake;
 pub mod memory;
@@ -293,14 +291,6 @@ pub fn assert_valid(doc: &serde_json::Value) {
         errors.is_empty(),
         "the document does not match `skys3 schema`: {errors:#?}\n{doc:#}"
     );
-}
-
-/// The benchmarks' added latency per request: 50 ms, or `SKYS3_BENCH_LATENCY_MS`.
-pub fn bench_latency_ms() -> u64 {
-    std::env::var("SKYS3_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
 }
 
 /// A port nothing listens on right now.

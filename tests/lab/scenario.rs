@@ -1,8 +1,6 @@
 //! Scenarios: a whole setup (AWS, cluster, SkyPilot config) described as data, so a test reads like
 //! "healthy Pod Identity setup, but the cluster is CREATING".
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 
 /// The lab's AWS account (moto's default).

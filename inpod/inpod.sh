@@ -1,6 +1,6 @@
 # skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else.
 # $1: the bucket. $2: the cluster's region, used only when the pod sets none (current awscli and boto3 refuse STS
-# without one). $3: each AWS call's bound in seconds. $4: the Python part (probe.py), run with `python3 -c` when
+# without one). $3: each AWS call's bound in seconds. $4: the Python part (inpod.py), run with `python3 -c` when
 # the pod has no aws CLI: boto3 if it imports, else a standard-library client.
 # Output: key=value lines, each value one line and at most 1500 characters; lines of concurrent steps interleave.
 bucket="$1"

@@ -21,6 +21,23 @@ pub fn role_arn(id: &CallerIdentity, name: &str) -> String {
     format!("arn:{}:iam::{}:role/{name}", id.partition(), id.account)
 }
 
+/// A role ARN's account and name (the last path segment): `arn:aws:iam::111122223333:role/path/name` ->
+/// (`111122223333`, `name`). `None` for anything but an IAM role ARN.
+pub fn role_parts(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (prefix, _partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let path = resource.strip_prefix("role/")?;
+    let name = path.rsplit('/').next()?;
+    (prefix == "arn" && service == "iam" && !account.is_empty() && !name.is_empty()).then_some((account, name))
+}
+
 /// `arn:<partition>:iam::<account>:policy/<name>`.
 pub fn policy_arn(id: &CallerIdentity, name: &str) -> String {
     format!("arn:{}:iam::{}:policy/{name}", id.partition(), id.account)
@@ -43,6 +60,21 @@ pub fn oidc_provider_arn(id: &CallerIdentity, provider: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_parts_reads_account_and_name() {
+        assert_eq!(
+            role_parts("arn:aws:iam::111122223333:role/team/Reader"),
+            Some(("111122223333", "Reader"))
+        );
+        assert_eq!(
+            role_parts("arn:aws-cn:iam::111122223333:role/R"),
+            Some(("111122223333", "R"))
+        );
+        assert_eq!(role_parts("arn:aws:iam::111122223333:user/R"), None);
+        assert_eq!(role_parts("arn:aws:sts::111122223333:assumed-role/R/s"), None);
+        assert_eq!(role_parts("R"), None);
+    }
 
     #[test]
     fn arns_follow_the_callers_partition() {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::code::Code;
-use crate::lookup;
+use crate::lookup::{self, PodsRole};
 use crate::probe::{ErrorKind, Facts, ProbeError};
 use crate::report::Status;
 use crate::target::Resolved;
@@ -75,6 +75,40 @@ impl Ctx {
                     "not applicable: the wiring in force is {}",
                     d.in_force().map(Wiring::as_str).unwrap_or("none")
                 ),
+            )),
+            Err(e) => Err(Outcome::from_error(&e)),
+        }
+    }
+
+    /// The role whose credentials the pods get: the association's target role, when there is one.
+    pub async fn pods_role(&self) -> Result<PodsRole, ProbeError> {
+        lookup::pods_role(&self.target, &self.facts).await
+    }
+
+    /// The name of the role whose IAM policies decide what the pods may do: the checked role, or the association's
+    /// target role in this account. `Err`: the outcome to report instead, inconclusive when the target role is in
+    /// another account, whose IAM the doctor's identity cannot read (it names the role and the account to read).
+    pub async fn judged_role(&self) -> Result<String, Outcome> {
+        match self.pods_role().await {
+            Ok(PodsRole::Own) => Ok(self.target.role_name.clone()),
+            Ok(PodsRole::Target {
+                name,
+                same_account: true,
+                ..
+            }) => Ok(name),
+            Ok(PodsRole::Target { arn, account, .. }) => Err(Outcome::inconclusive(
+                Code::RoleInOtherAccount,
+                format!(
+                    "the pods get role {arn} (the Pod Identity association's target role) in account {account}, whose \
+                     IAM the doctor's identity does not read: run skys3 doctor with credentials of account {account} \
+                     to judge it"
+                ),
+            )
+            .var("target_role_arn", arn.clone())
+            .var("target_account", account)
+            .var(
+                "target_role_name",
+                crate::arn::role_parts(&arn).map(|(_, n)| n).unwrap_or_default(),
             )),
             Err(e) => Err(Outcome::from_error(&e)),
         }

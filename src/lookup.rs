@@ -4,7 +4,7 @@
 
 use crate::probe::{AssociationSummary, ErrorKind, Facts, Op, ProbeError};
 use crate::target::Resolved;
-use crate::wiring::{Detected, IRSA_ANNOTATION};
+use crate::wiring::{Detected, IRSA_ANNOTATION, Wiring};
 
 /// Detects the wiring from memoized facts. Checks call [`crate::check::Ctx::wiring`], which runs this once per run.
 pub async fn wiring(t: &Resolved, facts: &Facts) -> Result<Detected, ProbeError> {
@@ -62,6 +62,60 @@ fn exact(t: &Resolved, listed: Vec<AssociationSummary>) -> Option<AssociationSum
     listed
         .into_iter()
         .find(|a| a.namespace == t.namespace && a.service_account == t.service_account)
+}
+
+/// The role whose credentials SkyPilot's pods get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodsRole {
+    /// The checked role itself (IRSA, or a Pod Identity association without a target role).
+    Own,
+    /// The association's target role: EKS assumes the checked role, then this one (EKS API, 2025-06; EKS user
+    /// guide, "Access AWS resources in another account with a target IAM role").
+    Target {
+        /// Its ARN.
+        arn: String,
+        /// Its account.
+        account: String,
+        /// Its name (the ARN's last path segment).
+        name: String,
+        /// Whether it is in the doctor's own account, whose IAM the doctor's identity reads.
+        same_account: bool,
+    },
+}
+
+/// Which role the pods get: a Pod Identity association's target role, else the checked role. An association
+/// decides whatever the service account's annotation says (the webhook prefers Pod Identity), so only the EKS API
+/// is asked, never the cluster: the IAM checks do not wait on the kube context. When the associations cannot be
+/// listed (no such cluster, access denied), the checked role: the mode and association checks report why.
+pub async fn pods_role(t: &Resolved, facts: &Facts) -> Result<PodsRole, ProbeError> {
+    if t.mode == Some(Wiring::Irsa) {
+        return Ok(PodsRole::Own);
+    }
+    let association = match association(t, facts).await {
+        Ok(Some(a)) => facts.association(&t.cluster, &a.id).await?,
+        Ok(None) | Err(_) => return Ok(PodsRole::Own),
+    };
+    let Some(arn) = association.target_role_arn else {
+        return Ok(PodsRole::Own);
+    };
+    let Some((account, name)) = crate::arn::role_parts(&arn).map(|(a, n)| (a.to_string(), n.to_string())) else {
+        return Err(ProbeError::new(
+            Op::DescribePodIdentityAssociation,
+            ErrorKind::Other,
+            None,
+            format!(
+                "association {} names target role {arn:?}, which is not a role ARN",
+                association.id
+            ),
+        ));
+    };
+    let own = facts.caller_identity().await?.account;
+    Ok(PodsRole::Target {
+        same_account: account == own,
+        arn,
+        account,
+        name,
+    })
 }
 
 /// The role's ARN: GetRole's (it carries the role's path), else built from the caller's partition and account.

@@ -423,6 +423,28 @@ pub enum CondResult {
     Unknown,
 }
 
+/// The policy with the principals that name a role written as the role's ARN, so that [`decide`] matches them:
+/// its account (`123...`, `arn:<partition>:iam::123...:root`) and its sessions
+/// (`arn:<partition>:sts::123...:assumed-role/ROLE/...`) cover the role in a resource-based policy (a bucket
+/// policy, a trust policy), as IAM reads them (IAM JSON policy reference, "AWS account principals").
+pub fn principals_as_role(doc: &Policy, role_arn: &str, account: &str) -> Policy {
+    let role_name = role_arn.rsplit('/').next().unwrap_or("");
+    let partition = role_arn.split(':').nth(1).unwrap_or("aws");
+    let mut out = doc.clone();
+    for st in &mut out.statements {
+        if let Some(aws) = st.principal.get_mut("AWS") {
+            for p in aws.iter_mut() {
+                let is_account = p == account || *p == format!("arn:{partition}:iam::{account}:root");
+                let is_session = p.starts_with(&format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/"));
+                if is_account || is_session {
+                    *p = role_arn.to_string();
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A context value meaning "the request does not carry this key".
 pub const ABSENT: &str = "\u{0}absent";
 

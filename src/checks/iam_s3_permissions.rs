@@ -18,9 +18,10 @@ use crate::{arn, guide};
 pub const SPEC: CheckSpec = CheckSpec {
     id: "iam.s3-permissions",
     deps: &["iam.role"],
+    // The checked role's facts, as the run begins (a target role's, rarer, are read when the wiring is known).
     warm: Some(|ctx: Arc<Ctx>| {
         async move {
-            run(&ctx).await;
+            judge(&ctx, &ctx.target.role_name).await;
         }
         .boxed()
     }),
@@ -117,11 +118,22 @@ pub(crate) async fn role_policies(
     Ok((policies, names, boundary?))
 }
 
+/// Judges the role the pods get: the checked role, or the association's target role (whose policies decide what
+/// the pods may do; in another account it cannot be read, and the check says so).
 async fn run(ctx: &Ctx) -> Outcome {
+    match ctx.judged_role().await {
+        Ok(role_name) if role_name == ctx.target.role_name => judge(ctx, &role_name).await,
+        Ok(role_name) => judge(ctx, &role_name).await.var("role_name", role_name),
+        Err(o) => o,
+    }
+}
+
+/// Decides whether `role_name`'s policies grant the mount's S3 actions on the bucket.
+async fn judge(ctx: &Ctx, role_name: &str) -> Outcome {
     let t = &ctx.target;
     let (role, attached, id) = futures::join!(
-        ctx.facts.role(&t.role_name),
-        ctx.facts.attached_policies(&t.role_name),
+        ctx.facts.role(role_name),
+        ctx.facts.attached_policies(role_name),
         ctx.facts.caller_identity(),
     );
     let (role, attached, id) = match (role, attached, id) {
@@ -132,7 +144,7 @@ async fn run(ctx: &Ctx) -> Outcome {
     let (actions, resources) = simulation_args(&required);
     // Every document is fetched concurrently: they do not depend on each other.
     let (docs, simulation) = futures::join!(
-        role_policies(ctx, &t.role_name, role.boundary_arn.as_deref()),
+        role_policies(ctx, role_name, role.boundary_arn.as_deref()),
         ctx.facts.simulate(&role.arn, &actions, &resources)
     );
     let (policies, sources, boundary) = match docs {
@@ -195,7 +207,7 @@ async fn run(ctx: &Ctx) -> Outcome {
                 let read = read_of(&policy_name);
                 (
                     DocumentRef::InlinePolicy {
-                        role: t.role_name.clone(),
+                        role: role_name.to_string(),
                         policy_name,
                     },
                     read,
@@ -205,7 +217,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         let edits = missing_statements(&needs);
         (!edits.is_empty()).then_some(DocumentChange { document, read, edits })
     };
-    let mut outcome = evaluate(&t.role_name, &needs, expected_unattached, simulation.ok().as_deref())
+    let mut outcome = evaluate(role_name, &needs, expected_unattached, simulation.ok().as_deref())
         .var("policy_arn", policy_arn.clone())
         .var("role_arn", role.arn.clone())
         .var("s3_policy_json", s3_policy.clone());

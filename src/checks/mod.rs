@@ -5,6 +5,7 @@ pub mod aws_identity;
 pub mod eks_cluster;
 pub mod iam_role;
 pub mod iam_s3_permissions;
+pub mod iam_target_role;
 pub mod iam_trust_policy;
 pub mod irsa_annotation;
 pub mod irsa_oidc_provider;
@@ -38,6 +39,7 @@ pub static REGISTRY: &[CheckSpec] = &[
     irsa_annotation::SPEC,
     iam_role::SPEC,
     iam_trust_policy::SPEC,
+    iam_target_role::SPEC,
     iam_s3_permissions::SPEC,
     s3_bucket::SPEC,
     s3_bucket_policy::SPEC,

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::json;
 
 use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
 use crate::pods;
-use crate::probe::PodInfo;
+use crate::probe::{NodeInfo, PodInfo};
 use crate::report::Status;
 use crate::wiring::Wiring;
 
@@ -33,6 +35,41 @@ pub struct Expect {
     pub role_arn: String,
     /// Pod Identity association creation time, epoch seconds.
     pub associated_at: Option<f64>,
+    /// Where web identity variables in a Pod Identity pod most likely come from, for the message.
+    pub web_identity_source: String,
+    /// The nodes the pods run on, as read (Pod Identity only: where it cannot work). A node that could not be
+    /// read is missing here, and named in the evidence.
+    #[serde(skip)]
+    pub nodes: BTreeMap<String, NodeInfo>,
+}
+
+/// Where `AWS_ROLE_ARN` in a Pod Identity pod's spec comes from: SkyPilot's `kubernetes.pod_config` (named with its
+/// file), the IRSA webhook (the service account also carries the annotation), or neither the doctor can see.
+fn web_identity_source(ctx: &Ctx, annotated: bool) -> String {
+    let names_role_arn = |v: &serde_json::Value| {
+        fn walk(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.get("name").and_then(|n| n.as_str()) == Some("AWS_ROLE_ARN") || m.values().any(walk)
+                }
+                serde_json::Value::Array(a) => a.iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(v)
+    };
+    if let Some((v, file)) = ctx.target.sky.get(&["kubernetes", "pod_config"])
+        && names_role_arn(v)
+    {
+        return format!("SkyPilot's kubernetes.pod_config in {}", file.display());
+    }
+    if annotated {
+        return format!(
+            "the IRSA webhook: the service account also carries {}",
+            crate::wiring::IRSA_ANNOTATION
+        );
+    }
+    "the pod's spec, not SkyPilot's config (a mutating webhook, or the workload's own manifest)".to_string()
 }
 
 async fn run(ctx: &Ctx) -> Outcome {
@@ -62,13 +99,44 @@ async fn run(ctx: &Ctx) -> Outcome {
         },
         _ => None,
     };
+    // Where the pods run decides whether Pod Identity can serve them at all (Fargate, Windows).
+    let mut nodes = BTreeMap::new();
+    let mut unread = BTreeMap::new();
+    if wiring == Wiring::PodIdentity {
+        let names: std::collections::BTreeSet<&str> = pods.iter().filter_map(|p| p.node_name.as_deref()).collect();
+        let read = futures::future::join_all(names.iter().map(|n| ctx.facts.node(n))).await;
+        for (name, r) in names.into_iter().zip(read) {
+            match r {
+                Ok(n) => {
+                    nodes.insert(name.to_string(), n);
+                }
+                Err(e) => {
+                    unread.insert(name.to_string(), e.to_string());
+                }
+            }
+        }
+    }
     let expect = Expect {
         wiring,
         service_account: t.service_account.clone(),
         role_arn,
         associated_at,
+        web_identity_source: web_identity_source(ctx, detected.annotation.is_some()),
+        nodes,
     };
-    evaluate(&expect, &pods)
+    let outcome = evaluate(&expect, &pods);
+    if unread.is_empty() {
+        return outcome;
+    }
+    // Not knowing a node leaves Fargate and Windows unjudged for its pods: said, not passed over.
+    let note = format!(
+        " (node(s) {} could not be read, so Fargate and Windows were not ruled out for their pods)",
+        unread.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    let mut outcome = outcome;
+    outcome.message.push_str(&note);
+    outcome.evidence["unread_nodes"] = json!(unread);
+    outcome
 }
 
 /// One pod's finding.
@@ -85,6 +153,31 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
     }
     match e.wiring {
         Wiring::PodIdentity => {
+            // Where Pod Identity cannot work at all (EKS user guide, "EKS Pod Identity restrictions": not on Fargate,
+            // not on Windows EC2 nodes); the node's labels are the ones the agent's own DaemonSet affinity excludes.
+            if let Some(node) = p.node_name.as_deref().and_then(|n| e.nodes.get(n)) {
+                let label = |k: &str| node.labels.get(k).map(String::as_str);
+                if label("eks.amazonaws.com/compute-type") == Some("fargate") {
+                    return Some((
+                        Code::PodOnFargate,
+                        format!(
+                            "pod {} runs on Fargate node {} (eks.amazonaws.com/compute-type=fargate), where EKS Pod \
+                             Identity does not work: use IRSA for these pods",
+                            p.name, node.name
+                        ),
+                    ));
+                }
+                if label("kubernetes.io/os") == Some("windows") {
+                    return Some((
+                        Code::PodOnWindows,
+                        format!(
+                            "pod {} runs on Windows node {} (kubernetes.io/os=windows), where EKS Pod Identity does \
+                             not work: use IRSA, or schedule SkyPilot's pods on Linux nodes",
+                            p.name, node.name
+                        ),
+                    ));
+                }
+            }
             let injected = env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
                 && env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some();
             if !injected {
@@ -105,12 +198,41 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
                     ),
                 });
             }
+            // Every AWS SDK's chain takes web identity before the container credentials Pod Identity injects
+            // (aws-config's default chain: environment, profile, web identity, container, IMDS; the EKS user guide,
+            // "How EKS Pod Identity works": credentials earlier in the chain "will continue to be used").
+            if let (Some(arn), Some(file)) = (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+                return Some((
+                    Code::PodWebIdentityWins,
+                    format!(
+                        "pod {} also has AWS_ROLE_ARN={arn} and AWS_WEB_IDENTITY_TOKEN_FILE={file}, from {}: the SDKs \
+                         take web identity first, so the Pod Identity association is never used",
+                        p.name, e.web_identity_source
+                    ),
+                ));
+            }
+            if let Some((proxy, host)) = proxy_in_the_way(p) {
+                return Some((
+                    Code::PodProxyHidesAgent,
+                    format!(
+                        "pod {} sets HTTP_PROXY={proxy} and its NO_PROXY does not cover the Pod Identity agent's {host}: \
+                         SDKs that honour the proxy variables send the credentials request to the proxy",
+                        p.name
+                    ),
+                ));
+            }
             if p.host_network {
                 return Some((
                     Code::PodHostNetwork,
                     format!(
-                        "pod {} uses hostNetwork, which cannot reach the Pod Identity agent",
-                        p.name
+                        "pod {} uses hostNetwork{}: the Pod Identity agent refuses such pods' requests in the field \
+                         (aws/eks-pod-identity-agent issue 139: \"EKS does not have permissions to assume the \
+                         associated role\"); IRSA works there",
+                        p.name,
+                        p.node_name
+                            .as_deref()
+                            .map(|n| format!(" on node {n}"))
+                            .unwrap_or_default()
                     ),
                 ));
             }
@@ -137,6 +259,58 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
     None
 }
 
+/// The pod's HTTP proxy and the agent host its `NO_PROXY` leaves to it, when it does (the EKS user guide, "EKS Pod
+/// Identity considerations": add `169.254.170.23` and `[fd00:ec2::23]` to `no_proxy`). The agent is reached over
+/// plain HTTP, so only `HTTP_PROXY`/`http_proxy` matter.
+fn proxy_in_the_way(p: &PodInfo) -> Option<(String, String)> {
+    let env = |k: &str| p.aws_env.get(k).filter(|v| !v.trim().is_empty());
+    let proxy = env("HTTP_PROXY").or_else(|| env("http_proxy"))?;
+    let uri = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")?;
+    let host = uri
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(uri)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    // `[fd00:ec2::23]:80` or `169.254.170.23:80` -> the address alone.
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
+        None => host.split(':').next().unwrap_or_default().to_string(),
+    };
+    let no_proxy = env("NO_PROXY")
+        .or_else(|| env("no_proxy"))
+        .map(String::as_str)
+        .unwrap_or("");
+    (!no_proxy_covers(no_proxy, &host)).then(|| (proxy.clone(), host))
+}
+
+/// Whether a `NO_PROXY` list covers `host`: `*`, the address itself (IPv6 with or without brackets), or an IPv4
+/// CIDR block that contains it (as Go's and botocore's proxy rules read it).
+pub fn no_proxy_covers(no_proxy: &str, host: &str) -> bool {
+    let ip: Option<std::net::Ipv4Addr> = host.parse().ok();
+    no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            let bare = entry.trim_start_matches('[').trim_end_matches(']');
+            if entry == "*" || bare.eq_ignore_ascii_case(host) {
+                return true;
+            }
+            match (entry.split_once('/'), ip) {
+                (Some((net, bits)), Some(ip)) => match (net.parse::<std::net::Ipv4Addr>(), bits.parse::<u32>()) {
+                    (Ok(net), Ok(bits)) if bits <= 32 => {
+                        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                        u32::from(net) & mask == u32::from(ip) & mask
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        })
+}
+
 /// Decides over the running pods: the first pod with a finding decides the code; the message counts them all.
 pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
     let findings: Vec<(&PodInfo, Code, String)> = pods
@@ -147,7 +321,7 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
         "expected": e,
         "pods": pods.iter().map(|p| json!({
             "name": p.name, "sky_cluster": pods::sky_cluster(p), "service_account": p.service_account,
-            "aws_env": p.aws_env, "created_at": p.created_at, "host_network": p.host_network,
+            "aws_env": p.aws_env, "created_at": p.created_at, "host_network": p.host_network, "node": p.node_name,
             "finding": judge(e, p).map(|(c, _)| c),
         })).collect::<Vec<_>>(),
     });
@@ -170,7 +344,7 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
             } else {
                 message.clone()
             };
-            let o = if *code == Code::PodHostNetwork {
+            let o = if matches!(*code, Code::PodHostNetwork | Code::PodProxyHidesAgent) {
                 Outcome::warn(*code, message)
             } else {
                 Outcome::fail(*code, message)
@@ -180,4 +354,22 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
         }
     }
     .evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_proxy_covers;
+
+    #[test]
+    fn no_proxy_rules() {
+        let agent = "169.254.170.23";
+        assert!(no_proxy_covers("localhost,169.254.170.23", agent));
+        assert!(no_proxy_covers("localhost, 169.254.0.0/16", agent));
+        assert!(no_proxy_covers("*", agent));
+        assert!(!no_proxy_covers("localhost,169.254.169.254", agent));
+        assert!(!no_proxy_covers("10.0.0.0/8", agent));
+        assert!(!no_proxy_covers("", agent));
+        assert!(no_proxy_covers("[fd00:ec2::23]", "fd00:ec2::23"));
+        assert!(no_proxy_covers("fd00:ec2::23", "fd00:ec2::23"));
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::classify;
 use crate::code::Code;
+use crate::lookup::PodsRole;
 use crate::pods;
 use crate::probe::{ExecOutput, Op, PodInfo};
 use crate::report::Status;
@@ -110,10 +111,15 @@ async fn run(ctx: &Ctx) -> Outcome {
     }))
     .await;
     let wiring = ctx.wiring_in_force();
+    // The identity the pods must have: the association's target role when there is one (EKS's second hop).
+    let role = match ctx.pods_role().await {
+        Ok(PodsRole::Target { name, .. }) => name,
+        _ => t.role_name.clone(),
+    };
     let mut outcomes = Vec::new();
     for (pod, result) in chosen.iter().zip(results) {
         let outcome = match result {
-            Ok(out) => evaluate_in(&pod.name, &t.role_name, &t.bucket, &out, wiring).var("region", &t.region),
+            Ok(out) => evaluate_in(&pod.name, &role, &t.bucket, &out, wiring).var("region", &t.region),
             Err(e) => Outcome::from_error(&e),
         };
         outcomes.push(outcome.var("sky_cluster", pods::sky_cluster(pod)));

@@ -8,8 +8,9 @@ use serde_json::json;
 
 use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
+use crate::lookup::PodsRole;
 use crate::policy::{self, Decision, Known, Policy, Request};
-use crate::probe::ErrorKind;
+use crate::probe::{ErrorKind, ProbeError};
 
 /// Registration.
 pub const SPEC: CheckSpec = CheckSpec {
@@ -20,29 +21,31 @@ pub const SPEC: CheckSpec = CheckSpec {
 };
 
 async fn run(ctx: &Ctx) -> Outcome {
-    let role_arn = ctx
-        .facts
-        .role(&ctx.target.role_name)
-        .await
-        .map(|r| r.arn)
-        .unwrap_or_default();
-    decide(ctx).await.var("role_arn", role_arn)
+    match pods_role(ctx).await {
+        Ok((arn, account)) => decide(ctx, &arn, &account).await.var("role_arn", arn),
+        Err(e) => Outcome::from_error(&e),
+    }
 }
 
-async fn decide(ctx: &Ctx) -> Outcome {
+/// The ARN and account of the role the pods get: the checked role's (GetRole's ARN, with its path), or the
+/// association's target role's, which the bucket policy judges by its ARN alone (no IAM read, any account).
+async fn pods_role(ctx: &Ctx) -> Result<(String, String), ProbeError> {
+    match ctx.pods_role().await? {
+        PodsRole::Target { arn, account, .. } => Ok((arn, account)),
+        PodsRole::Own => {
+            let (role, id) = futures::join!(ctx.facts.role(&ctx.target.role_name), ctx.facts.caller_identity());
+            Ok((role?.arn, id?.account))
+        }
+    }
+}
+
+/// Decides over the bucket policy for the sessions of `role_arn`, a role of `account`.
+async fn decide(ctx: &Ctx, role_arn: &str, account: &str) -> Outcome {
     let t = &ctx.target;
-    let (policy, role, id) = futures::join!(
-        ctx.facts.bucket_policy(&t.bucket),
-        ctx.facts.role(&t.role_name),
-        ctx.facts.caller_identity()
-    );
-    let (role, id) = match (role, id) {
-        (Ok(r), Ok(i)) => (r, i),
-        (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
-    };
+    let policy = ctx.facts.bucket_policy(&t.bucket).await;
     // A bucket of another account: its policy must grant the role, not only not deny it (the role's own
     // policies are not enough across accounts).
-    let cross_account = match ctx.facts.bucket_owned_by(&t.bucket, &id.account).await {
+    let cross_account = match ctx.facts.bucket_owned_by(&t.bucket, account).await {
         Ok(owned) => !owned,
         Err(e) => return Outcome::from_error(&e),
     };
@@ -51,7 +54,7 @@ async fn decide(ctx: &Ctx) -> Outcome {
             Code::BucketOtherAccountNoGrant,
             format!(
                 "bucket {} belongs to another account than {} and has no bucket policy: nothing grants {} access to it",
-                t.bucket, id.account, role.arn
+                t.bucket, account, role_arn
             ),
         )
         .var(
@@ -60,8 +63,8 @@ async fn decide(ctx: &Ctx) -> Outcome {
         ),
         Ok(None) => Outcome::pass(format!("bucket {} has no bucket policy", t.bucket)),
         Ok(Some(text)) => match policy::parse_document(&text) {
-            Ok(doc) if cross_account => evaluate_cross_account(&t.bucket, &role.arn, &id.account, &doc),
-            Ok(doc) => evaluate(&t.bucket, &role.arn, &id.account, &doc),
+            Ok(doc) if cross_account => evaluate_cross_account(&t.bucket, role_arn, account, &doc),
+            Ok(doc) => evaluate(&t.bucket, role_arn, account, &doc),
             Err(e) => Outcome::inconclusive(
                 Code::ApiError,
                 format!("the policy of bucket {} does not parse: {e}", t.bucket),
@@ -92,30 +95,11 @@ fn actions(bucket: &str) -> [(&'static str, String); 5] {
     ]
 }
 
-/// The bucket policy with the principals that name the role written as the role's ARN: its account (`123...`,
-/// `arn:aws:iam::123...:root`) and its sessions (`arn:aws:sts::123...:assumed-role/ROLE/...`) cover it too.
-fn for_role(doc: &Policy, role_arn: &str, account: &str) -> Policy {
-    let role_name = role_arn.rsplit('/').next().unwrap_or("");
-    let mut out = doc.clone();
-    for st in &mut out.statements {
-        if let Some(aws) = st.principal.get_mut("AWS") {
-            for p in aws.iter_mut() {
-                let is_account = p == account || *p == format!("arn:aws:iam::{account}:root");
-                let is_session = p.starts_with(&format!("arn:aws:sts::{account}:assumed-role/{role_name}/"));
-                if is_account || is_session {
-                    *p = role_arn.to_string();
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Decides over the bucket policy for the role's sessions: an explicit Deny of any of the five actions fails
 /// naming its Sid; a Deny that may apply under conditions the doctor cannot evaluate warns. Allows are the identity
 /// policy's business (iam.s3-permissions) within the account.
 pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Outcome {
-    let doc = for_role(doc, role_arn, account);
+    let doc = policy::principals_as_role(doc, role_arn, account);
     // The question is only whether a Deny applies: an Allow of everything stands for the role's own policies, so
     // that `decide` answers Allowed, ExplicitDeny or ConditionallyDenied (and never "nothing allows it").
     let assume_allowed = Policy::from_value(&json!({"Statement": [

@@ -24,22 +24,41 @@ const KMS_ACTIONS: [&str; 2] = ["kms:Decrypt", "kms:GenerateDataKey"];
 
 async fn run(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
-    let (enc, role, id) = futures::join!(
-        ctx.facts.bucket_encryption(&t.bucket),
-        ctx.facts.role(&t.role_name),
-        ctx.facts.caller_identity()
-    );
-    let (enc, role, id) = match (enc, role, id) {
-        (Ok(e), Ok(r), Ok(i)) => (e, r, i),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::from_error(&e),
+    let (enc, id) = futures::join!(ctx.facts.bucket_encryption(&t.bucket), ctx.facts.caller_identity());
+    let (enc, id) = match (enc, id) {
+        (Ok(e), Ok(i)) => (e, i),
+        (Err(e), _) | (_, Err(e)) => return Outcome::from_error(&e),
     };
-    let Some(key) = customer_key(enc.as_ref(), id.partition(), &t.region, &id.account) else {
-        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), None, &[]);
+    // Only a customer managed key makes the role's policies matter: which role is the pods' (the checked one, or
+    // the association's target role, unreadable in another account) is asked only then.
+    let key = customer_key(enc.as_ref(), id.partition(), &t.region, &id.account);
+    let role_name = match (&key, ctx.judged_role().await) {
+        (None, _) => t.role_name.clone(),
+        (Some(_), Ok(name)) => name,
+        (Some(_), Err(o)) => return o,
     };
-    let Key::Arn(key_arn) = &key else {
-        return evaluate(&t.bucket, &t.role_name, enc.as_ref(), Some(&key), &[]);
+    let outcome = judge(ctx, &role_name, enc.as_ref(), key.as_ref()).await;
+    if role_name == t.role_name {
+        outcome
+    } else {
+        outcome.var("role_name", role_name)
+    }
+}
+
+/// Decides whether `role_name` may use the bucket's KMS key.
+async fn judge(ctx: &Ctx, role_name: &str, enc: Option<&BucketEncryption>, key: Option<&Key>) -> Outcome {
+    let t = &ctx.target;
+    let Some(key) = key else {
+        return evaluate(&t.bucket, role_name, enc, None, &[]);
     };
-    match super::iam_s3_permissions::role_policies(ctx, &t.role_name, role.boundary_arn.as_deref()).await {
+    let Key::Arn(key_arn) = key else {
+        return evaluate(&t.bucket, role_name, enc, Some(key), &[]);
+    };
+    let role = match ctx.facts.role(role_name).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    match super::iam_s3_permissions::role_policies(ctx, role_name, role.boundary_arn.as_deref()).await {
         Ok((policies, _, boundary)) => {
             let decisions: Vec<(&str, Decision)> = KMS_ACTIONS
                 .iter()
@@ -50,7 +69,7 @@ async fn run(ctx: &Ctx) -> Outcome {
                     )
                 })
                 .collect();
-            evaluate(&t.bucket, &t.role_name, enc.as_ref(), Some(&key), &decisions)
+            evaluate(&t.bucket, role_name, enc, Some(key), &decisions)
         }
         Err(e) => Outcome::from_error(&e),
     }

@@ -469,6 +469,10 @@ impl AwsApi for AwsClients {
             role_arn: a.role_arn().unwrap_or_default().to_string(),
             created_at: a.created_at().map(|t| t.as_secs_f64()),
             disable_session_tags: a.disable_session_tags().unwrap_or(false),
+            target_role_arn: a.target_role_arn().filter(|s| !s.is_empty()).map(str::to_string),
+            external_id: a.external_id().filter(|s| !s.is_empty()).map(str::to_string),
+            policy: a.policy().filter(|s| !s.trim().is_empty()).map(str::to_string),
+            modified_at: a.modified_at().map(|t| t.as_secs_f64()),
         })
     }
 

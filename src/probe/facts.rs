@@ -11,7 +11,7 @@ use super::local_aws::{CredentialChoice, CredentialProblem, LocalCredentials, Lo
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, KubeApi, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
+    ExecOutput, KubeApi, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
     SimulationResult,
 };
 
@@ -85,6 +85,7 @@ pub struct Facts {
     namespaces: Memo<String, ()>,
     service_accounts: Memo<(String, String), ServiceAccountInfo>,
     daemonsets: Memo<(String, String), DaemonSetInfo>,
+    nodes: Memo<String, NodeInfo>,
     addons: Memo<(String, String), AddonInfo>,
     associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
     association: Memo<(String, String), AssociationInfo>,
@@ -119,6 +120,7 @@ impl Facts {
             namespaces: Memo::default(),
             service_accounts: Memo::default(),
             daemonsets: Memo::default(),
+            nodes: Memo::default(),
             addons: Memo::default(),
             associations: Memo::default(),
             association: Memo::default(),
@@ -244,6 +246,8 @@ impl Facts {
             .cloned()
     }
 
+    memo_call!(/// A node's labels.
+        node, kube, Op::GetNode, nodes, (name: &str) -> NodeInfo, name.to_string(), get_node);
     memo_call!(/// A DaemonSet's rollout state.
         daemonset, kube, Op::GetDaemonSet, daemonsets, (namespace: &str, name: &str) -> DaemonSetInfo,
         (namespace.to_string(), name.to_string()), get_daemonset);

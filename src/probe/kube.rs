@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{AttachParams, ListParams};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -14,7 +14,8 @@ use super::kubeconfig::LoadedKubeconfig;
 use crate::probe::ApiCall;
 
 use super::{
-    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, Op, PodInfo, ProbeError, ServiceAccountInfo,
+    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, NodeInfo, Op, PodInfo, ProbeError,
+    ServiceAccountInfo,
 };
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
@@ -215,6 +216,16 @@ impl KubeClient {
         })
     }
 
+    async fn get_node_inner(&self, name: &str) -> Result<NodeInfo, ProbeError> {
+        const OP: Op = Op::GetNode;
+        let client = self.client(OP).await?;
+        let node = Api::<Node>::all(client).get(name).await.map_err(|e| map_err(OP, e))?;
+        Ok(NodeInfo {
+            name: name.to_string(),
+            labels: node.metadata.labels.unwrap_or_default().into_iter().collect(),
+        })
+    }
+
     async fn list_pods_inner(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError> {
         const OP: Op = Op::ListPods;
         let client = self.client(OP).await?;
@@ -306,6 +317,10 @@ impl KubeApi for KubeClient {
         .await
     }
 
+    async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError> {
+        self.timed(Op::GetNode, || self.get_node_inner(name)).await
+    }
+
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
         self.timed(Op::GetDaemonSet, || self.get_daemonset_inner(namespace, name))
             .await
@@ -359,7 +374,12 @@ fn pod_info(p: Pod) -> PodInfo {
         .map(|env| {
             env.iter()
                 .filter(|e| INJECTED_ENV.contains(&e.name.as_str()))
-                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                .map(|e| {
+                    (
+                        e.name.clone(),
+                        super::env_value(&e.name, e.value.as_deref().unwrap_or_default()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -375,6 +395,7 @@ fn pod_info(p: Pod) -> PodInfo {
             .creation_timestamp
             .map(|t| t.0.as_millisecond() as f64 / 1000.0),
         host_network: spec.host_network.unwrap_or(false),
+        node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
         phase: p.status.and_then(|s| s.phase).unwrap_or_default(),
     }
 }

@@ -200,6 +200,28 @@ pub struct AssociationInfo {
     /// trust condition can hold.
     #[serde(default)]
     pub disable_session_tags: bool,
+    /// `targetRoleArn` (EKS API, 2025-06): EKS assumes `role_arn` first, then this role, whose credentials the
+    /// pods get. It may be in another account (EKS user guide, "Access AWS resources in another account").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_role_arn: Option<String>,
+    /// `externalId`: the `sts:ExternalId` EKS sends on the target-role hop when session tags are disabled
+    /// (`<region>/<account>/<cluster>/<namespace>/<service-account>` in the user guide's example).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// `policy` (EKS API, 2026-02): a session policy; the pods get the intersection of it and the role's
+    /// policies (of the target role's, when there is one). It requires `disableSessionTags`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Last modification time, epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<f64>,
+}
+
+impl AssociationInfo {
+    /// The role whose credentials the pods get: the target role when there is one.
+    pub fn pods_role_arn(&self) -> &str {
+        self.target_role_arn.as_deref().unwrap_or(&self.role_arn)
+    }
 }
 
 /// IAM GetRole.
@@ -265,7 +287,30 @@ pub const INJECTED_ENV: &[&str] = &[
     "AWS_STS_REGIONAL_ENDPOINTS",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    // A proxy the SDKs would send the agent's request through (values kept without their user and password:
+    // see [`env_value`]).
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
 ];
+
+/// A pod environment variable's value as the doctor keeps it: a proxy URL loses its `user:password@`, which may be
+/// a secret; other values are kept as they are.
+pub fn env_value(name: &str, value: &str) -> String {
+    if !name.eq_ignore_ascii_case("HTTP_PROXY") {
+        return value.to_string();
+    }
+    let (scheme, rest) = match value.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), value),
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}<credentials>@{}", &rest[at + 1..]),
+        None => value.to_string(),
+    }
+}
 
 /// A pod, reduced to what the checks use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -286,6 +331,9 @@ pub struct PodInfo {
     pub created_at: Option<f64>,
     /// hostNetwork.
     pub host_network: bool,
+    /// The node it runs on (`spec.nodeName`), once scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
     /// Phase (Running, Pending, ...).
     pub phase: String,
 }
@@ -363,6 +411,15 @@ pub struct BucketEncryption {
     pub kms_key: Option<String>,
 }
 
+/// A node, reduced to its name and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// Name.
+    pub name: String,
+    /// Labels (`eks.amazonaws.com/compute-type`, `kubernetes.io/os`, ...).
+    pub labels: BTreeMap<String, String>,
+}
+
 /// Read-only Kubernetes calls the doctor makes.
 #[async_trait]
 pub trait KubeApi: Send + Sync {
@@ -374,6 +431,8 @@ pub trait KubeApi: Send + Sync {
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError>;
     /// `get daemonsets` (apps/v1).
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError>;
+    /// `get nodes` (cluster-scoped).
+    async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError>;
     /// `list pods` with a label selector.
     async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError>;
     /// `create pods/exec`: runs `command` in the pod, without stdin, reading at most `limit` bytes of each stream.
@@ -385,4 +444,19 @@ pub trait KubeApi: Send + Sync {
         command: &[String],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError>;
+}
+
+#[cfg(test)]
+mod env_tests {
+    #[test]
+    fn proxy_credentials_are_dropped() {
+        let v = |n, x| super::env_value(n, x);
+        assert_eq!(
+            v("HTTP_PROXY", "http://alice:s3cret@proxy:3128"),
+            "http://<credentials>@proxy:3128"
+        );
+        assert_eq!(v("http_proxy", "alice:s3cret@proxy:3128/"), "<credentials>@proxy:3128/");
+        assert_eq!(v("HTTP_PROXY", "http://proxy:3128/a@b"), "http://proxy:3128/a@b");
+        assert_eq!(v("NO_PROXY", "169.254.170.23"), "169.254.170.23");
+    }
 }

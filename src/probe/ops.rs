@@ -143,6 +143,8 @@ ops! {
     /// Kubernetes exec of the probe. The WebSocket exec is a GET; API servers since 1.30 authorize it as `create`,
     /// older ones as `get`.
     Exec => "create pods/exec", Exec, rbac(Scope::Namespace, "", "pods/exec", &["create", "get"]);
+    /// Kubernetes get node (cluster-scoped): where a pod runs (Fargate, Windows), which Pod Identity does not serve.
+    GetNode => "get nodes", Get, rbac(Scope::Cluster, "", "nodes", &["get"]);
     /// Kubernetes get DaemonSet (the Pod Identity agent's, in kube-system).
     GetDaemonSet => "get daemonsets", Get, rbac(Scope::KubeSystem, "apps", "daemonsets", &["get"]);
 }

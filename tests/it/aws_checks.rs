@@ -752,3 +752,163 @@ fn sky296_another_accounts_bucket_must_grant_the_role() {
     assert_healthy(&doc, IRSA_ONLY);
     assert_eq!(code, 0);
 }
+
+const MOUNT_ACTIONS: [&str; 5] = [
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+];
+
+#[test]
+fn a_target_role_is_the_pods_identity() {
+    // EKS's answer carries targetRoleArn and externalId, which the SDK parses: the target role (the only one with
+    // S3 permissions) is judged, and the second hop passes.
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role());
+    assert_healthy(&doc, IRSA_ONLY);
+    assert_eq!(check(&doc, "iam.target-role")["status"], "pass");
+    let assoc = check(&doc, "pod-identity.association");
+    assert!(
+        assoc["message"].as_str().unwrap().contains("then target role"),
+        "{assoc:#}"
+    );
+    assert_eq!(
+        assoc["evidence"]["association"]["external_id"],
+        format!("us-west-2/{ACCOUNT}/lab-cluster/default/skypilot-service-account")
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky214_a_session_policy_without_the_writes() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        s.associations[0].disable_session_tags = true;
+        s.associations[0].policy = Some(crate::lab::session_policy(&MOUNT_ACTIONS[..3], None));
+    }));
+    assert_only(&doc, "pod-identity.association", "fail", "SKY214");
+    let msg = check(&doc, "pod-identity.association")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("s3:PutObject, s3:DeleteObject"), "{msg}");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky215_a_session_policy_under_conditions() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        s.associations[0].disable_session_tags = true;
+        s.associations[0].policy = Some(crate::lab::session_policy(
+            &MOUNT_ACTIONS,
+            Some(json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})),
+        ));
+    }));
+    assert_only(&doc, "pod-identity.association", "warn", "SKY215");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky271_the_first_role_may_not_assume_the_target() {
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.role.as_mut().unwrap().inline.remove("assume-target");
+    }));
+    assert_only(&doc, "iam.target-role", "fail", "SKY271");
+    let c = check(&doc, "iam.target-role");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("sts:AssumeRole and sts:TagSession"),
+        "{c:#}"
+    );
+    // The printed fix grants exactly the two actions on the target role.
+    let cmd = c["remediation"]["commands"][0].as_str().unwrap();
+    assert!(
+        cmd.contains("SkyPilotS3Target-lab-bucket") && cmd.contains("sts:TagSession"),
+        "{cmd}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky272_the_target_trusts_another_role() {
+    let other = format!("arn:aws:iam::{ACCOUNT}:role/SomeoneElse");
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&other, None);
+    }));
+    assert_only(&doc, "iam.target-role", "fail", "SKY272");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sky273_the_target_pins_another_external_id() {
+    let theirs = format!("us-west-2/{ACCOUNT}/staging/default/skypilot-service-account");
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.associations[0].disable_session_tags = true;
+        let first = s.role_arn();
+        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&first, Some(&theirs));
+    }));
+    assert_only(&doc, "iam.target-role", "fail", "SKY273");
+    let msg = check(&doc, "iam.target-role")["message"].as_str().unwrap().to_string();
+    let ours = format!("us-west-2/{ACCOUNT}/lab-cluster/default/skypilot-service-account");
+    assert!(msg.contains(&theirs) && msg.contains(&ours), "{msg}");
+    assert_eq!(code, 1);
+    // This association's own external id: healthy.
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.associations[0].disable_session_tags = true;
+        let first = s.role_arn();
+        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&first, Some(&ours));
+    }));
+    assert_eq!(check(&doc, "iam.target-role")["status"], "pass", "{doc:#}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky274_the_target_trusts_under_unknown_conditions() {
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.extra_roles[0].trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": s.role_arn()}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
+        .to_string();
+    }));
+    assert_only(&doc, "iam.target-role", "warn", "SKY274");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn sky275_and_sky010_a_target_role_missing_or_in_another_account() {
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| s.extra_roles.clear()));
+    let c = check(&doc, "iam.target-role");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("fail"), Some("SKY275")),
+        "{c:#}"
+    );
+    assert_eq!(code, 1);
+    // In another account: every verdict on the target role is inconclusive, naming it; none passes.
+    let remote = "arn:aws:iam::210987654321:role/RemoteS3";
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.associations[0].target_role_arn = Some(remote.into());
+        s.role.as_mut().unwrap().inline.insert(
+            "assume-target".into(),
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": remote}]})
+            .to_string(),
+        );
+        s.pods[0].aws.identity = Ok("arn:aws:sts::210987654321:assumed-role/RemoteS3/eks-lab".into());
+    }));
+    for id in ["iam.target-role", "iam.s3-permissions"] {
+        let c = check(&doc, id);
+        assert_eq!(
+            (c["status"].as_str(), c["code"].as_str()),
+            (Some("inconclusive"), Some("SKY010")),
+            "{id}: {c:#}"
+        );
+        assert!(c["message"].as_str().unwrap().contains("210987654321"), "{c:#}");
+    }
+    // The bucket policy is judged by the target role's ARN alone: a bucket of the cluster's account must grant a
+    // role of another account the mount calls, and this one has no policy.
+    assert_eq!(check(&doc, "s3.bucket-policy")["code"], "SKY296", "{doc:#}");
+    assert_eq!(code, 1);
+}

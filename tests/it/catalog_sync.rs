@@ -145,6 +145,14 @@ fn templates_use_only_known_placeholders() {
         "variable",
         "profile",
         "cache",
+        "target_role_arn",
+        "target_role_name",
+        "target_account",
+        "first_role_arn",
+        "external_id",
+        "missing",
+        "association_policy",
+        "assume_target_json",
     ]
     .into();
     for (_, code) in Catalog::get().codes() {

@@ -289,6 +289,86 @@ fn sky335_pod_identity_on_host_network() {
 }
 
 #[test]
+fn sky336_web_identity_variables_in_a_pod_identity_pod() {
+    let stale = format!("arn:aws:iam::{ACCOUNT}:role/Stale");
+    let web_identity = |s: &mut Scenario| {
+        pod(s).env.insert("AWS_ROLE_ARN".into(), stale.clone());
+        pod(s).env.insert(
+            "AWS_WEB_IDENTITY_TOKEN_FILE".into(),
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into(),
+        );
+        // Web identity comes first in every SDK's chain: the pod runs as that role.
+        pod(s).aws.identity = Ok(format!("arn:aws:sts::{ACCOUNT}:assumed-role/Stale/botocore-session-1"));
+    };
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(web_identity));
+    let c = check(&doc, "pod.credentials");
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some("fail"), Some("SKY336")),
+        "{c:#}"
+    );
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains(&stale) && msg.contains("not SkyPilot's config"), "{msg}");
+    // The pod itself confirms it: it runs as the other role.
+    assert_eq!(check(&doc, "pod.s3-list")["code"], "SKY343");
+    assert_eq!(code, 1);
+    // Set by SkyPilot's pod_config: the message names the file.
+    let pod_config = "kubernetes:\n  pod_config:\n    spec:\n      containers:\n        - env:\n            - name: AWS_ROLE_ARN\n              value: arn:aws:iam::123456789012:role/Stale\naws:\n  remote_identity: NO_UPLOAD\n";
+    let (_, doc, _lab) = run(Scenario::healthy_pod_identity().with(web_identity).with(|s| {
+        s.sky_user_config = Some(pod_config.into());
+    }));
+    let msg = check(&doc, "pod.credentials")["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("SkyPilot's kubernetes.pod_config in") && msg.contains("config.yaml"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sky337_sky338_pods_where_pod_identity_does_not_work() {
+    for (label, value, code) in [
+        ("eks.amazonaws.com/compute-type", "fargate", "SKY337"),
+        ("kubernetes.io/os", "windows", "SKY338"),
+    ] {
+        let (code_exit, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+            s.nodes
+                .get_mut(crate::lab::LAB_NODE)
+                .unwrap()
+                .insert(label.into(), value.into());
+        }));
+        assert_only(&doc, "pod.credentials", "fail", code);
+        let msg = check(&doc, "pod.credentials")["message"].as_str().unwrap().to_string();
+        assert!(msg.contains(crate::lab::LAB_NODE) && msg.contains(value), "{msg}");
+        assert_eq!(code_exit, 1);
+    }
+    // A node the doctor may not read: said, not passed over.
+    let (_, doc, _lab) = run(Scenario::healthy_pod_identity().fault("kube", Some("nodes"), FaultKind::AccessDenied));
+    let c = check(&doc, "pod.credentials");
+    assert!(c["message"].as_str().unwrap().contains("could not be read"), "{c:#}");
+}
+
+#[test]
+fn sky339_an_http_proxy_that_catches_the_agent() {
+    let proxied = |no_proxy: &'static str| {
+        Scenario::healthy_pod_identity().with(move |s| {
+            pod(s)
+                .env
+                .insert("HTTP_PROXY".into(), "http://alice:s3cret@proxy.corp:3128".into());
+            pod(s).env.insert("NO_PROXY".into(), no_proxy.into());
+        })
+    };
+    let (code, doc, _lab) = run(proxied("localhost,169.254.169.254"));
+    assert_only(&doc, "pod.credentials", "warn", "SKY339");
+    let out = doc.to_string();
+    assert!(!out.contains("s3cret"), "the proxy's password never enters the report");
+    assert!(out.contains("<credentials>@proxy.corp:3128"), "{out}");
+    assert_eq!(code, 0);
+    // The agent's address in NO_PROXY (as the EKS user guide says): no finding.
+    let (_, doc, _lab) = run(proxied("localhost,169.254.170.23,[fd00:ec2::23]"));
+    assert_eq!(check(&doc, "pod.credentials")["status"], "pass", "{doc:#}");
+}
+
+#[test]
 fn sky341_uploaded_credentials_file() {
     // The uploaded file wins over Pod Identity's container provider: the pod runs as the file's user.
     let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {

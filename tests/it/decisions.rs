@@ -103,6 +103,10 @@ fn pi() -> Scenario {
     Scenario::healthy_pod_identity()
 }
 
+fn target() -> Scenario {
+    Scenario::pod_identity_with_target_role()
+}
+
 fn irsa() -> Scenario {
     Scenario::healthy_irsa()
 }
@@ -351,6 +355,104 @@ fn cases() -> Vec<Case> {
             "fail",
             Code::AssociationOtherRole,
         ),
+        // The association's session policy (EKS API, 2026-02; it requires disableSessionTags).
+        case(
+            "session policy without the S3 writes",
+            pi().with(|s| {
+                s.associations[0].disable_session_tags = true;
+                s.associations[0].policy = Some(crate::lab::session_policy(&["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"], None));
+            }),
+            "pod-identity.association",
+            "fail",
+            Code::AssociationSessionPolicyDenies,
+        ),
+        case(
+            "session policy under a source-IP condition",
+            pi().with(|s| {
+                s.associations[0].disable_session_tags = true;
+                s.associations[0].policy = Some(crate::lab::session_policy(
+                    &["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    Some(json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})),
+                ));
+            }),
+            "pod-identity.association",
+            "warn",
+            Code::AssociationSessionPolicyConditional,
+        ),
+        // A target role (EKS API, 2025-06): the second hop.
+        case(
+            "first role may not assume the target",
+            target().with(|s| {
+                s.role.as_mut().unwrap().inline.remove("assume-target");
+            }),
+            "iam.target-role",
+            "fail",
+            Code::TargetAssumeNotAllowed,
+        ),
+        case(
+            "target trusts another role",
+            target().with(|s| {
+                s.extra_roles[0].trust_policy =
+                    crate::lab::target_role_trust(&format!("arn:aws:iam::{ACCOUNT}:role/SomeoneElse"), None)
+            }),
+            "iam.target-role",
+            "fail",
+            Code::TargetTrustExcludesFirstRole,
+        ),
+        case(
+            "target pins another cluster's external id",
+            target().with(|s| {
+                s.associations[0].disable_session_tags = true;
+                let first = s.role_arn();
+                s.extra_roles[0].trust_policy = crate::lab::target_role_trust(
+                    &first,
+                    Some(&format!("us-west-2/{ACCOUNT}/staging/default/skypilot-service-account")),
+                );
+            }),
+            "iam.target-role",
+            "fail",
+            Code::TargetExternalIdMismatch,
+        ),
+        case(
+            "target trust under a source-IP condition",
+            target().with(|s| {
+                s.extra_roles[0].trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": s.role_arn()}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
+                .to_string()
+            }),
+            "iam.target-role",
+            "warn",
+            Code::TargetTrustConditionsUnknown,
+        ),
+        case(
+            "target role missing",
+            target().with(|s| {
+                s.extra_roles.clear();
+            }),
+            "iam.target-role",
+            "fail",
+            Code::TargetRoleNotFound,
+        )
+        .not_only(),
+        case(
+            "target role in another account",
+            target().with(|s| {
+                s.associations[0].target_role_arn = Some("arn:aws:iam::210987654321:role/RemoteS3".into());
+                s.extra_roles.clear();
+                s.role.as_mut().unwrap().inline.insert(
+                    "assume-target".into(),
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "arn:aws:iam::210987654321:role/RemoteS3"}]})
+                    .to_string(),
+                );
+                s.pods[0].aws.identity = Ok("arn:aws:sts::210987654321:assumed-role/RemoteS3/eks-lab".into());
+            }),
+            "iam.target-role",
+            "inconclusive",
+            Code::RoleInOtherAccount,
+        )
+        .not_only(),
         // IRSA
         case("OIDC provider not registered", irsa().with(|s| s.oidc_provider = None), "irsa.oidc-provider", "fail", Code::OidcProviderMissing),
         case(
@@ -588,6 +690,49 @@ fn cases() -> Vec<Case> {
             Code::PodOtherRoleArn,
         ),
         case("hostNetwork pod", pi().with(|s| pod(s).host_network = true), "pod.credentials", "warn", Code::PodHostNetwork),
+        case(
+            "pod on a Fargate node",
+            pi().with(|s| {
+                let node = s.nodes.get_mut(crate::lab::LAB_NODE).unwrap();
+                node.insert("eks.amazonaws.com/compute-type".into(), "fargate".into());
+            }),
+            "pod.credentials",
+            "fail",
+            Code::PodOnFargate,
+        ),
+        case(
+            "pod on a Windows node",
+            pi().with(|s| {
+                let node = s.nodes.get_mut(crate::lab::LAB_NODE).unwrap();
+                node.insert("kubernetes.io/os".into(), "windows".into());
+            }),
+            "pod.credentials",
+            "fail",
+            Code::PodOnWindows,
+        ),
+        case(
+            "HTTP proxy without the agent in NO_PROXY",
+            pi().with(|s| {
+                pod(s).env.insert("HTTP_PROXY".into(), "http://proxy.corp:3128".into());
+                pod(s).env.insert("NO_PROXY".into(), "localhost,169.254.169.254".into());
+            }),
+            "pod.credentials",
+            "warn",
+            Code::PodProxyHidesAgent,
+        ),
+        case(
+            "web identity variables in a Pod Identity pod",
+            pi().with(|s| {
+                pod(s).env.insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::{ACCOUNT}:role/Stale"));
+                pod(s)
+                    .env
+                    .insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into());
+            }),
+            "pod.credentials",
+            "fail",
+            Code::PodWebIdentityWins,
+        )
+        .not_only(),
         // pod.s3-list
         case(
             "uploaded credentials file won",
@@ -775,6 +920,42 @@ fn every_code_from_its_own_setup() {
 }
 
 #[test]
+fn a_target_role_is_judged_in_place_of_the_first() {
+    let (_, doc) = memory::run(target());
+    assert_eq!(check(&doc, "iam.target-role")["status"], "pass", "{doc:#}");
+    // The first role holds no S3 permission: only the target's make iam.s3-permissions pass.
+    let s3 = check(&doc, "iam.s3-permissions");
+    assert_eq!(s3["status"], "pass", "{s3:#}");
+    assert!(
+        s3["message"].as_str().unwrap().contains("SkyPilotS3Target-lab-bucket"),
+        "{s3:#}"
+    );
+    // The same setup without the target role: the first role alone has no S3 permission.
+    let (_, doc) = memory::run(target().with(|s| s.associations[0].target_role_arn = None));
+    // (the guide's policy exists, unattached: SKY262).
+    let s3 = check(&doc, "iam.s3-permissions");
+    assert_eq!(
+        (s3["status"].as_str(), s3["code"].as_str()),
+        (Some("fail"), Some("SKY262")),
+        "{s3:#}"
+    );
+    assert!(
+        s3["message"].as_str().unwrap().contains("SkyPilotS3Role-lab-bucket"),
+        "{s3:#}"
+    );
+    // With the target role in another account, the S3 verdicts are inconclusive, naming the role, never a pass.
+    let remote = "arn:aws:iam::210987654321:role/RemoteS3";
+    let (_, doc) = memory::run(target().with(|s| s.associations[0].target_role_arn = Some(remote.into())));
+    let s3 = check(&doc, "iam.s3-permissions");
+    assert_eq!(
+        (s3["status"].as_str(), s3["code"].as_str()),
+        (Some("inconclusive"), Some("SKY010")),
+        "{s3:#}"
+    );
+    assert!(s3["message"].as_str().unwrap().contains(remote), "{s3:#}");
+}
+
+#[test]
 fn a_current_rclone_or_irsa_is_no_finding() {
     for (s, line) in [
         (pi(), "rclone v1.68.2"),
@@ -789,7 +970,7 @@ fn a_current_rclone_or_irsa_is_no_finding() {
 
 #[test]
 fn healthy_setups_pass_and_ask_each_question_once() {
-    for (s, other) in [(pi(), IRSA_ONLY), (irsa(), POD_IDENTITY_ONLY)] {
+    for (s, other) in [(pi(), IRSA_ONLY), (irsa(), POD_IDENTITY_ONLY), (target(), IRSA_ONLY)] {
         let out = memory::run_with(s, Run::default());
         assert_healthy(&out.doc, other);
         assert_eq!(out.code, 0);

@@ -16,6 +16,7 @@ fn pod() -> PodSpec {
         env: [("GREETING".to_string(), "hello from the pod".to_string())].into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         host_network: false,
+        node_name: None,
         phase: "Running".into(),
         aws: crate::lab::PodAws {
             cli: false,

@@ -431,12 +431,7 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 .enumerate()
                 .find(|(i, a)| format!("a-{i:017}") == id && a.cluster.as_deref().is_none_or(|c| c == s.cluster));
             match found {
-                Some((_, a)) => ok_json(json!({ "association": {
-                    "clusterName": s.cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
-                    "roleArn": a.role_arn, "associationId": id,
-                    "associationArn": format!("arn:aws:eks:{}:{ACCOUNT}:podidentityassociation/{}/{id}", s.region, s.cluster),
-                    "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": a.disable_session_tags
-                }})),
+                Some((_, a)) => ok_json(association_json(&s.region, &s.cluster, id, a)),
                 None => eks_error(404, "ResourceNotFoundException", format!("Association {id} not found")),
             }
         }
@@ -447,6 +442,26 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
         ),
         _ => eks_error(404, "ResourceNotFoundException", format!("unknown EKS route {path}")),
     }
+}
+
+/// DescribePodIdentityAssociation's answer, as the EKS API reference shapes it (the 2025-06 cross-account fields
+/// and the 2026-02 session policy only when set, as EKS omits them).
+fn association_json(region: &str, cluster: &str, id: &str, a: &super::AssociationSpec) -> serde_json::Value {
+    let mut assoc = json!({
+        "clusterName": cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
+        "roleArn": a.role_arn, "associationId": id,
+        "associationArn": format!("arn:aws:eks:{region}:{ACCOUNT}:podidentityassociation/{cluster}/{id}"),
+        "createdAt": a.created_at, "modifiedAt": a.modified_at.unwrap_or(a.created_at),
+        "disableSessionTags": a.disable_session_tags
+    });
+    if let Some(t) = &a.target_role_arn {
+        assoc["targetRoleArn"] = json!(t);
+        assoc["externalId"] = json!(a.external_id(region, cluster));
+    }
+    if let Some(p) = &a.policy {
+        assoc["policy"] = json!(p);
+    }
+    json!({ "association": assoc })
 }
 
 /// The EKS writes a fix script makes (only it: the doctor's requests never get here), applied to the scenario as
@@ -462,14 +477,7 @@ fn eks_write(state: &LabState, path: &str, body: &[u8]) -> Response {
     }
     let region = s.region.clone();
     let cluster = target.to_string();
-    let assoc_json = |id: &str, a: &super::AssociationSpec| {
-        json!({ "association": {
-            "clusterName": cluster, "namespace": a.namespace, "serviceAccount": a.service_account,
-            "roleArn": a.role_arn, "associationId": id,
-            "associationArn": format!("arn:aws:eks:{region}:{ACCOUNT}:podidentityassociation/{cluster}/{id}"),
-            "createdAt": a.created_at, "modifiedAt": a.created_at, "disableSessionTags": a.disable_session_tags
-        }})
-    };
+    let assoc_json = |id: &str, a: &super::AssociationSpec| association_json(&region, &cluster, id, a);
     match op {
         "CreateAddon" => {
             let name = text("addonName");
@@ -489,14 +497,12 @@ fn eks_write(state: &LabState, path: &str, body: &[u8]) -> Response {
             )
         }
         "CreatePodIdentityAssociation" => {
-            let a = super::AssociationSpec {
-                namespace: text("namespace"),
-                service_account: text("serviceAccount"),
-                role_arn: text("roleArn"),
-                created_at: 1_800_000_000.0,
-                disable_session_tags: req.get("disableSessionTags").and_then(|v| v.as_bool()).unwrap_or(false),
-                cluster: Some(cluster.clone()),
-            };
+            let mut a = super::AssociationSpec::new(&text("namespace"), &text("serviceAccount"), &text("roleArn"));
+            a.created_at = 1_800_000_000.0;
+            a.disable_session_tags = req.get("disableSessionTags").and_then(|v| v.as_bool()).unwrap_or(false);
+            a.cluster = Some(cluster.clone());
+            a.target_role_arn = Some(text("targetRoleArn")).filter(|t| !t.is_empty());
+            a.policy = Some(text("policy")).filter(|t| !t.is_empty());
             if s.associations.iter().any(|x| {
                 x.namespace == a.namespace
                     && x.service_account == a.service_account

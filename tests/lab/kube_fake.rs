@@ -57,6 +57,7 @@ fn classify(method: &str, seg: &[&str], is_ws: bool) -> (String, String) {
     let resource = match seg {
         ["version"] => "version".to_string(),
         ["api", "v1", "namespaces"] | ["api", "v1", "namespaces", _] => "namespaces".into(),
+        ["api", "v1", "nodes"] | ["api", "v1", "nodes", _] => "nodes".into(),
         ["api", "v1", "namespaces", _, r, ..] if seg.len() >= 7 => format!("{r}/{}", seg[6]),
         ["api", "v1", "namespaces", _, r, ..] => r.to_string(),
         ["apis", _, _, "namespaces", _, r, ..] => r.to_string(),
@@ -65,6 +66,7 @@ fn classify(method: &str, seg: &[&str], is_ws: bool) -> (String, String) {
     let named = matches!(
         seg,
         ["api", "v1", "namespaces", _]
+            | ["api", "v1", "nodes", _]
             | ["api", "v1", "namespaces", _, _, _, ..]
             | ["apis", _, _, "namespaces", _, _, _, ..]
             | ["version"]
@@ -216,6 +218,14 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 "daemonsets.apps \"eks-pod-identity-agent\" not found".into(),
             ),
         },
+        ["api", "v1", "nodes", name] => match s.nodes.get(*name) {
+            Some(labels) => ok(json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": labels, "uid": format!("uid-{name}")},
+                "status": {"nodeInfo": {"operatingSystem": labels.get("kubernetes.io/os").cloned().unwrap_or_default()}}
+            })),
+            None => status(404, "NotFound", format!("nodes \"{name}\" not found")),
+        },
         ["api", "v1", "namespaces", ns, "pods"] => {
             let selector: BTreeMap<String, String> = query_pairs(&query)
                 .into_iter()
@@ -276,7 +286,7 @@ fn pod_json(p: &PodSpec) -> Value {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": p.name, "namespace": p.namespace, "labels": p.labels, "annotations": p.annotations,
                      "creationTimestamp": p.created_at, "uid": format!("uid-{}", p.name)},
-        "spec": {"serviceAccountName": p.service_account, "hostNetwork": p.host_network,
+        "spec": {"serviceAccountName": p.service_account, "hostNetwork": p.host_network, "nodeName": p.node_name,
                  "containers": [{"name": "ray-node", "image": "skypilot/lab:latest", "env": env}]},
         "status": {"phase": p.phase}
     })

@@ -21,8 +21,8 @@ use skys3::probe::kubeconfig::LoadedKubeconfig;
 use skys3::probe::local_aws::LocalEnv;
 use skys3::probe::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, Facts, INJECTED_ENV, KubeApi, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo,
-    ServiceAccountInfo, SimulationResult,
+    ExecOutput, Facts, INJECTED_ENV, KubeApi, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError,
+    RoleInfo, ServiceAccountInfo, SimulationResult,
 };
 use skys3::report::Report;
 use skys3::sky::ConfigPaths;
@@ -76,13 +76,18 @@ impl MemoryAws {
     }
 
     fn role(&self, op: Op, name: &str) -> Result<&super::scenario::RoleSpec, ProbeError> {
-        self.s.role.as_ref().filter(|r| r.name == name).ok_or_else(|| {
-            not_found(
-                op,
-                "NoSuchEntity",
-                format!("The role with name {name} cannot be found."),
-            )
-        })
+        self.s
+            .role
+            .iter()
+            .chain(&self.s.extra_roles)
+            .find(|r| r.name == name)
+            .ok_or_else(|| {
+                not_found(
+                    op,
+                    "NoSuchEntity",
+                    format!("The role with name {name} cannot be found."),
+                )
+            })
     }
 }
 
@@ -173,6 +178,10 @@ impl AwsApi for MemoryAws {
             role_arn: a.role_arn.clone(),
             created_at: Some(a.created_at),
             disable_session_tags: a.disable_session_tags,
+            target_role_arn: a.target_role_arn.clone(),
+            external_id: a.external_id(&self.s.region, cluster),
+            policy: a.policy.clone(),
+            modified_at: Some(a.modified_at.unwrap_or(a.created_at)),
         })
     }
 
@@ -189,11 +198,13 @@ impl AwsApi for MemoryAws {
 
     async fn list_attached_role_policies(&self, role: &str) -> Result<Vec<String>, ProbeError> {
         self.role(Op::ListAttachedRolePolicies, role)?;
+        // The scenario's policies are attached to its main role only.
+        let main = self.s.role.as_ref().is_some_and(|r| r.name == role);
         Ok(self
             .s
             .policies
             .iter()
-            .filter(|p| p.attached)
+            .filter(|p| p.attached && main)
             .map(|p| Self::policy_arn(&p.name))
             .collect())
     }
@@ -388,7 +399,7 @@ pub fn pod_info(p: &PodSpec) -> PodInfo {
             .env
             .iter()
             .filter(|(k, _)| INJECTED_ENV.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), skys3::probe::env_value(k, v)))
             .collect(),
         created_at: p
             .created_at
@@ -396,6 +407,7 @@ pub fn pod_info(p: &PodSpec) -> PodInfo {
             .ok()
             .map(|t| t.as_millisecond() as f64 / 1000.0),
         host_network: p.host_network,
+        node_name: p.node_name.clone(),
         phase: p.phase.clone(),
     }
 }
@@ -449,6 +461,18 @@ impl KubeApi for MemoryKube {
                     format!("serviceaccounts \"{name}\" not found"),
                 )
             })
+    }
+
+    async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError> {
+        self.gate(Op::GetNode)?;
+        self.s
+            .nodes
+            .get(name)
+            .map(|labels| NodeInfo {
+                name: name.into(),
+                labels: labels.clone(),
+            })
+            .ok_or_else(|| not_found(Op::GetNode, "NotFound", format!("nodes \"{name}\" not found")))
     }
 
     async fn get_daemonset(&self, _namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
@@ -542,6 +566,7 @@ impl Rule {
             "namespaces" => vec![Op::GetNamespace],
             "serviceaccounts" => vec![Op::GetServiceAccount],
             "daemonsets" => vec![Op::GetDaemonSet],
+            "nodes" => vec![Op::GetNode],
             "pods" => vec![Op::ListPods],
             "pods/exec" | "exec" => vec![Op::Exec],
             other => panic!("no operation for kube resource {other}"),
@@ -783,6 +808,9 @@ impl<T: KubeApi> KubeApi for Faulty<T> {
             (namespace, name),
             self.inner.get_service_account(namespace, name)
         )
+    }
+    async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError> {
+        wrap!(self, Op::GetNode, (name), self.inner.get_node(name))
     }
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
         wrap!(

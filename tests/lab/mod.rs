@@ -516,6 +516,28 @@ impl Lab {
 }
 
 /// Creates the scenario's IAM and S3 resources in moto with the real SDK.
+/// Seeding may be retried by the SDK (moto closes connections under load, and a retried create finds what the
+/// first attempt made): an entity that already exists is what the seed wanted.
+fn already_there<E: std::fmt::Debug>(e: E) -> Result<(), E> {
+    if format!("{e:?}").contains("EntityAlreadyExists") {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+async fn put_inline(iam: &aws_sdk_iam::Client, role: &RoleSpec) {
+    for (name, doc) in &role.inline {
+        iam.put_role_policy()
+            .role_name(&role.name)
+            .policy_name(name)
+            .policy_document(doc)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 async fn seed(moto_url: &str, s: &Scenario) {
     use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     let conf = aws_config::defaults(BehaviorVersion::latest())
@@ -532,6 +554,8 @@ async fn seed(moto_url: &str, s: &Scenario) {
             .policy_document(&p.document)
             .send()
             .await
+            .map(|_| ())
+            .or_else(already_there)
             .expect("create policy");
     }
     if let Some(role) = &s.role {
@@ -545,6 +569,8 @@ async fn seed(moto_url: &str, s: &Scenario) {
             )
             .send()
             .await
+            .map(|_| ())
+            .or_else(already_there)
             .expect("create role");
         for p in s.policies.iter().filter(|p| p.attached) {
             iam.attach_role_policy()
@@ -554,15 +580,18 @@ async fn seed(moto_url: &str, s: &Scenario) {
                 .await
                 .expect("attach policy");
         }
-        for (name, doc) in &role.inline {
-            iam.put_role_policy()
-                .role_name(&role.name)
-                .policy_name(name)
-                .policy_document(doc)
-                .send()
-                .await
-                .unwrap();
-        }
+        put_inline(&iam, role).await;
+    }
+    for role in &s.extra_roles {
+        iam.create_role()
+            .role_name(&role.name)
+            .assume_role_policy_document(&role.trust_policy)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(already_there)
+            .expect("create extra role");
+        put_inline(&iam, role).await;
     }
     if let (Some(clients), Some(eks)) = (&s.oidc_provider, &s.eks) {
         let mut req = iam
@@ -575,7 +604,11 @@ async fn seed(moto_url: &str, s: &Scenario) {
         for c in clients {
             req = req.client_id_list(c);
         }
-        req.send().await.expect("create OIDC provider");
+        req.send()
+            .await
+            .map(|_| ())
+            .or_else(already_there)
+            .expect("create OIDC provider");
     }
     for (bucket, region) in &s.buckets {
         // S3 refuses a location constraint that differs from the endpoint's region: one client per region.

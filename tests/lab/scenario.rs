@@ -117,6 +117,8 @@ pub struct PodSpec {
     pub created_at: String,
     /// hostNetwork.
     pub host_network: bool,
+    /// spec.nodeName.
+    pub node_name: Option<String>,
     /// Phase.
     pub phase: String,
     /// Its AWS client.
@@ -162,6 +164,40 @@ pub struct AssociationSpec {
     pub disable_session_tags: bool,
     /// The cluster it belongs to; `None`: every cluster of the scenario (the main one and the extra ones).
     pub cluster: Option<String>,
+    /// targetRoleArn: the second hop's role.
+    pub target_role_arn: Option<String>,
+    /// policy: a session policy (JSON).
+    pub policy: Option<String>,
+    /// modifiedAt (epoch seconds); `None`: its creation time.
+    pub modified_at: Option<f64>,
+}
+
+impl AssociationSpec {
+    /// An association of the namespace and service account to the role, created long ago.
+    pub fn new(namespace: &str, service_account: &str, role_arn: &str) -> AssociationSpec {
+        AssociationSpec {
+            namespace: namespace.into(),
+            service_account: service_account.into(),
+            role_arn: role_arn.into(),
+            created_at: 1_700_000_000.0,
+            disable_session_tags: false,
+            cluster: None,
+            target_role_arn: None,
+            policy: None,
+            modified_at: None,
+        }
+    }
+
+    /// The externalId EKS reports for an association with a target role, in the format of the EKS user guide's
+    /// example (`<region>/<account>/<cluster>/<namespace>/<service-account>`); none without a target role.
+    pub fn external_id(&self, region: &str, cluster: &str) -> Option<String> {
+        self.target_role_arn.as_ref().map(|_| {
+            format!(
+                "{region}/{}/{cluster}/{}/{}",
+                ACCOUNT, self.namespace, self.service_account
+            )
+        })
+    }
 }
 
 /// An EKS add-on.
@@ -222,6 +258,8 @@ pub struct Scenario {
     pub associations: Vec<AssociationSpec>,
     /// The IAM role; `None` = missing.
     pub role: Option<RoleSpec>,
+    /// Other roles of the account (a Pod Identity association's target role), with inline policies only.
+    pub extra_roles: Vec<RoleSpec>,
     /// Managed policies.
     pub policies: Vec<PolicySpec>,
     /// Register the cluster's OIDC provider in IAM (client ids).
@@ -259,6 +297,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// The Pod Identity agent DaemonSet in kube-system: (desired, ready); `None` = absent.
     pub agent_daemonset: Option<(i32, i32)>,
+    /// The cluster's nodes: name -> labels.
+    pub nodes: BTreeMap<String, BTreeMap<String, String>>,
     /// IAM SimulatePrincipalPolicy answers: action -> decision. `None`: moto's own answer (it has none: HTTP 500).
     pub simulator: Option<BTreeMap<String, String>>,
     /// The API server URL of both the kubeconfig and DescribeCluster, instead of the fake's (e.g. a closed port).
@@ -300,6 +340,22 @@ impl ExtraCluster {
     }
 }
 
+/// The lab's one node, an EC2 Linux node of a managed node group.
+pub const LAB_NODE: &str = "ip-10-0-1-23.us-west-2.compute.internal";
+
+/// The labels of an EKS EC2 Linux node.
+pub fn linux_node_labels() -> BTreeMap<String, String> {
+    [
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", "amd64"),
+        ("eks.amazonaws.com/nodegroup", "lab-nodes"),
+        ("kubernetes.io/hostname", LAB_NODE),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// awscli's words when STS refuses the web identity for the role (exit 254): a trust policy that does not match.
 pub const AWSCLI_ASSUME_DENIED: &str = "\nAn error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity\n";
 
@@ -324,6 +380,7 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         created_at: "2026-01-01T00:00:00Z".into(),
         host_network: false,
+        node_name: Some(LAB_NODE.into()),
         phase: "Running".into(),
         aws: PodAws {
             cli: true,
@@ -352,6 +409,34 @@ pub fn guide_s3_policy(bucket: &str) -> String {
         }]
     })
     .to_string()
+}
+
+/// A target role's trust policy as the EKS user guide's example writes it: the cluster's account as principal,
+/// pinned to the first role with `ArnEquals aws:PrincipalArn`; with `external_id`, the AssumeRole statement
+/// requires it and TagSession gets its own statement (the guide's example for associations without session tags).
+pub fn target_role_trust(first_role_arn: &str, external_id: Option<&str>) -> String {
+    let principal = serde_json::json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:root")});
+    let pin = serde_json::json!({"ArnEquals": {"aws:PrincipalArn": first_role_arn}});
+    let statements = match external_id {
+        None => serde_json::json!([{"Effect": "Allow", "Principal": principal,
+            "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": pin}]),
+        Some(id) => serde_json::json!([
+            {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": id}, "ArnEquals": {"aws:PrincipalArn": first_role_arn}}},
+            {"Effect": "Allow", "Principal": principal, "Action": "sts:TagSession"}]),
+    };
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// A session policy (an association's `policy`) allowing `actions` on the lab bucket and its objects, under
+/// `condition` if given.
+pub fn session_policy(actions: &[&str], condition: Option<serde_json::Value>) -> String {
+    let mut st = serde_json::json!({"Effect": "Allow", "Action": actions,
+        "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"]});
+    if let Some(c) = condition {
+        st["Condition"] = c;
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [st]}).to_string()
 }
 
 /// The Pod Identity trust policy of the guide's Step 3.
@@ -411,6 +496,7 @@ impl Scenario {
             addons: vec![],
             associations: vec![],
             role: None,
+            extra_roles: vec![],
             policies: vec![PolicySpec {
                 name: format!("SkyPilotS3Access-{bucket}"),
                 document: guide_s3_policy(&bucket),
@@ -437,6 +523,7 @@ impl Scenario {
             env,
             faults: vec![],
             agent_daemonset: None,
+            nodes: [(LAB_NODE.to_string(), linux_node_labels())].into(),
             simulator: None,
             kube_server: None,
             latency_ms: 0,
@@ -452,6 +539,42 @@ impl Scenario {
     /// The role ARN of the scenario's role name.
     pub fn role_arn(&self) -> String {
         format!("arn:aws:iam::{ACCOUNT}:role/SkyPilotS3Role-{}", self.bucket)
+    }
+
+    /// A healthy Pod Identity setup whose association has a target role (EKS API, 2025-06) in the lab's account, as
+    /// the EKS user guide's "Access AWS resources in another account with a target IAM role" sets it up: the guide's
+    /// role may assume and tag `SkyPilotS3Target-<bucket>`, which trusts it (the account as principal, `ArnEquals`
+    /// on `aws:PrincipalArn`) and alone holds the S3 permissions, so judging the first role instead would fail.
+    pub fn pod_identity_with_target_role() -> Scenario {
+        let mut s = Scenario::healthy_pod_identity();
+        let first = s.role_arn();
+        let name = s.target_role_name();
+        let target = format!("arn:aws:iam::{ACCOUNT}:role/{name}");
+        for p in &mut s.policies {
+            p.attached = false;
+        }
+        s.role.as_mut().unwrap().inline.insert(
+            "assume-target".into(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": target}]})
+            .to_string(),
+        );
+        s.extra_roles.push(RoleSpec {
+            name: name.clone(),
+            trust_policy: target_role_trust(&first, None),
+            inline: [("s3".to_string(), guide_s3_policy(&s.bucket))].into(),
+            boundary: None,
+        });
+        s.associations[0].target_role_arn = Some(target);
+        s.pods[0].aws.identity = Ok(format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/{name}/eks-lab-clust-lab-test-1a2b3c4d-head"
+        ));
+        s
+    }
+
+    /// The target role's name in [`Scenario::pod_identity_with_target_role`].
+    pub fn target_role_name(&self) -> String {
+        format!("SkyPilotS3Target-{}", self.bucket)
     }
 
     /// A healthy setup wired with EKS Pod Identity, as the guide's Option 1 leaves it.
@@ -489,14 +612,7 @@ impl Scenario {
             ],
         );
         s.pods = vec![pod];
-        s.associations = vec![AssociationSpec {
-            namespace: s.namespace.clone(),
-            service_account: s.service_account.clone(),
-            role_arn: s.role_arn(),
-            created_at: 1_700_000_000.0,
-            disable_session_tags: false,
-            cluster: None,
-        }];
+        s.associations = vec![AssociationSpec::new(&s.namespace, &s.service_account, &s.role_arn())];
         s
     }
 

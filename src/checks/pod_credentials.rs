@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
 use crate::pods;
-use crate::probe::{NodeInfo, PodInfo};
+use crate::probe::{NetworkPolicyInfo, NodeInfo, PodInfo};
 use crate::report::Status;
 use crate::wiring::Wiring;
 
@@ -41,6 +41,9 @@ pub struct Expect {
     /// read is missing here, and named in the evidence.
     #[serde(skip)]
     pub nodes: BTreeMap<String, NodeInfo>,
+    /// The NetworkPolicies of the pods' namespace (Pod Identity only), as read.
+    #[serde(skip)]
+    pub network_policies: Vec<NetworkPolicyInfo>,
 }
 
 /// Where `AWS_ROLE_ARN` in a Pod Identity pod's spec comes from: SkyPilot's `kubernetes.pod_config` (named with its
@@ -116,6 +119,15 @@ async fn run(ctx: &Ctx) -> Outcome {
             }
         }
     }
+    let mut network_policies = vec![];
+    if wiring == Wiring::PodIdentity {
+        match ctx.facts.network_policies(&t.namespace).await {
+            Ok(p) => network_policies = p,
+            Err(e) => {
+                unread.insert(format!("NetworkPolicies of {}", t.namespace), e.to_string());
+            }
+        }
+    }
     let expect = Expect {
         wiring,
         service_account: t.service_account.clone(),
@@ -123,15 +135,21 @@ async fn run(ctx: &Ctx) -> Outcome {
         associated_at,
         web_identity_source: web_identity_source(ctx, detected.annotation.is_some()),
         nodes,
+        network_policies,
     };
     let outcome = evaluate(&expect, &pods);
     if unread.is_empty() {
         return outcome;
     }
-    // Not knowing a node leaves Fargate and Windows unjudged for its pods: said, not passed over.
+    // Not knowing a node (or the NetworkPolicies) leaves what it decides unjudged: said, not passed over.
     let note = format!(
-        " (node(s) {} could not be read, so Fargate and Windows were not ruled out for their pods)",
-        unread.keys().cloned().collect::<Vec<_>>().join(", ")
+        " ({} could not be read, so {} not ruled out)",
+        unread.keys().cloned().collect::<Vec<_>>().join(", "),
+        if unread.keys().any(|k| k.starts_with("NetworkPolicies")) {
+            "Fargate, Windows and a NetworkPolicy in the way were"
+        } else {
+            "Fargate and Windows were"
+        }
     );
     let mut outcome = outcome;
     outcome.message.push_str(&note);
@@ -221,6 +239,18 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
                     ),
                 ));
             }
+            if let Some(host) = agent_host(p)
+                && let Some(names) = blocking_policies(p, &e.network_policies, &host)
+            {
+                return Some((
+                    Code::PodNetworkPolicyBlocksAgent,
+                    format!(
+                        "NetworkPolicy {names} selects pod {} and allows no egress to the Pod Identity agent at \
+                         {host} port 80: where the CNI enforces NetworkPolicies, the pod gets no credentials",
+                        p.name
+                    ),
+                ));
+            }
             if p.host_network {
                 return Some((
                     Code::PodHostNetwork,
@@ -265,24 +295,101 @@ fn judge(e: &Expect, p: &PodInfo) -> Option<(Code, String)> {
 fn proxy_in_the_way(p: &PodInfo) -> Option<(String, String)> {
     let env = |k: &str| p.aws_env.get(k).filter(|v| !v.trim().is_empty());
     let proxy = env("HTTP_PROXY").or_else(|| env("http_proxy"))?;
-    let uri = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")?;
-    let host = uri
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap_or(uri)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    // `[fd00:ec2::23]:80` or `169.254.170.23:80` -> the address alone.
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
-        None => host.split(':').next().unwrap_or_default().to_string(),
-    };
+    let host = agent_host(p)?;
     let no_proxy = env("NO_PROXY")
         .or_else(|| env("no_proxy"))
         .map(String::as_str)
         .unwrap_or("");
     (!no_proxy_covers(no_proxy, &host)).then(|| (proxy.clone(), host))
+}
+
+/// The Pod Identity agent's address as the pod was given it (`AWS_CONTAINER_CREDENTIALS_FULL_URI`): `169.254.170.23`,
+/// or `fd00:ec2::23` in IPv6 clusters.
+fn agent_host(p: &PodInfo) -> Option<String> {
+    let uri = p.aws_env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")?;
+    let authority = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri).split('/').next()?;
+    // `[fd00:ec2::23]:80` or `169.254.170.23:80` -> the address alone.
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// The NetworkPolicies that select the pod, restrict its egress, and between them allow nothing to `host` on TCP
+/// port 80 (the agent's); `None` when the pod may reach it (no such policy, or one rule allows it). Policies add
+/// up: traffic one of them allows is allowed (Kubernetes, "Network Policies").
+pub fn blocking_policies(p: &PodInfo, policies: &[NetworkPolicyInfo], host: &str) -> Option<String> {
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let selecting: Vec<&NetworkPolicyInfo> = policies
+        .iter()
+        .filter(|np| np.restricts_egress && selects(np, &p.labels))
+        .collect();
+    if selecting.is_empty() {
+        return None;
+    }
+    let allowed = selecting.iter().flat_map(|np| &np.egress).any(|rule| {
+        let to = rule.to_all
+            || rule
+                .ip_blocks
+                .iter()
+                .any(|(cidr, except)| cidr_contains(cidr, ip) && !except.iter().any(|x| cidr_contains(x, ip)));
+        let port = rule.ports.is_empty()
+            || rule.ports.iter().any(|(protocol, port, end)| {
+                protocol.eq_ignore_ascii_case("TCP")
+                    && match port.as_deref().map(str::parse::<i32>) {
+                        None => true,
+                        Some(Ok(first)) => first == 80 || (first < 80 && end.is_some_and(|e| e >= 80)),
+                        // A named port names a container port of the destination pods: not the node's agent.
+                        Some(Err(_)) => false,
+                    }
+            });
+        to && port
+    });
+    (!allowed).then(|| {
+        selecting
+            .iter()
+            .map(|np| np.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// Whether a NetworkPolicy's pod selector selects a pod with `labels` (an empty selector selects every pod).
+fn selects(np: &NetworkPolicyInfo, labels: &BTreeMap<String, String>) -> bool {
+    np.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        && np.match_expressions.iter().all(|(key, op, values)| {
+            let value = labels.get(key);
+            match op.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                // An operator the API server would have refused: select, so the finding is not missed.
+                _ => true,
+            }
+        })
+}
+
+/// Whether an IPv4 or IPv6 CIDR block (`169.254.0.0/16`, `fd00:ec2::23/128`) contains `ip`.
+fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let Ok(net) = net.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => {
+            let bits: u32 = bits.parse().unwrap_or(32).min(32);
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => {
+            let bits: u32 = bits.parse().unwrap_or(128).min(128);
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
 }
 
 /// Whether a `NO_PROXY` list covers `host`: `*`, the address itself (IPv6 with or without brackets), or an IPv4
@@ -344,7 +451,10 @@ pub fn evaluate(e: &Expect, pods: &[PodInfo]) -> Outcome {
             } else {
                 message.clone()
             };
-            let o = if matches!(*code, Code::PodHostNetwork | Code::PodProxyHidesAgent) {
+            let o = if matches!(
+                *code,
+                Code::PodHostNetwork | Code::PodProxyHidesAgent | Code::PodNetworkPolicyBlocksAgent
+            ) {
                 Outcome::warn(*code, message)
             } else {
                 Outcome::fail(*code, message)

@@ -11,8 +11,8 @@ use super::local_aws::{CredentialChoice, CredentialProblem, LocalCredentials, Lo
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, KubeApi, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo,
-    SimulationResult,
+    ExecOutput, KubeApi, NetworkPolicyInfo, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo,
+    ServiceAccountInfo, SimulationResult,
 };
 
 type Cell<V> = Arc<OnceCell<Result<V, ProbeError>>>;
@@ -86,6 +86,7 @@ pub struct Facts {
     service_accounts: Memo<(String, String), ServiceAccountInfo>,
     daemonsets: Memo<(String, String), DaemonSetInfo>,
     nodes: Memo<String, NodeInfo>,
+    network_policies: Memo<String, Vec<NetworkPolicyInfo>>,
     addons: Memo<(String, String), AddonInfo>,
     associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
     association: Memo<(String, String), AssociationInfo>,
@@ -121,6 +122,7 @@ impl Facts {
             service_accounts: Memo::default(),
             daemonsets: Memo::default(),
             nodes: Memo::default(),
+            network_policies: Memo::default(),
             addons: Memo::default(),
             associations: Memo::default(),
             association: Memo::default(),
@@ -246,6 +248,9 @@ impl Facts {
             .cloned()
     }
 
+    memo_call!(/// The NetworkPolicies of a namespace.
+        network_policies, kube, Op::ListNetworkPolicies, network_policies, (namespace: &str) -> Vec<NetworkPolicyInfo>,
+        namespace.to_string(), list_network_policies);
     memo_call!(/// A node's labels.
         node, kube, Op::GetNode, nodes, (name: &str) -> NodeInfo, name.to_string(), get_node);
     memo_call!(/// A DaemonSet's rollout state.

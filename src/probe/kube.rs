@@ -5,6 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{AttachParams, ListParams};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -14,8 +16,8 @@ use super::kubeconfig::LoadedKubeconfig;
 use crate::probe::ApiCall;
 
 use super::{
-    CallLog, DaemonSetInfo, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, NodeInfo, Op, PodInfo, ProbeError,
-    ServiceAccountInfo,
+    CallLog, DaemonSetInfo, EgressRule, ErrorKind, ExecOutput, INJECTED_ENV, KubeApi, NetworkPolicyInfo, NodeInfo, Op,
+    PodInfo, ProbeError, ServiceAccountInfo,
 };
 
 /// A client for one kube context, built on first use (building may run an exec credential plugin).
@@ -216,6 +218,16 @@ impl KubeClient {
         })
     }
 
+    async fn list_network_policies_inner(&self, namespace: &str) -> Result<Vec<NetworkPolicyInfo>, ProbeError> {
+        const OP: Op = Op::ListNetworkPolicies;
+        let client = self.client(OP).await?;
+        let list = Api::<NetworkPolicy>::namespaced(client, namespace)
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        Ok(list.items.into_iter().map(network_policy_info).collect())
+    }
+
     async fn get_node_inner(&self, name: &str) -> Result<NodeInfo, ProbeError> {
         const OP: Op = Op::GetNode;
         let client = self.client(OP).await?;
@@ -321,6 +333,11 @@ impl KubeApi for KubeClient {
         self.timed(Op::GetNode, || self.get_node_inner(name)).await
     }
 
+    async fn list_network_policies(&self, namespace: &str) -> Result<Vec<NetworkPolicyInfo>, ProbeError> {
+        self.timed(Op::ListNetworkPolicies, || self.list_network_policies_inner(namespace))
+            .await
+    }
+
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
         self.timed(Op::GetDaemonSet, || self.get_daemonset_inner(namespace, name))
             .await
@@ -359,6 +376,57 @@ async fn read_limited(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> S
         }
     }
     String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// A NetworkPolicy as the doctor reads it (public so that the lab's in-memory fake reads its policies the same
+/// way).
+pub fn network_policy_info(np: NetworkPolicy) -> NetworkPolicyInfo {
+    let spec = np.spec.unwrap_or_default();
+    let selector = spec.pod_selector.unwrap_or_default();
+    let restricts_egress = match &spec.policy_types {
+        Some(types) => types.iter().any(|t| t == "Egress"),
+        None => spec.egress.as_ref().is_some_and(|e| !e.is_empty()),
+    };
+    let egress = spec
+        .egress
+        .unwrap_or_default()
+        .into_iter()
+        .map(|rule| {
+            let to = rule.to.unwrap_or_default();
+            EgressRule {
+                to_all: to.is_empty(),
+                ip_blocks: to
+                    .into_iter()
+                    .filter_map(|peer| peer.ip_block)
+                    .map(|b| (b.cidr, b.except.unwrap_or_default()))
+                    .collect(),
+                ports: rule
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| {
+                        let port = p.port.map(|port| match port {
+                            IntOrString::Int(n) => n.to_string(),
+                            IntOrString::String(s) => s,
+                        });
+                        (p.protocol.unwrap_or_else(|| "TCP".into()), port, p.end_port)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    NetworkPolicyInfo {
+        name: np.metadata.name.unwrap_or_default(),
+        match_labels: selector.match_labels.unwrap_or_default().into_iter().collect(),
+        match_expressions: selector
+            .match_expressions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.key, e.operator, e.values.unwrap_or_default()))
+            .collect(),
+        restricts_egress,
+        egress,
+    }
 }
 
 fn pod_info(p: Pod) -> PodInfo {

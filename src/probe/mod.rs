@@ -420,6 +420,34 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A NetworkPolicy (`networking.k8s.io/v1`), reduced to what decides whether the pods it selects may send to an
+/// address: its pod selector and its egress rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkPolicyInfo {
+    /// Name.
+    pub name: String,
+    /// `spec.podSelector.matchLabels` (empty with no expressions: every pod of the namespace).
+    pub match_labels: BTreeMap<String, String>,
+    /// `spec.podSelector.matchExpressions`: (key, operator, values).
+    pub match_expressions: Vec<(String, String, Vec<String>)>,
+    /// Whether it restricts egress: `policyTypes` names Egress, or (without `policyTypes`) it has egress rules
+    /// (Kubernetes API reference, NetworkPolicySpec.policyTypes).
+    pub restricts_egress: bool,
+    /// Its egress rules; traffic a rule allows is allowed.
+    pub egress: Vec<EgressRule>,
+}
+
+/// One egress rule of a NetworkPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EgressRule {
+    /// `to` is empty or absent: every destination.
+    pub to_all: bool,
+    /// Its `ipBlock` peers: (cidr, except).
+    pub ip_blocks: Vec<(String, Vec<String>)>,
+    /// Its ports: (protocol, port, endPort); empty: every port. A named port stays a name.
+    pub ports: Vec<(String, Option<String>, Option<i32>)>,
+}
+
 /// Read-only Kubernetes calls the doctor makes.
 #[async_trait]
 pub trait KubeApi: Send + Sync {
@@ -431,6 +459,8 @@ pub trait KubeApi: Send + Sync {
     async fn get_service_account(&self, namespace: &str, name: &str) -> Result<ServiceAccountInfo, ProbeError>;
     /// `get daemonsets` (apps/v1).
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError>;
+    /// `list networkpolicies` (networking.k8s.io/v1) in a namespace.
+    async fn list_network_policies(&self, namespace: &str) -> Result<Vec<NetworkPolicyInfo>, ProbeError>;
     /// `get nodes` (cluster-scoped).
     async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError>;
     /// `list pods` with a label selector.

@@ -145,6 +145,9 @@ ops! {
     Exec => "create pods/exec", Exec, rbac(Scope::Namespace, "", "pods/exec", &["create", "get"]);
     /// Kubernetes get node (cluster-scoped): where a pod runs (Fargate, Windows), which Pod Identity does not serve.
     GetNode => "get nodes", Get, rbac(Scope::Cluster, "", "nodes", &["get"]);
+    /// Kubernetes list NetworkPolicies in SkyPilot's namespace: an egress policy can cut pods off the Pod Identity
+    /// agent.
+    ListNetworkPolicies => "list networkpolicies", List, rbac(Scope::Namespace, "networking.k8s.io", "networkpolicies", &["list"]);
     /// Kubernetes get DaemonSet (the Pod Identity agent's, in kube-system).
     GetDaemonSet => "get daemonsets", Get, rbac(Scope::KubeSystem, "apps", "daemonsets", &["get"]);
 }

@@ -1,5 +1,7 @@
 //! Cluster-side and in-pod checks against the lab: one scenario per failure code.
 
+use serde_json::{Value, json};
+
 use crate::doctor_checks::{IRSA_ONLY, POD_IDENTITY_ONLY, assert_healthy, assert_only, check, fix, run};
 use crate::lab::{
     ACCOUNT, AWSCLI_ASSUME_DENIED, AWSCLI_LIST_DENIED, AWSCLI_NO_CREDENTIALS, AWSCLI_NO_OIDC, FaultKind, Lab, PodSpec,
@@ -369,6 +371,35 @@ fn sky339_an_http_proxy_that_catches_the_agent() {
 }
 
 #[test]
+fn sky340_a_network_policy_that_cuts_off_the_agent() {
+    let with = |egress: Value| {
+        Scenario::healthy_pod_identity()
+            .with(move |s| s.network_policies = vec![crate::lab::egress_policy("egress", egress)])
+    };
+    // HTTPS anywhere, nothing on port 80: the agent is cut off.
+    let https_only = json!([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]);
+    let (code, doc, _lab) = run(with(https_only.clone()));
+    assert_only(&doc, "pod.credentials", "warn", "SKY340");
+    let msg = check(&doc, "pod.credentials")["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("NetworkPolicy egress") && msg.contains("169.254.170.23"),
+        "{msg}"
+    );
+    assert_eq!(code, 0);
+    // Deny all egress (an empty list) cuts it off too; the agent's /32 on port 80 beside HTTPS lets it through;
+    // an ipBlock whose `except` holds the agent does not.
+    let (_, doc, _lab) = run(with(json!([])));
+    assert_eq!(check(&doc, "pod.credentials")["code"], "SKY340", "{doc:#}");
+    let mut allowed = https_only.as_array().unwrap().clone();
+    allowed.push(json!({"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"port": 80}]}));
+    let (_, doc, _lab) = run(with(Value::Array(allowed)));
+    assert_eq!(check(&doc, "pod.credentials")["status"], "pass", "{doc:#}");
+    let except = json!([{"to": [{"ipBlock": {"cidr": "169.254.0.0/16", "except": ["169.254.170.0/24"]}}]}]);
+    let (_, doc, _lab) = run(with(except));
+    assert_eq!(check(&doc, "pod.credentials")["code"], "SKY340", "{doc:#}");
+}
+
+#[test]
 fn sky341_uploaded_credentials_file() {
     // The uploaded file wins over Pod Identity's container provider: the pod runs as the file's user.
     let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
@@ -633,7 +664,7 @@ fn sky_version_reads_the_real_package_and_skips_without_sky() {
         .args(["doctor", "-o", "json"])
         .output()
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let c = check(&doc, "sky.version");
     assert_eq!(c["status"], "pass", "{c:#}");
     assert_eq!(c["evidence"]["installed"]["version"], skys3::sky::MODELLED_VERSION);
@@ -644,7 +675,7 @@ fn sky_version_reads_the_real_package_and_skips_without_sky() {
         .args(["doctor", "-o", "json"])
         .output()
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let c = check(&doc, "sky.version");
     assert_eq!(
         (c["status"].as_str(), c["code"].as_str()),
@@ -734,7 +765,7 @@ fn sky324_a_credential_process_identity_is_embedded_in_mounts() {
         .args(["doctor", "-o", "json"])
         .output()
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_only(&doc, "sky.mount-credentials", "warn", "SKY324");
 }
 
@@ -762,7 +793,7 @@ fn sky161_sky162_sso_refresh_and_a_role_that_refuses() {
             .args(["doctor", "-o", "json"])
             .output()
             .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
         check(&doc, "aws.identity").clone()
     };
     let c = identity(&[

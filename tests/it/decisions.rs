@@ -721,6 +721,18 @@ fn cases() -> Vec<Case> {
             Code::PodProxyHidesAgent,
         ),
         case(
+            "egress NetworkPolicy without the agent",
+            pi().with(|s| {
+                s.network_policies = vec![crate::lab::egress_policy(
+                    "https-only",
+                    json!([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]),
+                )];
+            }),
+            "pod.credentials",
+            "warn",
+            Code::PodNetworkPolicyBlocksAgent,
+        ),
+        case(
             "web identity variables in a Pod Identity pod",
             pi().with(|s| {
                 pod(s).env.insert("AWS_ROLE_ARN".into(), format!("arn:aws:iam::{ACCOUNT}:role/Stale"));

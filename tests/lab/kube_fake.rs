@@ -218,6 +218,17 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 "daemonsets.apps \"eks-pod-identity-agent\" not found".into(),
             ),
         },
+        ["apis", "networking.k8s.io", "v1", "namespaces", ns, "networkpolicies"] => {
+            let items: Vec<Value> = if *ns == s.namespace {
+                s.network_policies.clone()
+            } else {
+                vec![]
+            };
+            ok(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList",
+                      "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
         ["api", "v1", "nodes", name] => match s.nodes.get(*name) {
             Some(labels) => ok(json!({
                 "apiVersion": "v1", "kind": "Node",

@@ -21,8 +21,8 @@ use skys3::probe::kubeconfig::LoadedKubeconfig;
 use skys3::probe::local_aws::LocalEnv;
 use skys3::probe::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, Facts, INJECTED_ENV, KubeApi, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError,
-    RoleInfo, ServiceAccountInfo, SimulationResult,
+    ExecOutput, Facts, INJECTED_ENV, KubeApi, NetworkPolicyInfo, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo,
+    ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
 };
 use skys3::report::Report;
 use skys3::sky::ConfigPaths;
@@ -463,6 +463,18 @@ impl KubeApi for MemoryKube {
             })
     }
 
+    async fn list_network_policies(&self, _namespace: &str) -> Result<Vec<NetworkPolicyInfo>, ProbeError> {
+        self.gate(Op::ListNetworkPolicies)?;
+        Ok(self
+            .s
+            .network_policies
+            .iter()
+            .map(|v| {
+                skys3::probe::kube::network_policy_info(serde_json::from_value(v.clone()).expect("a NetworkPolicy"))
+            })
+            .collect())
+    }
+
     async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError> {
         self.gate(Op::GetNode)?;
         self.s
@@ -567,6 +579,7 @@ impl Rule {
             "serviceaccounts" => vec![Op::GetServiceAccount],
             "daemonsets" => vec![Op::GetDaemonSet],
             "nodes" => vec![Op::GetNode],
+            "networkpolicies" => vec![Op::ListNetworkPolicies],
             "pods" => vec![Op::ListPods],
             "pods/exec" | "exec" => vec![Op::Exec],
             other => panic!("no operation for kube resource {other}"),
@@ -811,6 +824,14 @@ impl<T: KubeApi> KubeApi for Faulty<T> {
     }
     async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError> {
         wrap!(self, Op::GetNode, (name), self.inner.get_node(name))
+    }
+    async fn list_network_policies(&self, namespace: &str) -> Result<Vec<NetworkPolicyInfo>, ProbeError> {
+        wrap!(
+            self,
+            Op::ListNetworkPolicies,
+            (namespace),
+            self.inner.list_network_policies(namespace)
+        )
     }
     async fn get_daemonset(&self, namespace: &str, name: &str) -> Result<DaemonSetInfo, ProbeError> {
         wrap!(

@@ -299,6 +299,8 @@ pub struct Scenario {
     pub agent_daemonset: Option<(i32, i32)>,
     /// The cluster's nodes: name -> labels.
     pub nodes: BTreeMap<String, BTreeMap<String, String>>,
+    /// NetworkPolicies in the pods' namespace, as the API server returns them (networking.k8s.io/v1 JSON).
+    pub network_policies: Vec<serde_json::Value>,
     /// IAM SimulatePrincipalPolicy answers: action -> decision. `None`: moto's own answer (it has none: HTTP 500).
     pub simulator: Option<BTreeMap<String, String>>,
     /// The API server URL of both the kubeconfig and DescribeCluster, instead of the fake's (e.g. a closed port).
@@ -428,6 +430,15 @@ pub fn target_role_trust(first_role_arn: &str, external_id: Option<&str>) -> Str
     serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }
 
+/// A NetworkPolicy selecting SkyPilot's pods (`parent: skypilot`) that restricts their egress to `egress` rules.
+pub fn egress_policy(name: &str, egress: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"podSelector": {"matchLabels": {"parent": "skypilot"}}, "policyTypes": ["Egress"], "egress": egress}
+    })
+}
+
 /// A session policy (an association's `policy`) allowing `actions` on the lab bucket and its objects, under
 /// `condition` if given.
 pub fn session_policy(actions: &[&str], condition: Option<serde_json::Value>) -> String {
@@ -524,6 +535,7 @@ impl Scenario {
             faults: vec![],
             agent_daemonset: None,
             nodes: [(LAB_NODE.to_string(), linux_node_labels())].into(),
+            network_policies: vec![],
             simulator: None,
             kube_server: None,
             latency_ms: 0,

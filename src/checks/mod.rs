@@ -15,6 +15,7 @@ pub mod mode;
 pub mod pod_credentials;
 pub mod pod_identity_addon;
 pub mod pod_identity_association;
+pub mod pod_identity_node_role;
 pub mod pod_s3_list;
 pub mod s3_bucket;
 pub mod s3_bucket_policy;
@@ -34,6 +35,7 @@ pub static REGISTRY: &[CheckSpec] = &[
     kube_service_account::SPEC,
     mode::SPEC,
     pod_identity_addon::SPEC,
+    pod_identity_node_role::SPEC,
     pod_identity_association::SPEC,
     irsa_oidc_provider::SPEC,
     irsa_annotation::SPEC,

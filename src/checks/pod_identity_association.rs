@@ -201,3 +201,42 @@ pub fn missing(namespace: &str, sa: &str, all: &[AssociationSummary]) -> Outcome
         .evidence(evidence)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn association(target: Option<&str>, modified_at: f64) -> AssociationInfo {
+        AssociationInfo {
+            namespace: "default".into(),
+            service_account: "sa".into(),
+            id: "a-1".into(),
+            role_arn: "arn:aws:iam::111122223333:role/First".into(),
+            created_at: Some(1_700_000_000.0),
+            disable_session_tags: false,
+            target_role_arn: target.map(str::to_string),
+            external_id: None,
+            policy: None,
+            modified_at: Some(modified_at),
+        }
+    }
+
+    #[test]
+    fn a_recent_change_names_the_agents_credential_cache() {
+        let now = 1_800_000_000.0;
+        let target = Some("arn:aws:iam::444455556666:role/Target");
+        // Changed 30 minutes ago, with a target role: within the 59 minutes the agent keeps its credentials.
+        let o = evaluate_granted(&association(target, now - 1800.0), "aws", "b", now);
+        assert!(
+            o.message.contains("then target role") && o.message.contains("59 minutes"),
+            "{}",
+            o.message
+        );
+        // Two hours ago: past it with a target role, within the 6 hours without one.
+        let o = evaluate_granted(&association(target, now - 7200.0), "aws", "b", now);
+        assert!(!o.message.contains("ago"), "{}", o.message);
+        let o = evaluate_granted(&association(None, now - 7200.0), "aws", "b", now);
+        assert!(o.message.contains("6 hours"), "{}", o.message);
+        assert_eq!(o.status, crate::report::Status::Pass);
+    }
+}

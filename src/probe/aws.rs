@@ -27,7 +27,7 @@ use super::local_aws::CredentialProblem;
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallLog, CallerIdentity, ClusterInfo, ErrorKind,
-    OidcProviderInfo, Op, PolicyInfo, ProbeError, RoleInfo, SimulationResult,
+    NodegroupInfo, OidcProviderInfo, Op, PolicyInfo, ProbeError, RoleInfo, SimulationResult,
 };
 
 /// Records every AWS call (operation, HTTP outcome, request id, duration) into the run's [`CallLog`].
@@ -383,6 +383,38 @@ impl AwsApi for AwsClients {
                 .map(str::to_string),
             version: c.version().map(str::to_string),
             auto_mode: c.compute_config().and_then(|cc| cc.enabled()).unwrap_or(false),
+            auto_mode_node_role: c
+                .compute_config()
+                .and_then(|cc| cc.node_role_arn())
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+        })
+    }
+
+    async fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, ProbeError> {
+        const OP: Op = Op::ListNodegroups;
+        let mut names = Vec::new();
+        let mut pages = self.eks.list_nodegroups().cluster_name(cluster).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            names.extend(page.map_err(|e| map_err(OP, e))?.nodegroups().iter().cloned());
+        }
+        Ok(names)
+    }
+
+    async fn describe_nodegroup(&self, cluster: &str, nodegroup: &str) -> Result<NodegroupInfo, ProbeError> {
+        const OP: Op = Op::DescribeNodegroup;
+        let out = self
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(nodegroup)
+            .send()
+            .await
+            .map_err(|e| map_err(OP, e))?;
+        let n = need(OP, out.nodegroup(), "nodegroup")?;
+        Ok(NodegroupInfo {
+            name: n.nodegroup_name().unwrap_or(nodegroup).to_string(),
+            node_role: n.node_role().filter(|r| !r.is_empty()).map(str::to_string),
         })
     }
 

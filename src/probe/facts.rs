@@ -11,8 +11,8 @@ use super::local_aws::{CredentialChoice, CredentialProblem, LocalCredentials, Lo
 
 use super::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, KubeApi, NetworkPolicyInfo, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo, ProbeError, RoleInfo,
-    ServiceAccountInfo, SimulationResult,
+    ExecOutput, KubeApi, NetworkPolicyInfo, NodeInfo, NodegroupInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo,
+    ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
 };
 
 type Cell<V> = Arc<OnceCell<Result<V, ProbeError>>>;
@@ -88,6 +88,8 @@ pub struct Facts {
     nodes: Memo<String, NodeInfo>,
     network_policies: Memo<String, Vec<NetworkPolicyInfo>>,
     addons: Memo<(String, String), AddonInfo>,
+    nodegroup_lists: Memo<String, Vec<String>>,
+    nodegroups: Memo<(String, String), NodegroupInfo>,
     associations: Memo<(String, Option<String>, Option<String>), Vec<AssociationSummary>>,
     association: Memo<(String, String), AssociationInfo>,
     buckets: Arc<BucketFacts>,
@@ -124,6 +126,8 @@ impl Facts {
             nodes: Memo::default(),
             network_policies: Memo::default(),
             addons: Memo::default(),
+            nodegroup_lists: Memo::default(),
+            nodegroups: Memo::default(),
             associations: Memo::default(),
             association: Memo::default(),
             buckets: Arc::default(),
@@ -256,6 +260,12 @@ impl Facts {
     memo_call!(/// A DaemonSet's rollout state.
         daemonset, kube, Op::GetDaemonSet, daemonsets, (namespace: &str, name: &str) -> DaemonSetInfo,
         (namespace.to_string(), name.to_string()), get_daemonset);
+    memo_call!(/// EKS ListNodegroups.
+        nodegroup_names, aws, Op::ListNodegroups, nodegroup_lists, (cluster: &str) -> Vec<String>,
+        cluster.to_string(), list_nodegroups);
+    memo_call!(/// EKS DescribeNodegroup.
+        nodegroup, aws, Op::DescribeNodegroup, nodegroups, (cluster: &str, name: &str) -> NodegroupInfo,
+        (cluster.to_string(), name.to_string()), describe_nodegroup);
     memo_call!(/// EKS DescribeAddon.
         addon, aws, Op::DescribeAddon, addons, (cluster: &str, addon: &str) -> AddonInfo,
         (cluster.to_string(), addon.to_string()), describe_addon);

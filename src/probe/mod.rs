@@ -146,6 +146,18 @@ pub struct ClusterInfo {
     pub version: Option<String>,
     /// EKS Auto Mode (computeConfig.enabled): the Pod Identity agent is built in.
     pub auto_mode: bool,
+    /// EKS Auto Mode's node role (computeConfig.nodeRoleArn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_mode_node_role: Option<String>,
+}
+
+/// EKS DescribeNodegroup, reduced to the node role (the identity the Pod Identity agent calls EKS Auth with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodegroupInfo {
+    /// Name.
+    pub name: String,
+    /// The node IAM role's ARN.
+    pub node_role: Option<String>,
 }
 
 /// A Kubernetes service account.
@@ -357,6 +369,10 @@ pub trait AwsApi: Send + Sync {
     async fn get_caller_identity(&self) -> Result<CallerIdentity, ProbeError>;
     /// `eks:DescribeCluster`.
     async fn describe_cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError>;
+    /// `eks:ListNodegroups`: the managed node groups' names.
+    async fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, ProbeError>;
+    /// `eks:DescribeNodegroup`.
+    async fn describe_nodegroup(&self, cluster: &str, nodegroup: &str) -> Result<NodegroupInfo, ProbeError>;
     /// `eks:DescribeAddon`.
     async fn describe_addon(&self, cluster: &str, addon: &str) -> Result<AddonInfo, ProbeError>;
     /// `eks:ListPodIdentityAssociations`, optionally filtered.

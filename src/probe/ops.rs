@@ -104,6 +104,10 @@ ops! {
     DescribeCluster => "eks:DescribeCluster", Get, Grant::Iam("eks:DescribeCluster");
     /// EKS DescribeAddon.
     DescribeAddon => "eks:DescribeAddon", Get, Grant::Iam("eks:DescribeAddon");
+    /// EKS ListNodegroups: the managed node groups, whose roles the Pod Identity agent calls EKS Auth with.
+    ListNodegroups => "eks:ListNodegroups", List, Grant::Iam("eks:ListNodegroups");
+    /// EKS DescribeNodegroup: a managed node group's node role.
+    DescribeNodegroup => "eks:DescribeNodegroup", Get, Grant::Iam("eks:DescribeNodegroup");
     /// EKS ListPodIdentityAssociations.
     ListPodIdentityAssociations => "eks:ListPodIdentityAssociations", List, Grant::Iam("eks:ListPodIdentityAssociations");
     /// EKS DescribePodIdentityAssociation.

@@ -596,13 +596,26 @@ fn bucket_access_denied_is_inconclusive_not_a_pass() {
 fn iam_access_denied_names_the_action() {
     let s = Scenario::healthy_pod_identity().fault("iam", Some("ListAttachedRolePolicies"), FaultKind::AccessDenied);
     let (code, doc, _lab) = run(s);
-    assert_only(&doc, "iam.s3-permissions", "inconclusive", "SKY001");
-    assert!(
-        check(&doc, "iam.s3-permissions")["message"]
-            .as_str()
-            .unwrap()
-            .contains("iam:ListAttachedRolePolicies")
-    );
+    // The two checks that read a role's attached policies (the S3 role's, the node group's) are undecided, naming
+    // the call; every other verdict stands.
+    let undecided = ["iam.s3-permissions", "pod-identity.node-role"];
+    for id in undecided {
+        let c = check(&doc, id);
+        assert_eq!(
+            (c["status"].as_str(), c["code"].as_str()),
+            (Some("inconclusive"), Some("SKY001")),
+            "{c:#}"
+        );
+        assert!(
+            c["message"].as_str().unwrap().contains("iam:ListAttachedRolePolicies"),
+            "{c:#}"
+        );
+    }
+    for c in doc["checks"].as_array().unwrap() {
+        if !undecided.contains(&c["id"].as_str().unwrap()) {
+            assert!(c["status"] == "pass" || c["code"] == "SKY008", "{c:#}");
+        }
+    }
     assert_eq!(code, 3);
 }
 
@@ -835,7 +848,7 @@ fn sky271_the_first_role_may_not_assume_the_target() {
 fn sky272_the_target_trusts_another_role() {
     let other = format!("arn:aws:iam::{ACCOUNT}:role/SomeoneElse");
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
-        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&other, None);
+        s.target_role_mut().trust_policy = crate::lab::target_role_trust(&other, None);
     }));
     assert_only(&doc, "iam.target-role", "fail", "SKY272");
     assert_eq!(code, 1);
@@ -847,7 +860,7 @@ fn sky273_the_target_pins_another_external_id() {
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
         s.associations[0].disable_session_tags = true;
         let first = s.role_arn();
-        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&first, Some(&theirs));
+        s.target_role_mut().trust_policy = crate::lab::target_role_trust(&first, Some(&theirs));
     }));
     assert_only(&doc, "iam.target-role", "fail", "SKY273");
     let msg = check(&doc, "iam.target-role")["message"].as_str().unwrap().to_string();
@@ -858,7 +871,7 @@ fn sky273_the_target_pins_another_external_id() {
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
         s.associations[0].disable_session_tags = true;
         let first = s.role_arn();
-        s.extra_roles[0].trust_policy = crate::lab::target_role_trust(&first, Some(&ours));
+        s.target_role_mut().trust_policy = crate::lab::target_role_trust(&first, Some(&ours));
     }));
     assert_eq!(check(&doc, "iam.target-role")["status"], "pass", "{doc:#}");
     assert_eq!(code, 0);
@@ -867,7 +880,7 @@ fn sky273_the_target_pins_another_external_id() {
 #[test]
 fn sky274_the_target_trusts_under_unknown_conditions() {
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
-        s.extra_roles[0].trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        s.target_role_mut().trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"AWS": s.role_arn()}, "Action": ["sts:AssumeRole", "sts:TagSession"],
             "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
         .to_string();
@@ -878,7 +891,7 @@ fn sky274_the_target_trusts_under_unknown_conditions() {
 
 #[test]
 fn sky275_and_sky010_a_target_role_missing_or_in_another_account() {
-    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| s.extra_roles.clear()));
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| s.drop_target_role()));
     let c = check(&doc, "iam.target-role");
     assert_eq!(
         (c["status"].as_str(), c["code"].as_str()),
@@ -911,4 +924,45 @@ fn sky275_and_sky010_a_target_role_missing_or_in_another_account() {
     // role of another account the mount calls, and this one has no policy.
     assert_eq!(check(&doc, "s3.bucket-policy")["code"], "SKY296", "{doc:#}");
     assert_eq!(code, 1);
+}
+
+#[test]
+fn sky204_a_node_role_without_the_agents_permission() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        let role = s
+            .extra_roles
+            .iter_mut()
+            .find(|r| r.name == crate::lab::NODE_ROLE)
+            .unwrap();
+        role.inline.clear();
+    }));
+    assert_only(&doc, "pod-identity.node-role", "fail", "SKY204");
+    let c = check(&doc, "pod-identity.node-role");
+    assert!(c["message"].as_str().unwrap().contains("node group lab-nodes"), "{c:#}");
+    let cmd = c["remediation"]["commands"][0].as_str().unwrap();
+    assert!(
+        cmd.contains("LabNodeRole") && cmd.contains("AmazonEKSWorkerNodeMinimalPolicy"),
+        "{cmd}"
+    );
+    assert_eq!(code, 1);
+    // IRSA does not use the agent: not applicable.
+    let (_, doc, _lab) = run(Scenario::healthy_irsa());
+    assert_eq!(check(&doc, "pod-identity.node-role")["code"], "SKY008");
+}
+
+#[test]
+fn sky205_pods_on_nodes_without_a_known_role() {
+    let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| {
+        s.nodes
+            .get_mut(crate::lab::LAB_NODE)
+            .unwrap()
+            .remove("eks.amazonaws.com/nodegroup");
+    }));
+    assert_only(&doc, "pod-identity.node-role", "inconclusive", "SKY205");
+    let msg = check(&doc, "pod-identity.node-role")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains(crate::lab::LAB_NODE), "{msg}");
+    assert_eq!(code, 3);
 }

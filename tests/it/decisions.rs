@@ -340,6 +340,26 @@ fn cases() -> Vec<Case> {
             Code::AgentAddonNotActive,
         ),
         case("agent pods not ready", pi().with(|s| s.agent_daemonset = Some((3, 1))), "pod-identity.addon", "fail", Code::AgentPodsNotReady),
+        case(
+            "node role without eks-auth:AssumeRoleForPodIdentity",
+            pi().with(|s| {
+                let role = s.extra_roles.iter_mut().find(|r| r.name == crate::lab::NODE_ROLE).unwrap();
+                role.inline.clear();
+            }),
+            "pod-identity.node-role",
+            "fail",
+            Code::NodeRoleCannotAssumeForPods,
+        ),
+        case(
+            "pods on a self-managed node",
+            pi().with(|s| {
+                let node = s.nodes.get_mut(crate::lab::LAB_NODE).unwrap();
+                node.remove("eks.amazonaws.com/nodegroup");
+            }),
+            "pod-identity.node-role",
+            "inconclusive",
+            Code::NodeRoleUnknown,
+        ),
         case("no association", pi().with(|s| s.associations.clear()), "pod-identity.association", "fail", Code::AssociationMissing).mode(Wiring::PodIdentity),
         case(
             "association for another namespace",
@@ -392,7 +412,7 @@ fn cases() -> Vec<Case> {
         case(
             "target trusts another role",
             target().with(|s| {
-                s.extra_roles[0].trust_policy =
+                s.target_role_mut().trust_policy =
                     crate::lab::target_role_trust(&format!("arn:aws:iam::{ACCOUNT}:role/SomeoneElse"), None)
             }),
             "iam.target-role",
@@ -404,7 +424,7 @@ fn cases() -> Vec<Case> {
             target().with(|s| {
                 s.associations[0].disable_session_tags = true;
                 let first = s.role_arn();
-                s.extra_roles[0].trust_policy = crate::lab::target_role_trust(
+                s.target_role_mut().trust_policy = crate::lab::target_role_trust(
                     &first,
                     Some(&format!("us-west-2/{ACCOUNT}/staging/default/skypilot-service-account")),
                 );
@@ -416,7 +436,7 @@ fn cases() -> Vec<Case> {
         case(
             "target trust under a source-IP condition",
             target().with(|s| {
-                s.extra_roles[0].trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                s.target_role_mut().trust_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Principal": {"AWS": s.role_arn()}, "Action": ["sts:AssumeRole", "sts:TagSession"],
                     "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
                 .to_string()
@@ -428,7 +448,7 @@ fn cases() -> Vec<Case> {
         case(
             "target role missing",
             target().with(|s| {
-                s.extra_roles.clear();
+                s.drop_target_role();
             }),
             "iam.target-role",
             "fail",
@@ -439,7 +459,7 @@ fn cases() -> Vec<Case> {
             "target role in another account",
             target().with(|s| {
                 s.associations[0].target_role_arn = Some("arn:aws:iam::210987654321:role/RemoteS3".into());
-                s.extra_roles.clear();
+                s.drop_target_role();
                 s.role.as_mut().unwrap().inline.insert(
                     "assume-target".into(),
                     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",

@@ -120,7 +120,11 @@ pub fn assert_healthy(doc: &Value, other_mode: &[&str]) {
 }
 
 /// The checks that only apply to Pod Identity.
-pub const POD_IDENTITY_ONLY: &[&str] = &["pod-identity.addon", "pod-identity.association"];
+pub const POD_IDENTITY_ONLY: &[&str] = &[
+    "pod-identity.addon",
+    "pod-identity.node-role",
+    "pod-identity.association",
+];
 /// The checks that only apply to IRSA.
 pub const IRSA_ONLY: &[&str] = &["irsa.oidc-provider", "irsa.annotation"];
 

@@ -67,14 +67,19 @@ fn a_glob_checks_each_cluster_once_and_shares_iam() {
 
     // Per cluster: its own EKS questions. For the account: one identity, one look at the role and its policies.
     assert_eq!(count(&lab, "DescribeCluster"), 3);
-    for op in [
-        "GetCallerIdentity",
-        "GetRole",
-        "ListAttachedRolePolicies",
-        "ListRolePolicies",
-        "GetPolicy",
-    ] {
+    for op in ["GetCallerIdentity", "GetPolicy"] {
         assert_eq!(count(&lab, op), 1, "{op} is shared by the targets");
+    }
+    // Each role (the checked one, the node group's) is read once for all targets.
+    for op in ["GetRole", "ListAttachedRolePolicies", "ListRolePolicies"] {
+        for role in ["SkyPilotS3Role-lab-bucket", crate::lab::NODE_ROLE] {
+            let n = lab
+                .requests()
+                .iter()
+                .filter(|r| r.op == op && r.path.contains(&format!("RoleName={role}")))
+                .count();
+            assert_eq!(n, 1, "{op} of {role} is shared by the targets");
+        }
     }
     // The bucket, as one region's S3 client sees it, is shared by that region's targets.
     for op in ["GetBucketPolicy", "GetBucketEncryption"] {

@@ -111,6 +111,8 @@ fn eks_route<'a>(method: &Method, path: &'a str) -> (&'static str, Vec<&'a str>)
     match seg.as_slice() {
         ["clusters", c] => ("DescribeCluster", vec![c]),
         ["clusters", c, "addons"] => ("ListAddons", vec![c]),
+        ["clusters", c, "node-groups"] => ("ListNodegroups", vec![c]),
+        ["clusters", c, "node-groups", n] => ("DescribeNodegroup", vec![c, n]),
         ["clusters", c, "addons", a] => ("DescribeAddon", vec![c, a]),
         ["clusters", c, "pod-identity-associations"] => ("ListPodIdentityAssociations", vec![c]),
         ["clusters", c, "pod-identity-associations", id] => ("DescribePodIdentityAssociation", vec![c, id]),
@@ -137,14 +139,29 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(|o| format!(" [expected-bucket-owner {o}]"))
         .unwrap_or_default();
+    // A query-protocol call (IAM, STS) names what it asks about in its form body: recorded with it, so that two
+    // questions (GetRole of two roles) are not taken for one asked twice.
+    let params_note = if matches!(service.as_str(), "iam" | "sts") {
+        let params: Vec<String> = form_urlencoded::parse(&body)
+            .filter(|(k, _)| k != "Action" && k != "Version")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if params.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", params.join(" "))
+        }
+    } else {
+        String::new()
+    };
     let recorded = Recorded {
         service: service.clone(),
         method: parts.method.to_string(),
         op: op.clone(),
         path: if query.is_empty() {
-            format!("{path}{owner_note}")
+            format!("{path}{owner_note}{params_note}")
         } else {
-            format!("{path}?{query}{owner_note}")
+            format!("{path}?{query}{owner_note}{params_note}")
         },
     };
     // The doctor's writes are refused before anything changes (the audit then fails the test on the record);
@@ -382,9 +399,32 @@ fn eks(state: &LabState, method: &Method, path: &str, query: &str) -> Response {
                 "endpoint": endpoint, "status": cluster.status, "platformVersion": "eks.9",
                 "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster-role"),
                 "identity": if cluster.oidc_id.is_empty() { json!({}) } else { json!({ "oidc": { "issuer": format!("https://oidc.eks.{}.amazonaws.com/id/{}", s.region, cluster.oidc_id) } }) },
-                "computeConfig": { "enabled": cluster.auto_mode },
+                "computeConfig": if cluster.auto_mode {
+                    json!({ "enabled": true, "nodeRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/{}", super::NODE_ROLE) })
+                } else {
+                    json!({ "enabled": false })
+                },
                 "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" }
             }}))
+        }
+        "ListNodegroups" => {
+            ok_json(json!({ "nodegroups": s.nodegroups.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>() }))
+        }
+        "DescribeNodegroup" => {
+            let name = params[1];
+            match s.nodegroups.iter().find(|(n, _)| n == name) {
+                Some((n, role)) => ok_json(json!({ "nodegroup": {
+                    "nodegroupName": n, "clusterName": s.cluster, "status": "ACTIVE",
+                    "nodegroupArn": format!("arn:aws:eks:{}:{ACCOUNT}:nodegroup/{}/{n}/0", s.region, s.cluster),
+                    "nodeRole": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                    "createdAt": 1_700_000_000.5, "modifiedAt": 1_700_000_000.5
+                }})),
+                None => eks_error(
+                    404,
+                    "ResourceNotFoundException",
+                    format!("No node group found for name: {name}."),
+                ),
+            }
         }
         "ListAddons" => ok_json(json!({ "addons": s.addons.iter().map(|a| a.name.clone()).collect::<Vec<_>>() })),
         "DescribeAddon" => {

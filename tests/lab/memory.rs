@@ -21,8 +21,8 @@ use skys3::probe::kubeconfig::LoadedKubeconfig;
 use skys3::probe::local_aws::LocalEnv;
 use skys3::probe::{
     AddonInfo, AssociationInfo, AssociationSummary, AwsApi, CallerIdentity, ClusterInfo, DaemonSetInfo, ErrorKind,
-    ExecOutput, Facts, INJECTED_ENV, KubeApi, NetworkPolicyInfo, NodeInfo, OidcProviderInfo, Op, PodInfo, PolicyInfo,
-    ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
+    ExecOutput, Facts, INJECTED_ENV, KubeApi, NetworkPolicyInfo, NodeInfo, NodegroupInfo, OidcProviderInfo, Op,
+    PodInfo, PolicyInfo, ProbeError, RoleInfo, ServiceAccountInfo, SimulationResult,
 };
 use skys3::report::Report;
 use skys3::sky::ConfigPaths;
@@ -114,6 +114,29 @@ impl AwsApi for MemoryAws {
                 .then(|| format!("https://oidc.eks.{}.amazonaws.com/id/{}", self.s.region, c.oidc_id)),
             version: Some("1.31".into()),
             auto_mode: c.auto_mode,
+            auto_mode_node_role: c
+                .auto_mode
+                .then(|| format!("arn:aws:iam::{ACCOUNT}:role/{}", super::NODE_ROLE)),
+        })
+    }
+
+    async fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, ProbeError> {
+        self.cluster(Op::ListNodegroups, cluster)?;
+        Ok(self.s.nodegroups.iter().map(|(n, _)| n.clone()).collect())
+    }
+
+    async fn describe_nodegroup(&self, cluster: &str, nodegroup: &str) -> Result<NodegroupInfo, ProbeError> {
+        self.cluster(Op::DescribeNodegroup, cluster)?;
+        let (name, role) = self.s.nodegroups.iter().find(|(n, _)| n == nodegroup).ok_or_else(|| {
+            not_found(
+                Op::DescribeNodegroup,
+                "ResourceNotFoundException",
+                format!("No node group found for name: {nodegroup}."),
+            )
+        })?;
+        Ok(NodegroupInfo {
+            name: name.clone(),
+            node_role: Some(format!("arn:aws:iam::{ACCOUNT}:role/{role}")),
         })
     }
 
@@ -679,6 +702,17 @@ impl<T: AwsApi> AwsApi for Faulty<T> {
     }
     async fn describe_cluster(&self, name: &str) -> Result<ClusterInfo, ProbeError> {
         wrap!(self, Op::DescribeCluster, (name), self.inner.describe_cluster(name))
+    }
+    async fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, ProbeError> {
+        wrap!(self, Op::ListNodegroups, (cluster), self.inner.list_nodegroups(cluster))
+    }
+    async fn describe_nodegroup(&self, cluster: &str, nodegroup: &str) -> Result<NodegroupInfo, ProbeError> {
+        wrap!(
+            self,
+            Op::DescribeNodegroup,
+            (cluster, nodegroup),
+            self.inner.describe_nodegroup(cluster, nodegroup)
+        )
     }
     async fn describe_addon(&self, cluster: &str, addon: &str) -> Result<AddonInfo, ProbeError> {
         wrap!(

@@ -258,8 +258,11 @@ pub struct Scenario {
     pub associations: Vec<AssociationSpec>,
     /// The IAM role; `None` = missing.
     pub role: Option<RoleSpec>,
-    /// Other roles of the account (a Pod Identity association's target role), with inline policies only.
+    /// Other roles of the account (a Pod Identity association's target role, the nodes' role), with inline
+    /// policies only.
     pub extra_roles: Vec<RoleSpec>,
+    /// Managed node groups: (name, node role name).
+    pub nodegroups: Vec<(String, String)>,
     /// Managed policies.
     pub policies: Vec<PolicySpec>,
     /// Register the cluster's OIDC provider in IAM (client ids).
@@ -339,6 +342,28 @@ impl ExtraCluster {
     /// Its kube context, as `aws eks update-kubeconfig` names it.
     pub fn context(&self, region: &str) -> String {
         format!("arn:aws:eks:{region}:{ACCOUNT}:cluster/{}", self.name)
+    }
+}
+
+/// The role of the lab's managed node group.
+pub const NODE_ROLE: &str = "LabNodeRole";
+
+/// The node group's role, with the one permission the Pod Identity agent needs (what
+/// AmazonEKSWorkerNodeMinimalPolicy grants), inline.
+pub fn node_role() -> RoleSpec {
+    RoleSpec {
+        name: NODE_ROLE.into(),
+        trust_policy: serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        .to_string(),
+        inline: [(
+            "pod-identity-agent".to_string(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "eks-auth:AssumeRoleForPodIdentity", "Resource": "*"}]})
+            .to_string(),
+        )]
+        .into(),
+        boundary: None,
     }
 }
 
@@ -507,7 +532,8 @@ impl Scenario {
             addons: vec![],
             associations: vec![],
             role: None,
-            extra_roles: vec![],
+            extra_roles: vec![node_role()],
+            nodegroups: vec![("lab-nodes".into(), NODE_ROLE.into())],
             policies: vec![PolicySpec {
                 name: format!("SkyPilotS3Access-{bucket}"),
                 document: guide_s3_policy(&bucket),
@@ -582,6 +608,21 @@ impl Scenario {
             "arn:aws:sts::{ACCOUNT}:assumed-role/{name}/eks-lab-clust-lab-test-1a2b3c4d-head"
         ));
         s
+    }
+
+    /// The target role of [`Scenario::pod_identity_with_target_role`], to edit.
+    pub fn target_role_mut(&mut self) -> &mut RoleSpec {
+        let name = self.target_role_name();
+        self.extra_roles
+            .iter_mut()
+            .find(|r| r.name == name)
+            .expect("the scenario has a target role")
+    }
+
+    /// Removes the target role of [`Scenario::pod_identity_with_target_role`] from the account.
+    pub fn drop_target_role(&mut self) {
+        let name = self.target_role_name();
+        self.extra_roles.retain(|r| r.name != name);
     }
 
     /// The target role's name in [`Scenario::pod_identity_with_target_role`].

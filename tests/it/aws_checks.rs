@@ -901,7 +901,7 @@ fn sky275_and_sky010_a_target_role_missing_or_in_another_account() {
     assert_eq!(code, 1);
     // In another account: every verdict on the target role is inconclusive, naming it; none passes.
     let remote = "arn:aws:iam::210987654321:role/RemoteS3";
-    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+    let (code, doc, lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
         s.associations[0].target_role_arn = Some(remote.into());
         s.role.as_mut().unwrap().inline.insert(
             "assume-target".into(),
@@ -924,6 +924,13 @@ fn sky275_and_sky010_a_target_role_missing_or_in_another_account() {
     // role of another account the mount calls, and this one has no policy.
     assert_eq!(check(&doc, "s3.bucket-policy")["code"], "SKY296", "{doc:#}");
     assert_eq!(code, 1);
+    // The other account is never asked: IAM reads are account-local, and the doctor assumes no role to read it.
+    let asked: Vec<_> = lab
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("RemoteS3"))
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
 }
 
 #[test]

@@ -79,20 +79,36 @@ fn the_code_scan_can_fail() {
     assert_eq!(named, [Code::TrustExplicitDeny, Code::NotApplicable].into());
 }
 
+/// The guide's outline as the repository keeps it (`checks/guide-sections.txt`): (title, parent title).
+fn guide_outline() -> Vec<(String, Option<String>)> {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks/guide-sections.txt"))
+            .expect("checks/guide-sections.txt");
+    let mut parent: Option<String> = None;
+    let mut out = vec![];
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let title = line.trim().to_string();
+        if line.starts_with(' ') {
+            out.push((title, parent.clone()));
+        } else {
+            parent = Some(title.clone());
+            out.push((title, None));
+        }
+    }
+    out
+}
+
+/// Whether `citation` names a section of the outline: a title, or "Parent / Subsection".
+fn cites_a_section(outline: &[(String, Option<String>)], citation: &str) -> bool {
+    match citation.split_once(" / ") {
+        None => outline.iter().any(|(t, _)| t == citation),
+        Some((parent, sub)) => outline.iter().any(|(t, p)| t == sub && p.as_deref() == Some(parent)),
+    }
+}
+
 #[test]
 fn codes_are_well_formed_and_cite_the_guide() {
-    let guide = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/skypilot-s3-iam-roles-on-eks.txt"),
-    )
-    .ok();
-    // The guide lives in shared/, beside the checkout; where it is absent the section names go unchecked, except in
-    // CI, which always has shared/ beside its clone: there a missing guide is a failure, not a silent skip.
-    if guide.is_none() && std::env::var_os("CI").is_some() {
-        panic!("CI is set but ../shared/reference/skypilot-s3-iam-roles-on-eks.txt is missing");
-    }
-    if guide.is_none() {
-        eprintln!("note: ../shared/reference/skypilot-s3-iam-roles-on-eks.txt not found; guide sections not checked");
-    }
+    let outline = guide_outline();
     for (check, code) in Catalog::get().codes() {
         let c = &code.code;
         assert!(
@@ -100,17 +116,56 @@ fn codes_are_well_formed_and_cite_the_guide() {
             "{c}"
         );
         assert!(!code.summary.is_empty() && !code.explanation.trim().is_empty(), "{c}");
-        assert!(!code.guide.is_empty(), "{c} cites a guide section");
-        if let Some(guide) = &guide {
-            for part in code.guide.split(" / ") {
-                assert!(
-                    guide.contains(part),
-                    "{c} ({}) cites {part:?}, which is not a section of the guide",
-                    check.id
-                );
-            }
+        assert!(
+            cites_a_section(&outline, &code.guide),
+            "{c} ({}) cites {:?}, which is not a section of the guide (checks/guide-sections.txt)",
+            check.id,
+            code.guide
+        );
+    }
+    for check in &Catalog::get().checks {
+        if !check.guide.is_empty() {
+            assert!(
+                cites_a_section(&outline, &check.guide),
+                "{} cites {:?}, not a section of the guide",
+                check.id,
+                check.guide
+            );
         }
     }
+    // The rule can fail: a step under the wrong option, or a title the guide does not have.
+    assert!(!cites_a_section(
+        &outline,
+        "Option 2: IRSA (IAM roles for service accounts) / Step 4: Create Pod Identity association"
+    ));
+    assert!(!cites_a_section(&outline, "Step 9: Nothing"));
+}
+
+#[test]
+fn the_kept_outline_is_the_guides() {
+    // Where the guide itself is present (beside the checkout, as the workplace keeps it), the outline must list
+    // exactly its section titles, in order. A clone on its own has no guide, and relies on the kept outline.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/skypilot-s3-iam-roles-on-eks.txt");
+    let Ok(guide) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "note: {} not found; the kept outline is not compared with it",
+            path.display()
+        );
+        return;
+    };
+    // The guide's headings end with `#` (its Sphinx permalinks, as the text was saved).
+    let headings: Vec<&str> = guide
+        .lines()
+        .filter_map(|l| l.trim_end().strip_suffix('#'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let kept: Vec<String> = guide_outline().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        kept, headings,
+        "checks/guide-sections.txt differs from the guide's headings"
+    );
 }
 
 #[test]

@@ -151,11 +151,42 @@ pub async fn run(req: &Request, opts: &Options) -> Result<Report, InputError> {
     run_one(req, local, resolved, opts, None).await
 }
 
-/// What the targets of one run share: the user's credentials (resolved once, fetched once: one SSO call, one
-/// credential process) and the account-wide facts (identity, IAM).
-struct Shared {
+/// The user's own AWS credentials for a run: the chain botocore would pick, resolved once and fetched once (one SSO
+/// call, one credential process), for every target and every `--wait` pass.
+#[derive(Clone)]
+struct Login {
     source: Result<local_aws::CredentialChoice, local_aws::CredentialProblem>,
     chain: Arc<BotocoreChain>,
+}
+
+impl Login {
+    /// Resolves and prepares the chain; the credentials are fetched on first use.
+    async fn new(base: &aws::BaseConfig, opts: &Options) -> Login {
+        let source = local_aws::resolve(&LocalEnv::real()).await;
+        // A credential_process gets less than the check's own bound, so that a hung one is reported as such rather
+        // than as the check timing out.
+        let chain = Arc::new(BotocoreChain::new(
+            source.clone(),
+            base.clone(),
+            opts.check_timeout.mul_f64(0.75),
+        ));
+        Login { source, chain }
+    }
+
+    /// Whether the next `--wait` pass needs a new login: the last gave no credentials, they are about to expire,
+    /// or AWS refused them (aws.identity did not pass; the user may have logged in again meanwhile).
+    fn stale(&self, report: &Report) -> bool {
+        self.chain.needs_renewal()
+            || report
+                .checks
+                .iter()
+                .any(|c| c.id == "aws.identity" && c.status != crate::report::Status::Pass)
+    }
+}
+
+/// What the targets of one run share: the user's credentials and the account-wide facts (identity, IAM).
+struct Shared {
+    login: Login,
     /// The account-wide facts per partition (IAM is separate in `aws`, `aws-cn`, `aws-us-gov`): a target in
     /// another partition must get its own answer, not another partition's.
     accounts: std::collections::HashMap<String, Arc<AccountFacts>>,
@@ -194,7 +225,6 @@ pub async fn run_targets(
             })?;
         resolved.push(r);
     }
-    let source = local_aws::resolve(&LocalEnv::real()).await;
     let mut bases = std::collections::HashMap::new();
     for r in &resolved {
         if !bases.contains_key(&r.region) {
@@ -202,12 +232,7 @@ pub async fn run_targets(
         }
     }
     let shared = Shared {
-        chain: Arc::new(BotocoreChain::new(
-            source.clone(),
-            bases[&resolved[0].region].clone(),
-            opts.check_timeout.mul_f64(0.75),
-        )),
-        source,
+        login: Login::new(&bases[&resolved[0].region], opts).await,
         accounts: bases
             .keys()
             .map(|r| (crate::arn::partition_of_region(r).to_string(), Arc::default()))
@@ -254,7 +279,16 @@ async fn run_one(
     shared: Option<&Shared>,
 ) -> Result<Report, InputError> {
     let waited_from = opts.run_started.unwrap_or_else(tokio::time::Instant::now);
-    let mut report = run_pass(req.offline, resolved, opts, shared).await;
+    let base = match shared.and_then(|s| s.bases.get(&resolved.region)) {
+        Some(b) => b.clone(),
+        None => aws::base_config(&resolved.region, opts.check_timeout).await,
+    };
+    let mut login = match shared {
+        Some(s) => Some(s.login.clone()),
+        None if !req.offline => Some(Login::new(&base, opts).await),
+        None => None,
+    };
+    let mut report = run_pass(req.offline, resolved, opts, &base, login.as_ref(), shared).await;
     if let Some(wait) = opts.wait {
         let deadline = waited_from + wait;
         let mut delay = Duration::from_secs(2);
@@ -277,6 +311,12 @@ async fn run_one(
                 delay.as_secs()
             );
             tokio::time::sleep(delay).await;
+            // Fresh facts each pass, the same login unless it is no longer good.
+            if let Some(l) = &login
+                && l.stale(&report)
+            {
+                login = Some(Login::new(&base, opts).await);
+            }
             let again = run_pass(
                 req.offline,
                 target::resolve(req, local.clone(), aws::profile_region).await?,
@@ -284,6 +324,8 @@ async fn run_one(
                     only: Some(pending),
                     ..opts.clone()
                 },
+                &base,
+                login.as_ref(),
                 None,
             )
             .await;
@@ -313,56 +355,54 @@ fn settled(c: &crate::report::CheckReport) -> bool {
     }
 }
 
-/// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction. Without
-/// `shared`, the pass resolves and fetches the credentials itself and starts with empty facts.
-async fn run_pass(offline: bool, resolved: Resolved, opts: &Options, shared: Option<&Shared>) -> Report {
+/// One pass of the checks (all of them, or [`Options::only`]), before suppressions and redaction, with `login`'s
+/// credentials (none offline). With `shared`, the account-wide facts of the run's other targets; without, the pass
+/// starts with empty facts.
+async fn run_pass(
+    offline: bool,
+    resolved: Resolved,
+    opts: &Options,
+    base: &aws::BaseConfig,
+    login: Option<&Login>,
+    shared: Option<&Shared>,
+) -> Report {
     let started = tokio::time::Instant::now();
     let log = CallLog::default();
-    let facts = if offline {
-        Facts::new(None, None)
-    } else {
-        let base = match shared.and_then(|s| s.bases.get(&resolved.region)) {
-            Some(b) => b.clone(),
-            None => aws::base_config(&resolved.region, opts.check_timeout).await,
-        };
-        let (source, chain, account, buckets) = match shared {
-            Some(s) => (
-                s.source.clone(),
-                s.chain.clone(),
-                s.accounts
-                    .get(crate::arn::partition_of_region(&resolved.region))
-                    .cloned()
-                    .unwrap_or_default(),
-                s.buckets.get(&resolved.region).cloned().unwrap_or_default(),
-            ),
-            None => {
-                // Resolved once: the clients' credentials and aws.identity's verdict come from the same answer.
-                let source = local_aws::resolve(&LocalEnv::real()).await;
-                // A credential_process gets less than the check's own bound, so that a hung one is reported as
-                // such rather than as the check timing out.
-                let chain = Arc::new(BotocoreChain::new(
-                    source.clone(),
-                    base.clone(),
-                    opts.check_timeout.mul_f64(0.75),
-                ));
-                (source, chain, Arc::default(), Arc::default())
-            }
-        };
-        let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(&base, opts.check_timeout, log.clone(), chain));
-        let kube_client = Arc::new(KubeClient::new(
-            resolved.kubeconfig.clone(),
-            resolved.context.clone(),
-            opts.check_timeout,
-            log.clone(),
-        ));
-        // TLS roots and kubeconfig are loaded while the first AWS requests are in flight.
-        let warm = kube_client.clone();
-        tokio::spawn(async move { warm.prepare().await });
-        let kube: Arc<dyn KubeApi> = kube_client;
-        Facts::new(Some(aws), Some(kube))
-            .with_credential_source(source)
-            .with_account(account)
-            .with_buckets(buckets)
+    let facts = match login.filter(|_| !offline) {
+        None => Facts::new(None, None),
+        Some(login) => {
+            let (account, buckets) = match shared {
+                Some(s) => (
+                    s.accounts
+                        .get(crate::arn::partition_of_region(&resolved.region))
+                        .cloned()
+                        .unwrap_or_default(),
+                    s.buckets.get(&resolved.region).cloned().unwrap_or_default(),
+                ),
+                None => (Arc::default(), Arc::default()),
+            };
+            // The clients' credentials and aws.identity's verdict come from the same answer.
+            let aws: Arc<dyn AwsApi> = Arc::new(AwsClients::new(
+                base,
+                opts.check_timeout,
+                log.clone(),
+                login.chain.clone(),
+            ));
+            let kube_client = Arc::new(KubeClient::new(
+                resolved.kubeconfig.clone(),
+                resolved.context.clone(),
+                opts.check_timeout,
+                log.clone(),
+            ));
+            // TLS roots and kubeconfig are loaded while the first AWS requests are in flight.
+            let warm = kube_client.clone();
+            tokio::spawn(async move { warm.prepare().await });
+            let kube: Arc<dyn KubeApi> = kube_client;
+            Facts::new(Some(aws), Some(kube))
+                .with_credential_source(login.source.clone())
+                .with_account(account)
+                .with_buckets(buckets)
+        }
     };
     let mut report = check(Ctx::new(resolved, facts), offline, opts, started).await;
     report.calls = log.snapshot();

@@ -45,6 +45,18 @@ impl BotocoreChain {
         }
     }
 
+    /// Whether the answer so far should not be used for another pass of a `--wait` run: there was none to give,
+    /// or it expires within a minute. A chain not asked yet needs nothing.
+    pub fn needs_renewal(&self) -> bool {
+        match self.answer.get() {
+            None => false,
+            Some(Err(_)) => true,
+            Some(Ok(c)) => c
+                .expiry()
+                .is_some_and(|t| t <= SystemTime::now() + Duration::from_secs(60)),
+        }
+    }
+
     /// The run's credentials, or why there are none.
     pub async fn credentials(&self) -> Result<Credentials, CredentialProblem> {
         self.answer

@@ -550,4 +550,6 @@ fn wait_gives_up_with_the_last_verdict() {
         count("ListPodIdentityAssociations")
     );
     assert_eq!(count("GetBucketLocation"), 1);
+    // One login for every pass: the SSO portal is asked once, not once per retry.
+    assert_eq!(count("GetRoleCredentials"), 1, "{:#?}", lab.requests());
 }

@@ -23,8 +23,21 @@ pub const SPEC: CheckSpec = CheckSpec {
 
 /// Decides over the layered config, the task's `config:` block and the kubeconfig's contexts.
 pub fn evaluate(t: &Resolved) -> Outcome {
-    if !t.sky.errors.is_empty() || !t.sky.rejections.is_empty() {
+    // A file that does not parse is read as empty by SkyPilot, which goes on with the others (sky.config reports
+    // it): the service account is decided over the rest, as SkyPilot does. A config SkyPilot refuses launches
+    // nothing.
+    if !t.sky.rejections.is_empty() {
         return Outcome::blocked("sky.config", "SkyPilot cannot use its config as it is");
+    }
+    // A task whose `config:` SkyPilot refuses launches nothing: there is no service account to compare.
+    if t.task_config
+        .as_ref()
+        .is_some_and(|c| !crate::sky::task_config_rejections(c).is_empty())
+    {
+        return Outcome::blocked(
+            "sky.config",
+            "SkyPilot refuses the task's config: block, so it launches nothing",
+        );
     }
     let pod_sa = match t.sky.pod_service_account(t.task_config.as_ref(), &t.context) {
         Ok(sa) => sa,

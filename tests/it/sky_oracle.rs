@@ -6,7 +6,9 @@
 //! MOUNT_CACHED mounts with the pod's role.
 //!
 //! Documented exception: a file that is not valid YAML. SkyPilot logs an error and reads it as empty; the doctor
-//! fails it (SKY144) and says that SkyPilot ignores it, so for those layouts only "not rejected" is compared.
+//! fails it (SKY144) and says that SkyPilot ignores it, so for those layouts "not rejected" and the service account
+//! (decided over the other files, as SkyPilot does) are compared. Where SkyPilot refuses the config (or the task's
+//! `config:` block), it launches nothing: the doctor must not judge a service account then.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,6 +100,9 @@ fn layouts() -> Vec<Layout> {
         l("an empty string").user("aws:\n  remote_identity: ''\n"),
         l("YAML anchors").user("x-default: &d NO_UPLOAD\naws:\n  remote_identity: *d\n"),
         l("flow style").user("{aws: {remote_identity: NO_UPLOAD}}\n"),
+        // Sections left empty are null (SkyPilot 0.14.1 refuses them; the doctor said "not set").
+        l("aws null").user("aws:\n"),
+        l("kubernetes null").user(&format!("{NO_UPLOAD}kubernetes:\n")),
         l("comments and quotes").user("# ours\naws:\n  remote_identity: \"NO_UPLOAD\"  # keep\n"),
         l("an empty file").user(""),
         l("a list file").user("- aws\n"),
@@ -109,6 +114,9 @@ fn layouts() -> Vec<Layout> {
         l("project only").project(NO_UPLOAD),
         l("project invalid YAML").user(NO_UPLOAD).project("aws: [\n"),
         l("user invalid YAML").user("aws:\n  remote_identity: [\n").project(NO_UPLOAD),
+        l("project invalid YAML beside a service account")
+            .user(&format!("{NO_UPLOAD}kubernetes:\n  remote_identity: team-sa\n"))
+            .project("aws: [\n"),
         l("project adds kubernetes").user(NO_UPLOAD).project("kubernetes:\n  remote_identity: proj-sa\n"),
         // the three environment variables
         l("SKYPILOT_GLOBAL_CONFIG with ~")
@@ -364,10 +372,30 @@ fn compare(l: &Layout, want: &Value, doc: &Value) -> Vec<String> {
         return out;
     }
     if rejected_by_sky {
+        // SkyPilot launches nothing with a config it refuses: no service account may be judged as if it did.
+        let sa = check(doc, "sky.service-account");
+        if sa["status"] == "pass" || sa["status"] == "fail" {
+            out.push(format!(
+                "SkyPilot refuses the config ({:?}), but the doctor judged its service account: {} {}",
+                want.get("config_error"),
+                sa["code"],
+                sa["message"]
+            ));
+        }
         return out;
     }
     if config["code"] == "SKY144" {
-        // The documented exception (see the module's comment).
+        // The documented exception (see the module's comment) for sky.config; SkyPilot still decides the service
+        // account over the files that parse, and so must the doctor.
+        let sa = check(doc, "sky.service-account");
+        if let Value::String(name) = &want["service_account"]
+            && sa["evidence"]["skypilot"]["name"] != json!(name)
+        {
+            out.push(format!(
+                "service account beside an unparsable file: SkyPilot {name}, doctor {} {}",
+                sa["code"], sa["message"]
+            ));
+        }
         return out;
     }
     let no_upload = config["status"] == "pass";

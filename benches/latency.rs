@@ -28,6 +28,9 @@ fn needs(op: &str) -> &'static [&'static str] {
         "exec pods/exec" => &["list pods"],
         "get namespaces" => &["get serviceaccounts"],
         "DescribePodIdentityAssociation" => &["ListPodIdentityAssociations"],
+        "DescribeNodegroup" => &["ListNodegroups"],
+        // A node role's reads wait for its node group's answer (the checked role's do not; the longest counts).
+        "GetRole" | "ListAttachedRolePolicies" | "ListRolePolicies" => &["DescribeNodegroup"],
         "GetPolicy" => &["ListAttachedRolePolicies", "GetRole"],
         "GetPolicyVersion" => &["GetPolicy"],
         "GetRolePolicy" => &["ListRolePolicies"],

@@ -25,28 +25,24 @@ pub const SPEC: CheckSpec = CheckSpec {
 
 /// Asks the server only when it is this cluster's.
 async fn run(ctx: &Ctx) -> Outcome {
-    {
-        {
-            let t = &ctx.target;
-            let endpoint = match ctx.facts.cluster(&t.cluster).await {
-                Ok(c) => c.endpoint,
-                Err(e) => return Outcome::from_error(&e),
-            };
-            let server = t.context_info.server.clone();
-            // A context for another cluster is decided without contacting it: its answers would be irrelevant.
-            if !same_server(server.as_deref(), endpoint.as_deref()) {
-                return evaluate(
-                    &t.context,
-                    &t.cluster,
-                    server.as_deref(),
-                    endpoint.as_deref(),
-                    Ok(String::new()),
-                );
-            }
-            let version = ctx.facts.server_version().await;
-            evaluate(&t.context, &t.cluster, server.as_deref(), endpoint.as_deref(), version)
-        }
+    let t = &ctx.target;
+    let endpoint = match ctx.facts.cluster(&t.cluster).await {
+        Ok(c) => c.endpoint,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let server = t.context_info.server.clone();
+    // A context for another cluster is decided without contacting it: its answers would be irrelevant.
+    if !same_server(server.as_deref(), endpoint.as_deref()) {
+        return evaluate(
+            &t.context,
+            &t.cluster,
+            server.as_deref(),
+            endpoint.as_deref(),
+            Ok(String::new()),
+        );
     }
+    let version = ctx.facts.server_version().await;
+    evaluate(&t.context, &t.cluster, server.as_deref(), endpoint.as_deref(), version)
 }
 
 /// Decides over the context's server URL, the cluster's endpoint and the server's answer to GET /version.

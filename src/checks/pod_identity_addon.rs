@@ -37,33 +37,30 @@ pub const SPEC: CheckSpec = CheckSpec {
 
 /// Reads the add-on and, once it is ACTIVE, its DaemonSet (from this cluster's API server only), and decides.
 async fn agent(ctx: &Ctx) -> Outcome {
-    {
-        {
-            let t = &ctx.target;
-            let cluster = match ctx.facts.cluster(&t.cluster).await {
-                Ok(c) => c,
-                Err(e) => return Outcome::from_error(&e),
-            };
-            if cluster.auto_mode {
-                return Outcome::pass(format!(
-                    "EKS Auto Mode cluster {}: the Pod Identity agent is built in",
-                    t.cluster
-                ))
-                .evidence(json!({ "auto_mode": true }));
-            }
-            let addon = ctx.facts.addon(&t.cluster, AGENT).await;
-            let daemonset = match &addon {
-                Ok(a) if a.status == "ACTIVE" => Some(
-                    match crate::lookup::kube_points_here(&ctx.target, &ctx.facts, Op::GetDaemonSet).await {
-                        Ok(()) => ctx.facts.daemonset("kube-system", AGENT).await,
-                        Err(e) => Err(e),
-                    },
-                ),
-                _ => None,
-            };
-            evaluate(&t.cluster, addon, daemonset)
-        }
+    let t = &ctx.target;
+    // Asked together: DescribeAddon does not wait for DescribeCluster (an Auto Mode cluster's answer goes unused).
+    let (cluster, addon) = futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.addon(&t.cluster, AGENT));
+    let cluster = match cluster {
+        Ok(c) => c,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    if cluster.auto_mode {
+        return Outcome::pass(format!(
+            "EKS Auto Mode cluster {}: the Pod Identity agent is built in",
+            t.cluster
+        ))
+        .evidence(json!({ "auto_mode": true }));
     }
+    let daemonset = match &addon {
+        Ok(a) if a.status == "ACTIVE" => Some(
+            match crate::lookup::kube_points_here(&ctx.target, &ctx.facts, Op::GetDaemonSet).await {
+                Ok(()) => ctx.facts.daemonset("kube-system", AGENT).await,
+                Err(e) => Err(e),
+            },
+        ),
+        _ => None,
+    };
+    evaluate(&t.cluster, addon, daemonset)
 }
 
 /// Decides over DescribeAddon and, for an ACTIVE add-on, the agent DaemonSet.

@@ -24,8 +24,23 @@ pub const ACTION: &str = "eks-auth:AssumeRoleForPodIdentity";
 pub const SPEC: CheckSpec = CheckSpec {
     id: "pod-identity.node-role",
     deps: &["mode"],
-    warm: None,
-    run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
+    // The node roles' chain (ListNodegroups -> DescribeNodegroup -> the role's policies) is the run's longest:
+    // it starts with the run, in either wiring, not after the mode is decided.
+    warm: Some(|ctx: Arc<Ctx>| {
+        async move {
+            judge(&ctx).await;
+        }
+        .boxed()
+    }),
+    run: |ctx: Arc<Ctx>| {
+        async move {
+            match ctx.require_wiring(Wiring::PodIdentity).await {
+                Ok(_) => judge(&ctx).await,
+                Err(o) => o,
+            }
+        }
+        .boxed()
+    },
 };
 
 /// One node role and how its policies decide the agent's call.
@@ -39,10 +54,8 @@ pub struct NodeRole {
     pub decision: Decision,
 }
 
-async fn run(ctx: &Ctx) -> Outcome {
-    if let Err(o) = ctx.require_wiring(Wiring::PodIdentity).await {
-        return o;
-    }
+/// Reads the node roles and the SkyPilot pods' nodes, and decides.
+async fn judge(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
     let cluster = match ctx.facts.cluster(&t.cluster).await {
         Ok(c) => c,
@@ -78,7 +91,13 @@ async fn run(ctx: &Ctx) -> Outcome {
         let Some((_, name)) = arn::role_parts(&role_arn) else {
             continue;
         };
-        let decision = match ctx.facts.role(name).await {
+        // The role's policy lists are asked with GetRole, not after it.
+        let (role, _, _) = futures::join!(
+            ctx.facts.role(name),
+            ctx.facts.attached_policies(name),
+            ctx.facts.inline_policy_names(name)
+        );
+        let decision = match role {
             Ok(role) => match super::iam_s3_permissions::role_policies(ctx, name, role.boundary_arn.as_deref()).await {
                 Ok((policies, _, boundary)) => {
                     policy::evaluate_with_boundary(&policies, boundary.as_ref().map(|(_, p)| p), ACTION, &cluster_arn)

@@ -84,23 +84,29 @@ pub(crate) async fn role_policies(
     role_name: &str,
     boundary_arn: Option<&str>,
 ) -> Result<(Vec<Policy>, Vec<String>, Option<(String, Policy)>), ProbeError> {
-    let (attached, inline) = futures::join!(
-        ctx.facts.attached_policies(role_name),
-        ctx.facts.inline_policy_names(role_name)
-    );
-    let (attached, inline) = (attached?, inline?);
-    let managed_docs = join_all(attached.iter().map(|arn| managed(ctx, arn)));
-    let inline_docs = join_all(inline.iter().map(|name| async move {
-        let doc = ctx.facts.inline_policy(role_name, name).await?;
-        policy::parse_document(&doc).map(|p| (name.clone(), p)).map_err(|e| {
-            ProbeError::new(
-                Op::GetRolePolicy,
-                crate::probe::ErrorKind::Other,
-                None,
-                format!("{name}: {e}"),
-            )
-        })
-    }));
+    // Two independent chains (the attached policies' documents, the inline ones'): neither waits for the other's
+    // list, so the documents come one request after their list.
+    let managed_docs = async {
+        let attached = ctx.facts.attached_policies(role_name).await?;
+        Ok::<_, ProbeError>(join_all(attached.iter().map(|arn| managed(ctx, arn))).await)
+    };
+    let inline_docs = async {
+        let names = ctx.facts.inline_policy_names(role_name).await?;
+        Ok::<_, ProbeError>(
+            join_all(names.iter().map(|name| async move {
+                let doc = ctx.facts.inline_policy(role_name, name).await?;
+                policy::parse_document(&doc).map(|p| (name.clone(), p)).map_err(|e| {
+                    ProbeError::new(
+                        Op::GetRolePolicy,
+                        crate::probe::ErrorKind::Other,
+                        None,
+                        format!("{name}: {e}"),
+                    )
+                })
+            }))
+            .await,
+        )
+    };
     let boundary = async {
         match boundary_arn {
             Some(arn) => managed(ctx, arn).await.map(Some),
@@ -108,6 +114,7 @@ pub(crate) async fn role_policies(
         }
     };
     let (managed_docs, inline_docs, boundary) = futures::join!(managed_docs, inline_docs, boundary);
+    let (managed_docs, inline_docs) = (managed_docs?, inline_docs?);
     let mut policies = Vec::new();
     let mut names = Vec::new();
     for r in managed_docs.into_iter().chain(inline_docs) {

@@ -57,7 +57,9 @@ pub struct NodeRole {
 /// Reads the node roles and the SkyPilot pods' nodes, and decides.
 async fn judge(ctx: &Ctx) -> Outcome {
     let t = &ctx.target;
-    let cluster = match ctx.facts.cluster(&t.cluster).await {
+    // Asked together: the node groups' list does not wait for DescribeCluster.
+    let (cluster, names) = futures::join!(ctx.facts.cluster(&t.cluster), ctx.facts.nodegroup_names(&t.cluster));
+    let cluster = match cluster {
         Ok(c) => c,
         Err(e) => return Outcome::from_error(&e),
     };
@@ -69,7 +71,7 @@ async fn judge(ctx: &Ctx) -> Outcome {
     {
         users.push(("EKS Auto Mode".into(), role.clone()));
     }
-    let names = match ctx.facts.nodegroup_names(&t.cluster).await {
+    let names = match names {
         Ok(n) => n,
         Err(e) => return Outcome::from_error(&e),
     };

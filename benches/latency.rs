@@ -29,8 +29,10 @@ fn needs(op: &str) -> &'static [&'static str] {
         "get namespaces" => &["get serviceaccounts"],
         "DescribePodIdentityAssociation" => &["ListPodIdentityAssociations"],
         "DescribeNodegroup" => &["ListNodegroups"],
-        // A node role's reads wait for its node group's answer (the checked role's do not; the longest counts).
-        "GetRole" | "ListAttachedRolePolicies" | "ListRolePolicies" => &["DescribeNodegroup"],
+        // A node role's reads wait for its node group's answer. By name alone the checked role's GetRole and
+        // ListRolePolicies look the same; the lab's node role has only an inline policy, so its chain is
+        // ListNodegroups -> DescribeNodegroup -> ListRolePolicies -> GetRolePolicy.
+        "GetRole" | "ListRolePolicies" => &["DescribeNodegroup"],
         "GetPolicy" => &["ListAttachedRolePolicies", "GetRole"],
         "GetPolicyVersion" => &["GetPolicy"],
         "GetRolePolicy" => &["ListRolePolicies"],

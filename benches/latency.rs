@@ -33,7 +33,8 @@ fn needs(op: &str) -> &'static [&'static str] {
         // ListRolePolicies look the same; the lab's node role has only an inline policy, so its chain is
         // ListNodegroups -> DescribeNodegroup -> ListRolePolicies -> GetRolePolicy.
         "GetRole" | "ListRolePolicies" => &["DescribeNodegroup"],
-        "GetPolicy" => &["ListAttachedRolePolicies", "GetRole"],
+        // (A boundary's GetPolicy follows GetRole; the healthy setups have no boundary.)
+        "GetPolicy" => &["ListAttachedRolePolicies"],
         "GetPolicyVersion" => &["GetPolicy"],
         "GetRolePolicy" => &["ListRolePolicies"],
         "SimulatePrincipalPolicy" => &["GetRole", "GetCallerIdentity"],

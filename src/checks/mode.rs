@@ -7,6 +7,8 @@ use serde_json::json;
 
 use crate::check::{CheckSpec, Ctx, Outcome};
 use crate::code::Code;
+use crate::lookup::PodsRole;
+use crate::report::Status;
 use crate::wiring::{Detected, Wiring};
 
 /// Registration.
@@ -25,7 +27,22 @@ pub const SPEC: CheckSpec = CheckSpec {
     run: |ctx: Arc<Ctx>| {
         async move {
             match ctx.wiring().await {
-                Ok(d) => evaluate(&ctx.target.namespace, &ctx.target.service_account, &d),
+                Ok(d) => {
+                    let outcome = evaluate(&ctx.target.namespace, &ctx.target.service_account, &d);
+                    // The second hop is part of the wiring: the pods get the association's target role.
+                    match ctx.pods_role().await {
+                        Ok(PodsRole::Target { arn, .. })
+                            if outcome.status == Status::Pass && d.in_force() == Some(Wiring::PodIdentity) =>
+                        {
+                            let mut o = outcome;
+                            o.message =
+                                format!("{}, then target role {arn}, whose credentials the pods get", o.message);
+                            o.evidence["target_role"] = json!(arn);
+                            o
+                        }
+                        _ => outcome,
+                    }
+                }
                 Err(e) => Outcome::from_error(&e),
             }
         }

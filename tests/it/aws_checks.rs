@@ -781,6 +781,11 @@ fn a_target_role_is_the_pods_identity() {
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role());
     assert_healthy(&doc, IRSA_ONLY);
     assert_eq!(check(&doc, "iam.target-role")["status"], "pass");
+    let mode = check(&doc, "mode")["message"].as_str().unwrap().to_string();
+    assert!(
+        mode.contains("then target role") && mode.contains("SkyPilotS3Target-lab-bucket"),
+        "{mode}"
+    );
     let assoc = check(&doc, "pod-identity.association");
     assert!(
         assoc["message"].as_str().unwrap().contains("then target role"),

@@ -269,6 +269,7 @@ mod tests {
                 layers: vec![],
                 errors: vec![],
                 rejections: vec![],
+                duplicates: vec![],
                 searched: vec![],
                 user_file: "/cfg".into(),
             },

@@ -97,6 +97,8 @@ pub struct SkyConfig {
     pub layers: Vec<Layer>,
     /// Files that exist but did not parse (SkyPilot logs an error and reads them as empty).
     pub errors: Vec<ParseError>,
+    /// Repeated keys in a file SkyPilot reads anyway (the later value wins), one per file.
+    pub duplicates: Vec<ParseError>,
     /// Why SkyPilot would refuse to launch with this config (a missing named file, a shape its schema rejects,
     /// an undefined workspace), each naming the file and key.
     pub rejections: Vec<String>,
@@ -115,16 +117,43 @@ pub fn parse_yaml(file: &Path, text: &str) -> Result<Value, ParseError> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        let message = e.to_string().lines().next().unwrap_or("invalid YAML").to_string();
-        ParseError {
-            file: file.to_path_buf(),
-            line,
-            column,
-            message,
+    serde_saphyr::from_str::<Value>(text).map_err(|e| parse_error(file, &e))
+}
+
+fn parse_error(file: &Path, e: &serde_saphyr::Error) -> ParseError {
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML");
+    // A repeated key, in SkyPilot's own words (sky/utils/yaml_utils.py, which refuses a task YAML with one).
+    let message = match first.split_once("duplicate mapping key: ") {
+        Some((_, rest)) => format!(
+            "Duplicate key '{}' in YAML at line {line}. Remove one of the entries so the intended value is unambiguous.",
+            rest.split(',').next().unwrap_or(rest).trim()
+        ),
+        None => first.to_string(),
+    };
+    ParseError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// A SkyPilot config file, read as SkyPilot reads it: PyYAML's `safe_load` keeps the later of two equal keys in a
+/// mapping (measured with SkyPilot 0.14.1 in tests/it/sky_oracle.rs), where a strict reader refuses the file. The
+/// second value is the first repeated key found, to warn about.
+pub fn parse_config_yaml(file: &Path, text: &str) -> Result<(Value, Option<ParseError>), ParseError> {
+    match parse_yaml(file, text) {
+        Ok(v) => Ok((v, None)),
+        Err(strict) if strict.message.to_lowercase().contains("duplicate") => {
+            let mut options = serde_saphyr::Options::default();
+            options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+            let v = serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| parse_error(file, &e))?;
+            Ok((v, Some(strict)))
         }
-    })
+        Err(e) => Err(e),
+    }
 }
 
 impl SkyConfig {
@@ -134,6 +163,7 @@ impl SkyConfig {
             layers: vec![],
             errors: vec![],
             rejections: vec![],
+            duplicates: vec![],
             searched: vec![],
             user_file: paths.user_file.clone(),
         };
@@ -153,7 +183,11 @@ impl SkyConfig {
                     return Err(format!("cannot read SkyPilot config {}: {e}", path.display()));
                 }
             };
-            match parse_yaml(path, &text) {
+            let parsed = parse_config_yaml(path, &text).map(|(value, duplicate)| {
+                cfg.duplicates.extend(duplicate);
+                value
+            });
+            match parsed {
                 Ok(Value::Null) => {}
                 Ok(value @ Value::Object(_)) => {
                     for problem in crate::sky_schema::check(&value) {
@@ -739,6 +773,7 @@ mod tests {
                 .collect(),
             errors: vec![],
             rejections: vec![],
+            duplicates: vec![],
             searched: vec![],
             user_file: PathBuf::from("/f0"),
         }
@@ -836,7 +871,8 @@ mod tests {
             if let Ok(v) = parse_yaml(Path::new("f"), &text) {
                 let c = SkyConfig {
                     layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v.clone() }],
-                    errors: vec![], rejections: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                    errors: vec![], rejections: vec![],
+            duplicates: vec![], searched: vec![], user_file: PathBuf::from("f"),
                 };
                 let _ = c.aws_remote_identity();
                 let _ = c.kubernetes_namespace(&ctx);
@@ -857,7 +893,8 @@ mod tests {
                 if let Ok(v) = parse_yaml(Path::new("f"), &text) {
                     let c = SkyConfig {
                         layers: vec![Layer { path: PathBuf::from("f"), role: "user", value: v }],
-                        errors: vec![], rejections: vec![], searched: vec![], user_file: PathBuf::from("f"),
+                        errors: vec![], rejections: vec![],
+            duplicates: vec![], searched: vec![], user_file: PathBuf::from("f"),
                     };
                     let _ = c.aws_remote_identity();
                     let _ = c.pod_service_account(None, "ctx");

@@ -627,6 +627,10 @@ fn read_task(task: &Path) -> Result<crate::sky::Task, InputError> {
     let text = std::fs::read_to_string(task)
         .map_err(|e| InputError(format!("cannot read task file {}: {e}", task.display())))?;
     crate::sky::task(task, &text).map_err(|e| {
+        // A repeated key is valid YAML that SkyPilot refuses in a task: said as SkyPilot says it.
+        if e.message.starts_with("Duplicate key") {
+            return InputError(format!("SkyPilot refuses task file {}: {}", task.display(), e.message));
+        }
         InputError(format!(
             "task file {} is not valid YAML (line {}, column {}): {}",
             task.display(),

@@ -4,15 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use skys3::sky::{Layer, SkyConfig, parse_yaml, task};
+use skys3::sky::{Layer, SkyConfig, parse_config_yaml, task};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = task(Path::new("task.yaml"), text);
-    let Ok(value) = parse_yaml(Path::new("config.yaml"), text) else { return };
+    let Ok((value, _)) = parse_config_yaml(Path::new("config.yaml"), text) else { return };
     let cfg = SkyConfig {
         layers: vec![Layer { path: PathBuf::from("config.yaml"), role: "user", value: value.clone() }],
         errors: vec![],
+        duplicates: vec![],
         rejections: skys3::sky_schema::check(&value),
         searched: vec![],
         user_file: PathBuf::from("config.yaml"),

@@ -79,11 +79,24 @@ pub fn evaluate(cfg: &SkyConfig, task_config: Option<&Value>) -> Outcome {
         .into_iter()
         .map(|(p, k)| format!("{k} in {} (the API server keeps its own)", p.display()))
         .collect();
-    let evidence = json!({ "key": key, "value": value, "file": file, "searched": searched, "ignored": ignored });
+    let evidence = json!({ "key": key, "value": value, "file": file, "searched": searched, "ignored": ignored,
+                           "duplicate_keys": cfg.duplicates });
     match value {
-        Value::String(s) if s == "NO_UPLOAD" => {
-            Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local"))
-        }
+        Value::String(s) if s == "NO_UPLOAD" => match cfg.duplicates.first() {
+            None => Outcome::pass(format!("{key} is NO_UPLOAD in {file}: local AWS credentials stay local")),
+            Some(d) => Outcome::warn(
+                Code::SkyConfigDuplicateKey,
+                format!(
+                    "{key} is NO_UPLOAD in {file}, but {} repeats a key (line {}, column {}): SkyPilot keeps the later \
+                     value, and a reader that keeps the first would not",
+                    d.file.display(),
+                    d.line,
+                    d.column
+                ),
+            )
+            .var("file", d.file.display().to_string())
+            .var("line", d.line.to_string()),
+        },
         Value::Array(_) => Outcome::fail(
             Code::RemoteIdentityListForm,
             format!("{key} in {file} is a list; SkyPilot still uploads local credentials unless it is the plain string NO_UPLOAD"),

@@ -318,6 +318,13 @@ fn cases() -> Vec<Case> {
         case("list form", cfg(pi(), "aws:\n  remote_identity:\n    - \"*\": NO_UPLOAD\n"), "sky.config", "fail", Code::RemoteIdentityListForm),
         case("another value", cfg(pi(), "aws:\n  remote_identity: LOCAL_CREDENTIALS\n"), "sky.config", "fail", Code::RemoteIdentityOtherValue),
         case("invalid YAML", cfg(pi(), "aws:\n  remote_identity: NO_UPLOAD\n kubernetes: [\n"), "sky.config", "fail", Code::SkyConfigInvalidYaml),
+        case(
+            "a repeated key SkyPilot reads anyway",
+            cfg(pi(), "aws:\n  remote_identity: LOCAL_CREDENTIALS\naws:\n  remote_identity: NO_UPLOAD\n"),
+            "sky.config",
+            "warn",
+            Code::SkyConfigDuplicateKey,
+        ),
         // mode
         case(
             "both wirings",

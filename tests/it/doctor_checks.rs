@@ -391,6 +391,37 @@ fn sky143_project_file_overrides_user_file() {
 }
 
 #[test]
+fn sky146_a_repeated_key_is_read_as_skypilot_reads_it() {
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.sky_user_config =
+            Some("aws:\n  remote_identity: LOCAL_CREDENTIALS\naws:\n  remote_identity: NO_UPLOAD\n".into())
+    });
+    let (code, doc, _lab) = run(s);
+    // The later value wins, as in SkyPilot: NO_UPLOAD, with a warning naming the line.
+    assert_only(&doc, "sky.config", "warn", "SKY146");
+    let msg = check(&doc, "sky.config")["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("NO_UPLOAD") && msg.contains("line 3"), "{msg}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_task_with_a_repeated_key_is_refused_in_skypilots_words() {
+    let lab = Lab::start(Scenario::healthy_pod_identity());
+    let task = lab.dir.path().join("task.yaml");
+    std::fs::write(&task, "name: a\nname: b\nfile_mounts:\n  /data: s3://lab-bucket\n").unwrap();
+    let out = lab.run(&["doctor", "--task", task.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SkyPilot refuses task file")
+            && err.contains("Duplicate key 'name' in YAML at line 2")
+            && err.contains("Remove one of the entries"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn sky144_invalid_yaml_names_file_line_column() {
     let cfg = "aws:\n  remote_identity: NO_UPLOAD\n kubernetes: [\n";
     let (code, doc, _lab) = run(Scenario::healthy_pod_identity().with(|s| s.sky_user_config = Some(cfg.into())));

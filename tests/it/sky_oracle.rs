@@ -100,6 +100,14 @@ fn layouts() -> Vec<Layout> {
         l("an empty string").user("aws:\n  remote_identity: ''\n"),
         l("YAML anchors").user("x-default: &d NO_UPLOAD\naws:\n  remote_identity: *d\n"),
         l("flow style").user("{aws: {remote_identity: NO_UPLOAD}}\n"),
+        // Repeated keys: SkyPilot reads the file (PyYAML keeps the later value); the doctor refused it as invalid.
+        l("duplicate section, later NO_UPLOAD")
+            .user("aws:\n  remote_identity: LOCAL_CREDENTIALS\naws:\n  remote_identity: NO_UPLOAD\n"),
+        l("duplicate key, later LOCAL_CREDENTIALS")
+            .user("aws:\n  remote_identity: NO_UPLOAD\n  remote_identity: LOCAL_CREDENTIALS\n"),
+        l("duplicate service account key").user(&format!(
+            "{NO_UPLOAD}kubernetes:\n  remote_identity: first-sa\n  remote_identity: second-sa\n"
+        )),
         // Sections left empty are null (SkyPilot 0.14.1 refuses them; the doctor said "not set").
         l("aws null").user("aws:\n"),
         l("kubernetes null").user(&format!("{NO_UPLOAD}kubernetes:\n")),
@@ -398,7 +406,8 @@ fn compare(l: &Layout, want: &Value, doc: &Value) -> Vec<String> {
         }
         return out;
     }
-    let no_upload = config["status"] == "pass";
+    // A repeated key SkyPilot reads anyway warns (SKY146) over the same verdict.
+    let no_upload = config["status"] == "pass" || config["code"] == "SKY146";
     if want["aws_excluded"] != json!(no_upload) {
         out.push(format!(
             "AWS credentials left out: SkyPilot {}, doctor {} ({})",

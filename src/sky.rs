@@ -361,14 +361,76 @@ fn merge(base: &Value, over: &Value) -> Value {
     }
 }
 
+/// The list fields SkyPilot merges item by item in a `pod_config` (`sky/utils/config_utils.py`, `_PATCH_MERGE_KEYS`,
+/// after Kubernetes' strategic merge patch): items with equal values of the key merge, others are appended; `None`:
+/// the list is replaced whole (`args`, `command`, and `imagePullSecrets`, which SkyPilot replaces on purpose).
+const PATCH_MERGE_KEYS: &[(&str, Option<&str>)] = &[
+    ("containers", Some("name")),
+    ("initContainers", Some("name")),
+    ("ephemeralContainers", Some("name")),
+    ("volumes", Some("name")),
+    ("volumeMounts", Some("mountPath")),
+    ("resourceClaims", Some("name")),
+    ("env", Some("name")),
+    ("hostAliases", Some("ip")),
+    ("topologySpreadConstraints", Some("topologyKey")),
+    ("ports", Some("containerPort")),
+    ("volumeDevices", Some("devicePath")),
+    ("claims", Some("name")),
+    ("args", None),
+    ("command", None),
+    ("imagePullSecrets", None),
+];
+
+/// A `pod_config` (or `custom_metadata`) merged into another as SkyPilot 0.14.1's `merge_k8s_configs` does: maps
+/// merge key by key; a list of the patch-merge fields (`containers`, `env`, `volumes`, ...) merges by its key (a container without a name merges into the
+/// first container, SkyPilot's legacy rule) or is replaced when atomic; any other list is appended to; anything
+/// else is replaced.
+pub fn merge_k8s(base: &Value, over: &Value) -> Value {
+    let (Value::Object(b), Value::Object(o)) = (base, over) else {
+        return over.clone();
+    };
+    let mut out = b.clone();
+    for (k, v) in o {
+        let merged = match (out.get(k), v) {
+            (Some(old @ Value::Object(_)), Value::Object(_)) => merge_k8s(old, v),
+            (Some(Value::Array(old)), Value::Array(items)) => {
+                let patch = PATCH_MERGE_KEYS.iter().find(|(name, _)| name == k).map(|(_, key)| *key);
+                match patch {
+                    Some(None) => Value::Array(items.clone()),
+                    Some(Some(key)) => {
+                        let mut list = old.clone();
+                        for item in items {
+                            let id = item.get(key).filter(|v| !v.is_null());
+                            let same = id.and_then(|id| list.iter().position(|x| x.get(key) == Some(id)));
+                            match (id, same) {
+                                (Some(_), Some(i)) => list[i] = merge_k8s(&list[i], item),
+                                (None, _) if k == "containers" && !list.is_empty() => {
+                                    list[0] = merge_k8s(&list[0], item)
+                                }
+                                _ => list.push(item.clone()),
+                            }
+                        }
+                        Value::Array(list)
+                    }
+                    None => Value::Array(old.iter().chain(items).cloned().collect()),
+                }
+            }
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), merged);
+    }
+    Value::Object(out)
+}
+
 /// A value, where it came from (`kubernetes.remote_identity in /home/u/.sky/config.yaml`, ...) and its file.
-type Sourced = (Value, String, Option<PathBuf>);
+pub type Sourced = (Value, String, Option<PathBuf>);
 
 impl SkyConfig {
     /// SkyPilot's `get_effective_workspace_region_config` for a Kubernetes key and `context`: the active
     /// workspace's section when the workspace is defined (its `context_configs.<context>` first, then its
     /// general key with the task's value merged in), else the same lookup over the global `kubernetes` section.
-    fn effective_k8s(&self, key: &str, context: &str, task_config: Option<&Value>) -> Option<Sourced> {
+    pub fn effective_k8s(&self, key: &str, context: &str, task_config: Option<&Value>) -> Option<Sourced> {
         let task = task_config.and_then(|t| lookup(t, &["kubernetes", key]));
         let ws = self.active_workspace();
         let scopes: Vec<Vec<String>> = {
@@ -396,7 +458,14 @@ impl SkyConfig {
             let general = at(&[key]);
             let merged = match (general, task) {
                 (Some((g, src, file)), Some(t)) => {
-                    Some((merge(&g, t), format!("{src}, with the task's config over it"), file))
+                    // SkyPilot merges these two with its Kubernetes merge (`_update_k8s_config`), the rest by plain
+                    // recursion.
+                    let merged = if matches!(key, "pod_config" | "custom_metadata") {
+                        merge_k8s(&g, t)
+                    } else {
+                        merge(&g, t)
+                    };
+                    Some((merged, format!("{src}, with the task's config over it"), file))
                 }
                 (Some(g), None) => Some(g),
                 (None, Some(t)) => Some((t.clone(), format!("kubernetes.{key} in the task's config"), None)),
@@ -759,6 +828,37 @@ pub fn task_buckets(file: &Path, text: &str) -> Result<Vec<String>, ParseError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_config_lists_merge_as_skypilot_merges_them() {
+        let base = serde_json::json!({"spec": {
+            "containers": [{"name": "ray-node", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                            "args": ["x"]}],
+            "volumes": [{"name": "v1"}],
+            "tolerations": [{"key": "t1"}]}});
+        let over = serde_json::json!({"spec": {
+            // No name: merged into the first container (SkyPilot's legacy rule); env by name; args replaced.
+            "containers": [{"env": [{"name": "B", "value": "two"}, {"name": "C", "value": "3"}], "args": ["y"]},
+                           {"name": "sidecar"}],
+            "volumes": [{"name": "v1", "emptyDir": {}}, {"name": "v2"}],
+            // Not a patch-merge list: appended.
+            "tolerations": [{"key": "t2"}]}});
+        let merged = merge_k8s(&base, &over);
+        let spec = &merged["spec"];
+        let c = &spec["containers"];
+        assert_eq!(c.as_array().unwrap().len(), 2, "{merged:#}");
+        assert_eq!(
+            c[0]["env"],
+            serde_json::json!([{"name": "A", "value": "1"}, {"name": "B", "value": "two"}, {"name": "C", "value": "3"}])
+        );
+        assert_eq!(c[0]["args"], serde_json::json!(["y"]));
+        assert_eq!(c[1]["name"], "sidecar");
+        assert_eq!(
+            spec["volumes"],
+            serde_json::json!([{"name": "v1", "emptyDir": {}}, {"name": "v2"}])
+        );
+        assert_eq!(spec["tolerations"], serde_json::json!([{"key": "t1"}, {"key": "t2"}]));
+    }
 
     fn cfg(layers: &[&str]) -> SkyConfig {
         SkyConfig {

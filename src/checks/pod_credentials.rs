@@ -61,10 +61,13 @@ fn web_identity_source(ctx: &Ctx, annotated: bool) -> String {
         }
         walk(v)
     };
-    if let Some((v, file)) = ctx.target.sky.get(&["kubernetes", "pod_config"])
-        && names_role_arn(v)
+    // The pod_config SkyPilot applies: the context's, else the general one with the task's merged over it (as
+    // SkyPilot merges pod_configs: lists by name).
+    let t = &ctx.target;
+    if let Some((v, source, _)) = t.sky.effective_k8s("pod_config", &t.context, t.task_config.as_ref())
+        && names_role_arn(&v)
     {
-        return format!("SkyPilot's kubernetes.pod_config in {}", file.display());
+        return format!("SkyPilot's {source}");
     }
     if annotated {
         return format!(

@@ -207,6 +207,15 @@ fn layouts() -> Vec<Layout> {
         with_k8s("allowed_contexts lists others", "  allowed_contexts: [prod-eu, missing]\n"),
         with_k8s("allowed_contexts all", "  allowed_contexts: all\n"),
         with_k8s("allowed_contexts not a list", "  allowed_contexts: lab\n"),
+        // Lists in two layers (SkyPilot's overlay may append rather than replace).
+        with_k8s("allowed_contexts in user and project", "  allowed_contexts: [prod-eu]\n")
+            .project("kubernetes:\n  allowed_contexts: [lab]\n"),
+        with_k8s(
+            "pod_config lists in user and task",
+            "  pod_config:\n    spec:\n      containers:\n        - env:\n            - name: A\n              value: a\n",
+        )
+        .task(json!({"kubernetes": {"pod_config": {"spec": {"serviceAccountName": "task-pod-sa",
+            "containers": [{"env": [{"name": "B", "value": "b"}]}]}}}})),
         l("workspace allowed_contexts").user(&format!(
             "{NO_UPLOAD}active_workspace: team\nworkspaces:\n  team:\n    kubernetes:\n      allowed_contexts: [dev]\nkubernetes:\n  allowed_contexts: [lab]\n"
         )),

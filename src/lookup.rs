@@ -85,15 +85,17 @@ pub enum PodsRole {
 
 /// Which role the pods get: a Pod Identity association's target role, else the checked role. An association
 /// decides whatever the service account's annotation says (the webhook prefers Pod Identity), so only the EKS API
-/// is asked, never the cluster: the IAM checks do not wait on the kube context. When the associations cannot be
-/// listed (no such cluster, access denied), the checked role: the mode and association checks report why.
+/// is asked, never the cluster: the IAM checks do not wait on the kube context. A cluster that does not exist has
+/// no association (eks.cluster reports it); any other failure to list them leaves the pods' role unknown.
 pub async fn pods_role(t: &Resolved, facts: &Facts) -> Result<PodsRole, ProbeError> {
     if t.mode == Some(Wiring::Irsa) {
         return Ok(PodsRole::Own);
     }
     let association = match association(t, facts).await {
         Ok(Some(a)) => facts.association(&t.cluster, &a.id).await?,
-        Ok(None) | Err(_) => return Ok(PodsRole::Own),
+        Ok(None) => return Ok(PodsRole::Own),
+        Err(e) if e.is_not_found() => return Ok(PodsRole::Own),
+        Err(e) => return Err(e),
     };
     let Some(arn) = association.target_role_arn else {
         return Ok(PodsRole::Own);

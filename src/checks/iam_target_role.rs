@@ -272,6 +272,24 @@ pub fn evaluate(hop: &Hop, may: &[(&str, Decision)], trust: &TargetTrust) -> Out
             }
             Decision::ImplicitDeny => {
                 if let Some(pinned) = external_id_pins(&doc, first, action) {
+                    // EKS sets the external id with session tags off (user guide); whether it also sends it with
+                    // them on is not documented: a pin on this association's own id then only warns.
+                    if !hop.tags_disabled
+                        && hop
+                            .external_id
+                            .as_deref()
+                            .is_some_and(|ours| pinned.split(", ").any(|p| p == ours))
+                    {
+                        return base(Outcome::warn(
+                            Code::TargetTrustConditionsUnknown,
+                            format!(
+                                "the trust policy of {target} requires this association's sts:ExternalId for {action}; \
+                                 EKS documents setting it when session tags are off, and this association has them \
+                                 on: whether it is sent is not documented"
+                            ),
+                        ))
+                        .evidence(evidence);
+                    }
                     let ours = match (&hop.external_id, hop.tags_disabled) {
                         (Some(id), true) => id.clone(),
                         _ => "none (session tags are on, so EKS sends no external id)".to_string(),
@@ -349,4 +367,50 @@ fn external_id_pins(doc: &Policy, principal: &str, action: &str) -> Option<Strin
         .flat_map(|c| c.values.clone())
         .collect();
     (!pins.is_empty()).then(|| pins.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    fn hop(tags_disabled: bool) -> Hop {
+        Hop {
+            first_role_arn: "arn:aws:iam::111122223333:role/First".into(),
+            account: "111122223333".into(),
+            target_role_arn: "arn:aws:iam::111122223333:role/Target".into(),
+            external_id: Some("us-west-2/111122223333/c/ns/sa".into()),
+            tags_disabled,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn trust_pinning(id: &str) -> TargetTrust {
+        TargetTrust::Read(Policy::from_value(&json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+             "Action": ["sts:AssumeRole", "sts:TagSession"],
+             "Condition": {"StringEquals": {"sts:ExternalId": id}}}]})))
+    }
+
+    #[test]
+    fn an_external_id_pin_fails_only_where_eks_documents_sending_it() {
+        let may = [
+            ("sts:AssumeRole", Decision::Allowed),
+            ("sts:TagSession", Decision::Allowed),
+        ];
+        let ours = "us-west-2/111122223333/c/ns/sa";
+        // Tags off: EKS sends it; this association's id passes, another's fails naming both.
+        assert_eq!(evaluate(&hop(true), &may, &trust_pinning(ours)).status, Status::Pass);
+        let o = evaluate(&hop(true), &may, &trust_pinning("other"));
+        assert_eq!(o.code, Some(Code::TargetExternalIdMismatch));
+        assert!(o.message.contains("other") && o.message.contains(ours), "{}", o.message);
+        // Tags on: not documented either way; a pin on this association's own id only warns.
+        let o = evaluate(&hop(false), &may, &trust_pinning(ours));
+        assert_eq!(
+            (o.status, o.code),
+            (Status::Warn, Some(Code::TargetTrustConditionsUnknown)),
+            "{}",
+            o.message
+        );
+    }
 }

@@ -117,7 +117,7 @@ async fn run(ctx: &Ctx) -> Outcome {
                     nodes.insert(name.to_string(), n);
                 }
                 Err(e) => {
-                    unread.insert(name.to_string(), e.to_string());
+                    unread.insert(name.to_string(), e);
                 }
             }
         }
@@ -127,7 +127,7 @@ async fn run(ctx: &Ctx) -> Outcome {
         match ctx.facts.network_policies(&t.namespace).await {
             Ok(p) => network_policies = p,
             Err(e) => {
-                unread.insert(format!("NetworkPolicies of {}", t.namespace), e.to_string());
+                unread.insert(format!("NetworkPolicies of {}", t.namespace), e);
             }
         }
     }
@@ -154,9 +154,24 @@ async fn run(ctx: &Ctx) -> Outcome {
             "Fargate and Windows were"
         }
     );
-    let mut outcome = outcome;
+    // A failure found on what was read stands; a pass would claim what was not looked at: undecided instead.
+    let first = unread.values().next().expect("not empty");
+    let mut outcome = if outcome.status == Status::Fail {
+        outcome
+    } else {
+        let undecided = Outcome::from_error(first);
+        let mut o = outcome;
+        o.status = undecided.status;
+        o.code = undecided.code;
+        o
+    };
     outcome.message.push_str(&note);
-    outcome.evidence["unread_nodes"] = json!(unread);
+    outcome.evidence["unread"] = json!(
+        unread
+            .iter()
+            .map(|(k, e)| (k.clone(), e.to_string()))
+            .collect::<BTreeMap<_, _>>()
+    );
     outcome
 }
 

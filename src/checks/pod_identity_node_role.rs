@@ -89,8 +89,10 @@ async fn judge(ctx: &Ctx) -> Outcome {
         }
     }
     let mut roles = vec![];
+    let mut unknown: Vec<String> = vec![];
     for (used_by, role_arn) in users {
         let Some((_, name)) = arn::role_parts(&role_arn) else {
+            unknown.push(format!("{used_by} ({role_arn}: not a role ARN)"));
             continue;
         };
         // The role's policy lists are asked with GetRole, not after it.
@@ -124,17 +126,22 @@ async fn judge(ctx: &Ctx) -> Outcome {
     {
         let nodes: std::collections::BTreeSet<&str> = pods.iter().filter_map(|p| p.node_name.as_deref()).collect();
         for node in nodes {
-            if let Ok(n) = ctx.facts.node(node).await {
-                let managed = n.labels.contains_key("eks.amazonaws.com/nodegroup")
-                    || n.labels
-                        .get("eks.amazonaws.com/compute-type")
-                        .is_some_and(|v| v == "auto" || v == "fargate");
-                if !managed {
-                    unmatched.push(node.to_string());
+            match ctx.facts.node(node).await {
+                Ok(n) => {
+                    let managed = n.labels.contains_key("eks.amazonaws.com/nodegroup")
+                        || n.labels
+                            .get("eks.amazonaws.com/compute-type")
+                            .is_some_and(|v| v == "auto" || v == "fargate");
+                    if !managed {
+                        unmatched.push(node.to_string());
+                    }
                 }
+                // Not readable: its role is not known either.
+                Err(e) => unmatched.push(format!("{node} (not readable: {})", e.message)),
             }
         }
     }
+    unmatched.extend(unknown);
     evaluate(&t.cluster, &roles, &unmatched)
 }
 

@@ -177,10 +177,13 @@ impl Login {
     /// or AWS refused them (aws.identity did not pass; the user may have logged in again meanwhile).
     fn stale(&self, report: &Report) -> bool {
         self.chain.needs_renewal()
-            || report
-                .checks
-                .iter()
-                .any(|c| c.id == "aws.identity" && c.status != crate::report::Status::Pass)
+            || report.checks.iter().any(|c| {
+                c.id == "aws.identity"
+                    && matches!(
+                        c.status,
+                        crate::report::Status::Fail | crate::report::Status::Inconclusive
+                    )
+            })
     }
 }
 

@@ -317,8 +317,8 @@ pub fn env_value(name: &str, value: &str) -> String {
         Some((s, r)) => (format!("{s}://"), r),
         None => (String::new(), value),
     };
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    match authority.rfind('@') {
+    // Up to the last '@': a password may itself hold '/' or '@' unencoded.
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}<credentials>@{}", &rest[at + 1..]),
         None => value.to_string(),
     }
@@ -502,7 +502,11 @@ mod env_tests {
             "http://<credentials>@proxy:3128"
         );
         assert_eq!(v("http_proxy", "alice:s3cret@proxy:3128/"), "<credentials>@proxy:3128/");
-        assert_eq!(v("HTTP_PROXY", "http://proxy:3128/a@b"), "http://proxy:3128/a@b");
+        assert_eq!(
+            v("HTTP_PROXY", "http://u:pa/ss@proxy:3128"),
+            "http://<credentials>@proxy:3128"
+        );
+        assert_eq!(v("HTTP_PROXY", "http://proxy:3128/"), "http://proxy:3128/");
         assert_eq!(v("NO_PROXY", "169.254.170.23"), "169.254.170.23");
     }
 }

@@ -82,10 +82,13 @@ async fn decide(ctx: &Ctx, role_arn: &str, account: &str) -> Outcome {
     }
 }
 
-/// The five S3 calls SkyPilot's mounts make, each with a resource of the bucket.
-fn actions(bucket: &str) -> [(&'static str, String); 5] {
-    let object = format!("arn:aws:s3:::{bucket}/skypilot-object");
-    let b = format!("arn:aws:s3:::{bucket}");
+/// The five S3 calls SkyPilot's mounts make, each with a resource of the bucket. The partition comes from the
+/// role's ARN: a bucket policy in `aws-cn` or `aws-us-gov` names `arn:aws-cn:s3:::...`, which an `arn:aws:`
+/// resource would never match (and no Deny would be found).
+fn actions(bucket: &str, role_arn: &str) -> [(&'static str, String); 5] {
+    let partition = role_arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    let object = format!("arn:{partition}:s3:::{bucket}/skypilot-object");
+    let b = format!("arn:{partition}:s3:::{bucket}");
     [
         ("s3:ListBucket", b.clone()),
         ("s3:GetBucketLocation", b),
@@ -126,7 +129,7 @@ pub fn evaluate(bucket: &str, role_arn: &str, account: &str, doc: &Policy) -> Ou
             .unwrap_or_default()
     };
     let mut maybe = Vec::new();
-    for (action, resource) in actions(bucket) {
+    for (action, resource) in actions(bucket, role_arn) {
         let v = policy::decide(
             &[doc.clone(), assume_allowed.clone()],
             &Request {
@@ -183,7 +186,7 @@ pub fn evaluate_cross_account(bucket: &str, role_arn: &str, account: &str, doc: 
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     // Across accounts an account principal does not stand for the role: only the owner's own IAM is delegated.
-    let missing: Vec<&str> = actions(bucket)
+    let missing: Vec<&str> = actions(bucket, role_arn)
         .iter()
         .filter(|(action, resource)| {
             policy::decide(
@@ -245,6 +248,16 @@ mod tests {
         let o = x(only_read);
         assert_eq!(o.code, Some(Code::BucketOtherAccountNoGrant));
         assert!(o.message.contains("s3:PutObject"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_deny_in_another_partition_is_found() {
+        let doc = Policy::from_value(
+            &json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": ["arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"]}]}),
+        );
+        let o = evaluate("b", "arn:aws-cn:iam::111122223333:role/skypilot", "111122223333", &doc);
+        assert_eq!(o.code, Some(Code::BucketPolicyDenies), "{}", o.message);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub enum Command {
     Doctor(Box<DoctorArgs>),
     /// List every check: id, title, and its codes.
     Checks {
-        /// Print the catalog as Markdown (the README's check list is this output).
+        /// Print the catalog as Markdown (`docs/checks.md` is this output).
         #[arg(long)]
         markdown: bool,
     },

@@ -1,4 +1,4 @@
-//! `skys3 checks`: the catalog listed for people, and as the Markdown the README embeds.
+//! `skys3 checks`: the catalog listed for people, and as the Markdown `docs/checks.md` embeds.
 
 use crate::catalog::{COMMON_ID, Catalog, CheckDoc};
 

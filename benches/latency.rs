@@ -374,6 +374,7 @@ fn probe_vs_one_call() -> (Duration, Duration) {
         )
     };
     let probe = time(&|| {
+        use std::io::Write;
         let mut cmd = Command::new("sh");
         cmd.args(
             skys3::checks::pod_s3_list::command("lab-bucket", "us-west-2", 12)
@@ -381,7 +382,15 @@ fn probe_vs_one_call() -> (Duration, Duration) {
                 .skip(1),
         );
         sandbox(&mut cmd);
-        cmd.output().unwrap()
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(skys3::checks::pod_s3_list::stdin()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(input);
+        out
     });
     let one = time(&|| {
         let mut cmd = Command::new(bin.join("aws"));

@@ -1,6 +1,8 @@
-# skys3 in-pod probe, Python part (read-only; passed as an argument, nothing is written in the pod).
-# argv[1]: the bucket. The shell part has set the region and the retry bounds in the environment.
-# With boto3 it uses boto3. Without it (SkyPilot's runtime has none; user images often neither), a client made of
+# skys3 in-pod probe, Python part (read-only; run with `python3 -c`, nothing is written in the pod).
+# argv[1]: the bucket. The shell part has set the region and the retry bounds in the environment, and SKYS3_AWS
+# when this interpreter is the pod's awscli's.
+# With botocore (awscli v1's, boto3's) it drives botocore. Without it (SkyPilot's runtime has none; user images
+# often neither), a client made of
 # the standard library only: it finds credentials the way botocore does for what a pod can have (environment
 # keys, web identity, the shared credentials file, container credentials, IMDSv2), in botocore's order, and signs
 # STS GetCallerIdentity and S3 ListObjectsV2 with SigV4. It prints key=value lines and never a secret.
@@ -281,13 +283,32 @@ def stdlib_client():
         t.join()
 
 
-def boto3_client(boto3):
+def botocore_client(botocore_session):
+    """The pod's own botocore, the credential chain awscli and boto3 use, without awscli's CLI layer: that layer
+    caches web identity credentials under ~/.aws/cli/cache (customizations/assumerole.py); botocore alone writes
+    nothing."""
     import botocore
     from botocore.config import Config
 
-    say("client", "boto3")
-    say("client_version", "boto3/%s botocore/%s" % (boto3.__version__, botocore.__version__))
+    say("client", "botocore")
+    say("client_version", versions(botocore))
     config = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+    # Clients are made in this thread (a session is not thread-safe); making them resolves the credential chain,
+    # and a chain that fails fails both calls with its own words.
+    try:
+        session = botocore_session.get_session()
+        sts = session.create_client("sts", config=config)
+        s3 = session.create_client("s3", config=config)
+        # Which source of the chain won (botocore's names: env, assume-role-with-web-identity,
+        # shared-credentials-file, container-role, iam-role): whether keys are static decides what a
+        # SignatureDoesNotMatch means, and whether an uploaded file shadowed the role.
+        creds = session.get_credentials()
+        say("credential_source", getattr(creds, "method", None) or "none")
+    except Exception as e:
+        for key in ("identity", "list"):
+            say(key, "%s: %s" % (type(e).__name__, e))
+            say(key + "_rc", 1)
+        return
 
     def run(key, call):
         try:
@@ -298,10 +319,9 @@ def boto3_client(boto3):
             say(key + "_rc", 1)
 
     threads = [
-        threading.Thread(target=run, args=("identity", lambda: boto3.client("sts", config=config)
-                                           .get_caller_identity()["Arn"])),
-        threading.Thread(target=run, args=("list", lambda: boto3.client("s3", config=config)
-                                           .list_objects_v2(Bucket=BUCKET, MaxKeys=1).get("KeyCount", 0))),
+        threading.Thread(target=run, args=("identity", lambda: sts.get_caller_identity()["Arn"])),
+        threading.Thread(target=run, args=("list", lambda: s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)
+                                           .get("KeyCount", 0))),
     ]
     for t in threads:
         t.start()
@@ -309,14 +329,34 @@ def boto3_client(boto3):
         t.join()
 
 
+def versions(botocore):
+    """Which client's botocore this is: awscli's (the probe found the CLI and runs its interpreter), boto3's, or
+    botocore alone. A version decides whether the SDK knows Pod Identity's agent address."""
+    parts = []
+    if os.environ.get("SKYS3_AWS"):
+        try:
+            import awscli
+            parts.append("aws-cli/%s" % awscli.__version__)
+        except Exception:
+            pass
+    if not parts:
+        try:
+            import boto3
+            parts.append("boto3/%s" % boto3.__version__)
+        except Exception:
+            pass
+    parts.append("botocore/%s" % botocore.__version__)
+    return " ".join(parts)
+
+
 def main():
     try:
-        import boto3
+        import botocore.session as botocore_session
     except Exception:
-        boto3 = None
-    # SKYS3_PROBE_CLIENT=stdlib: the tests compare the standard-library client with boto3 in one environment.
-    if boto3 is not None and os.environ.get("SKYS3_PROBE_CLIENT") != "stdlib":
-        boto3_client(boto3)
+        botocore_session = None
+    # SKYS3_PROBE_CLIENT=stdlib: the tests compare the standard-library client with botocore in one environment.
+    if botocore_session is not None and os.environ.get("SKYS3_PROBE_CLIENT") != "stdlib":
+        botocore_client(botocore_session)
     else:
         stdlib_client()
 

@@ -1,12 +1,17 @@
 # skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else.
+# It arrives on the exec's stdin after its Python part (`pysrc`: inpod.py), read and run by a bootstrap of about
+# 100 bytes (skys3::checks::pod_s3_list::BOOTSTRAP), so the exec's request line stays small: proxies in front of
+# API servers cap it at 8-16 KB, and the audit log keeps every exec's command in full.
 # $1: the bucket. $2: the cluster's region, used only when the pod sets none (current awscli and boto3 refuse STS
-# without one). $3: each AWS call's bound in seconds. $4: the Python part (inpod.py), run with `python3 -c` when
-# the pod has no aws CLI: boto3 if it imports, else a standard-library client.
+# without one). $3: each AWS call's bound in seconds.
+# The client is the pod's own botocore driven without awscli's CLI layer (awscli v1 caches web identity
+# credentials under ~/.aws/cli/cache, with no switch to turn it off: awscli/customizations/assumerole.py): the
+# interpreter of the pod's `aws` when it is a Python script, else python3 (boto3's botocore, else the probe's
+# standard-library client); the aws CLI itself only when the pod has no Python at all.
 # Output: key=value lines, each value one line and at most 1500 characters; lines of concurrent steps interleave.
 bucket="$1"
 region="$2"
 bound="${3:-12}"
-pysrc="${4:-}"
 export AWS_PAGER=""
 # Fail fast with the client's own error instead of retrying past the exec's deadline: awscli v1's legacy mode
 # retries 5 times with backoff (about 10 s per call on a closed port). These bound every client the probe runs.
@@ -32,7 +37,7 @@ bounded() {
     return "$rc"
   fi
 }
-say probe skys3-v2
+say probe skys3-v3
 home="${HOME:-/root}"
 
 # botocore (awscli v1, boto3) reads only AWS_DEFAULT_REGION; the other SDKs read AWS_REGION.
@@ -58,14 +63,36 @@ say s3_endpoint "${AWS_ENDPOINT_URL_S3:-${AWS_ENDPOINT_URL:-https://s3.${AWS_REG
 if [ -e "${AWS_SHARED_CREDENTIALS_FILE:-$home/.aws/credentials}" ]; then say credentials_file present; else say credentials_file absent; fi
 
 # The clients SkyPilot's pods may have: aws on PATH, awscli in SkyPilot's runtime (COPY-mode mounts install it
-# there), pip's user bin; else python3 (SkyPilot's pods always have one, for Ray) with boto3 or the stdlib client.
+# there), pip's user bin; python3 (SkyPilot's pods always have one, for Ray).
 runtime="${SKY_RUNTIME_DIR:-$home}/skypilot-runtime"
 aws=""
 for c in "$(command -v aws 2>/dev/null)" "$runtime/bin/aws" "$home/.local/bin/aws"; do
   if [ -n "$c" ] && [ -x "$c" ]; then aws="$c"; break; fi
 done
-py=""
-if [ -z "$aws" ]; then
+# awscli v1 is a Python script, and its interpreter has botocore. pip writes `#!/path/python`, or for a path too
+# long for a shebang `#!/bin/sh` and then `'''exec' "/path/python" "$0" "$@"`.
+awspy=""
+if [ -n "$aws" ]; then
+  n=0
+  while [ "$n" -lt 2 ] && IFS= read -r line; do
+    n=$((n + 1))
+    case "$line" in
+      '#!/bin/sh'*) ;;
+      '#!'*python*)
+        awspy="${line#??}"; awspy="${awspy# }"; first="${awspy%% *}"
+        case "$first" in
+          */env) awspy="${awspy#* }"; awspy="$(command -v "${awspy%% *}" 2>/dev/null)" ;;
+          *) awspy="$first" ;;
+        esac
+        break ;;
+      "'''exec' \""*) awspy="${line#\'\'\'exec\' \"}"; awspy="${awspy%%\"*}"; break ;;
+      *) break ;;
+    esac
+  done <"$aws" 2>/dev/null
+  if [ -n "$awspy" ] && [ ! -x "$awspy" ]; then awspy=""; fi
+fi
+py="$awspy"
+if [ -z "$py" ]; then
   for c in "$(command -v python3 2>/dev/null)" "$runtime/bin/python3"; do
     if [ -n "$c" ] && [ -x "$c" ]; then py="$c"; break; fi
   done
@@ -76,40 +103,36 @@ if command -v rclone >/dev/null 2>&1; then
   (flat rclone_version "$(bounded rclone version 2>/dev/null | head -n 1)") &
 fi
 
-if [ -n "$aws" ]; then
+if [ -n "$py" ]; then
+  say client_path "$py"
+  if [ -n "$awspy" ]; then say aws_path "$aws"; fi
+  SKYS3_AWS="$aws" bounded "$py" -u -c "$pysrc" "$bucket" </dev/null
+  rc=$?
+  # 124: timeout killed it; what finished before was printed already (unbuffered).
+  if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
+elif [ -n "$aws" ]; then
+  # No Python at all: the CLI itself (awscli v2's own binary). With web identity (IRSA) it caches credentials
+  # under ~/.aws/cli/cache, the one write the probe cannot avoid there: it says so, and the doctor reports it.
   say client aws
   say client_path "$aws"
-  # The version from pip's metadata beside the script (another `aws --version` would cost a whole start-up, as
-  # much CPU as a call); only when there is none, ask the CLI, at the same time as the calls.
-  real="$aws"
-  if command -v readlink >/dev/null 2>&1; then real="$(readlink -f "$aws" 2>/dev/null || printf '%s' "$aws")"; fi
-  version=""
-  for d in "${real%/*}"/../lib/python3*/site-packages/awscli-*-info "${real%/*}"/../lib/python3/dist-packages/awscli-*-info; do
-    if [ -e "$d" ]; then v="${d##*/awscli-}"; version="aws-cli/${v%.*-info}"; break; fi
-  done
-  if [ -n "$version" ]; then say client_version "$version"; else (flat client_version "$("$aws" --version 2>&1)") & fi
+  if [ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]; then say cli_cache "$home/.aws/cli/cache"; fi
+  (flat client_version "$("$aws" --version 2>&1 </dev/null)") &
   # The identity and the list run at once: the probe costs about one client start-up.
   (
     out=$(bounded "$aws" sts get-caller-identity --query Arn --output text \
-      --cli-connect-timeout 3 --cli-read-timeout 5 2>&1)
+      --cli-connect-timeout 3 --cli-read-timeout 5 2>&1 </dev/null)
     rc=$?
     flat identity "$out"
     say identity_rc "$rc"
   ) &
   (
     out=$(bounded "$aws" s3api list-objects-v2 --bucket "$bucket" --max-keys 1 --no-paginate --query KeyCount \
-      --output text --cli-connect-timeout 3 --cli-read-timeout 5 2>&1)
+      --output text --cli-connect-timeout 3 --cli-read-timeout 5 2>&1 </dev/null)
     rc=$?
     flat list "$out"
     say list_rc "$rc"
   ) &
   wait
-elif [ -n "$py" ] && [ -n "$pysrc" ]; then
-  say client_path "$py"
-  bounded "$py" -u -c "$pysrc" "$bucket"
-  rc=$?
-  # 124: timeout killed it; what finished before was printed already (unbuffered).
-  if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
 else
   say client none
 fi

@@ -1,7 +1,150 @@
-//! Error texts from awscli, boto3/botocore and the Go SDK (goofys, rclone), classified into catalog codes.
-//! Used on the in-pod probe's output, and by `skys3 explain` on text pasted from a pod or a log.
+//! Error texts from awscli, boto3/botocore and the Go, Java, JS and Rust SDKs (goofys, rclone, apps), classified
+//! into catalog codes. Used on the in-pod probe's output, and by `skys3 explain` on text pasted from a pod or a log.
+//!
+//! An AccessDenied that names the policy type (AWS since 2024: "... with an explicit deny in a service control
+//! policy: arn:..." or "... because no identity-based policy allows the s3:ListBucket action") is parsed into a
+//! [`Denial`] first, in any client's wrapping: the type decides who can fix it. The rest is a table of texts, most
+//! specific first; where a text alone cannot tell causes apart, the in-pod check decides with what the probe saw.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::code::Code;
+
+/// The kinds of policy an AccessDenied message names (IAM user guide, "Troubleshoot access denied error
+/// messages"; S3 user guide, "Troubleshoot access denied (403 Forbidden) errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyType {
+    /// An AWS Organizations service control policy (SCP).
+    ServiceControl,
+    /// An AWS Organizations resource control policy (RCP).
+    ResourceControl,
+    /// A VPC endpoint's policy.
+    VpcEndpoint,
+    /// The role's permissions boundary.
+    PermissionsBoundary,
+    /// A session policy (Pod Identity's association `policy`).
+    Session,
+    /// A resource-based policy: for S3, the bucket policy.
+    ResourceBased,
+    /// The principal's own policies.
+    IdentityBased,
+    /// A role's trust policy.
+    RoleTrust,
+}
+
+impl PolicyType {
+    /// AWS's own words for the type.
+    pub fn words(self) -> &'static str {
+        match self {
+            PolicyType::ServiceControl => "service control policy",
+            PolicyType::ResourceControl => "resource control policy",
+            PolicyType::VpcEndpoint => "VPC endpoint policy",
+            PolicyType::PermissionsBoundary => "permissions boundary",
+            PolicyType::Session => "session policy",
+            PolicyType::ResourceBased => "resource-based policy",
+            PolicyType::IdentityBased => "identity-based policy",
+            PolicyType::RoleTrust => "role trust policy",
+        }
+    }
+
+    /// The code of a denial by this type.
+    pub fn code(self) -> Code {
+        match self {
+            PolicyType::ServiceControl => Code::PodDeniedByScp,
+            PolicyType::ResourceControl => Code::PodDeniedByRcp,
+            PolicyType::VpcEndpoint => Code::PodDeniedByVpcEndpointPolicy,
+            PolicyType::PermissionsBoundary => Code::PodDeniedByBoundary,
+            PolicyType::Session => Code::PodDeniedBySessionPolicy,
+            PolicyType::ResourceBased => Code::PodDeniedByBucketPolicy,
+            PolicyType::IdentityBased => Code::PodDeniedByIdentityPolicy,
+            PolicyType::RoleTrust => Code::PodAssumeDenied,
+        }
+    }
+
+    fn parse(words: &str) -> Option<PolicyType> {
+        Some(match words.to_ascii_lowercase().as_str() {
+            "service control policy" => PolicyType::ServiceControl,
+            "resource control policy" => PolicyType::ResourceControl,
+            "vpc endpoint policy" => PolicyType::VpcEndpoint,
+            "permissions boundary" => PolicyType::PermissionsBoundary,
+            // "sessions policy" is the IAM user guide's own spelling in one example.
+            "session policy" | "sessions policy" => PolicyType::Session,
+            "resource-based policy" => PolicyType::ResourceBased,
+            "identity-based policy" => PolicyType::IdentityBased,
+            "role trust policy" => PolicyType::RoleTrust,
+            _ => return None,
+        })
+    }
+}
+
+/// An AccessDenied that says which policy denied, in AWS's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The caller (`User: <arn>`), when named.
+    pub principal: Option<String>,
+    /// The action, as AWS wrote it (`s3:ListBucket`).
+    pub action: String,
+    /// The resource, when named (S3 quotes it; IAM does not).
+    pub resource: Option<String>,
+    /// "with an explicit deny in" (true) or "because no ... allows" (false).
+    pub explicit: bool,
+    /// The kind of policy.
+    pub policy: PolicyType,
+    /// The denying policy's ARN, when AWS names it (2025 onwards: ": arn:..." or ", with policy ARN: arn:...").
+    pub policy_arn: Option<String>,
+}
+
+impl Denial {
+    /// "an explicit deny in a service control policy (arn:...)" / "no identity-based policy allows it".
+    pub fn describe(&self) -> String {
+        let arn = self.policy_arn.as_deref().map(|a| format!(" {a}")).unwrap_or_default();
+        match self.explicit {
+            true => format!("an explicit deny in a {}{arn}", self.policy.words()),
+            false => format!("no {}{arn} allows {}", self.policy.words(), self.action),
+        }
+    }
+}
+
+/// The grammar of both documents, tolerant of line breaks, an unquoted or missing resource, "a", "an" or "the",
+/// the two spellings of the policy ARN suffix, and a client's wrapping around it (Java appends "(Service: S3,
+/// ...)", Go prefixes "api error AccessDenied:").
+static DENIAL: LazyLock<Regex> = LazyLock::new(|| {
+    let types = r"service control policy|resource control policy|vpc endpoint policy|permissions boundary|sessions? policy|resource-based policy|identity-based policy|role trust policy";
+    Regex::new(&format!(
+        r#"(?is)(?:user:\s*(?P<principal>arn:[^\s"]+)\s+)?is not authorized to perform:?\s*(?P<action>[a-z0-9-]+:[a-z0-9*-]+)(?:\s+on\s+resource:?\s*\\?"?(?P<resource>[^"\s\\]+)\\?"?)?\s+(?:with an explicit deny in (?:a|an|the)\s+(?P<etype>{types})(?:\s+transitively through a service control policy)?(?:\s*:\s*(?P<earn>arn:[^\s,)"]+)|\s*,\s*with policy arn:\s*(?P<earn2>arn:[^\s,)"]+))?|because no\s+(?P<itype>{types})(?:\s*:\s*(?P<iarn>arn:[^\s,)"]+))?\s+allows the)"#
+    ))
+    .expect("the denial grammar compiles")
+});
+
+/// The denial an AccessDenied text names, if it names its policy type.
+pub fn denial(text: &str) -> Option<Denial> {
+    let c = DENIAL.captures(text)?;
+    let get = |n: &str| c.name(n).map(|m| m.as_str().trim_end_matches(['.', ',']).to_string());
+    let (explicit, kind) = match (c.name("etype"), c.name("itype")) {
+        (Some(t), _) => (true, t.as_str()),
+        (None, Some(t)) => (false, t.as_str()),
+        _ => return None,
+    };
+    Some(Denial {
+        principal: get("principal"),
+        action: get("action")?,
+        resource: get("resource"),
+        explicit,
+        policy: PolicyType::parse(&kind.split_whitespace().collect::<Vec<_>>().join(" "))?,
+        policy_arn: get("earn").or_else(|| get("earn2")).or_else(|| get("iarn")),
+    })
+}
+
+/// The caller named by "User: <arn> is not authorized to perform: sts:TagSession", when it is an IAM user.
+fn tag_session_user(text: &str) -> Option<String> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?is)user:\s*(?P<p>arn:[^\s]+:user/[^\s]+)\s+is not authorized to perform:?\s*sts:tagsession")
+            .expect("compiles")
+    });
+    RE.captures(text).map(|c| c["p"].to_string())
+}
 
 /// A recognised error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +171,10 @@ const RULES: &[Rule] = &[
             &["169.254.170.23", "not a valid container metadata service hostname"],
             &["invalid endpoint host", "169.254.170.23"],
             &["169.254.170.23", "has an invalid host"],
+            &["fd00:ec2::23", "has an invalid host"],
+            &["fd00:ec2::23", "only loopback hosts are allowed"],
+            &["169.254.170.23", "only loopback hosts are allowed"],
+            &["uri did not refer to the loopback interface"],
         ],
         Known {
             code: Code::PodSdkTooOld,
@@ -35,28 +182,80 @@ const RULES: &[Rule] = &[
         },
     ),
     (
-        &[
-            &["eks does not have permissions to assume the associated role"],
-            &["not authorized to perform: sts:tagsession"],
-            &["not authorized to perform sts:tagsession"],
-        ],
+        // The agent answered, and EKS Auth refused to assume the role: the trust policy (EKS Auth's
+        // AccessDeniedException, passed on by the agent; eks-pod-identity-agent pkg/errors/errors.go).
+        &[&["eks does not have permissions to assume the associated role"]],
         Known {
             code: Code::PodIdentityAssumeDenied,
             meaning: "the Pod Identity agent may not assume the role: its trust policy does not trust pods.eks.amazonaws.com",
         },
     ),
     (
+        // A role session's refused sts:TagSession: Pod Identity's session tags are transitive, so a role chained
+        // from it needs sts:TagSession in its trust (the association's target role, or an app's own AssumeRole).
         &[
-            &["error when retrieving credentials from container-role"],
-            &["169.254.170.23"],
+            &["not authorized to perform: sts:tagsession"],
+            &["not authorized to perform sts:tagsession"],
+        ],
+        Known {
+            code: Code::PodIdentityAssumeDenied,
+            meaning: "a role session may not tag the next role's session: Pod Identity's tags are transitive, and the trust lacks sts:TagSession",
+        },
+    ),
+    (
+        // The agent answered an HTTP error that is not the trust denial: 500 when it could not reach EKS Auth,
+        // 404 without an association, 403 for a wrong address (botocore: "Received non 200 response"; Go v2:
+        // "failed to load credentials, ..., fault: client"; Rust: "Non-success status from HTTP credential
+        // provider").
+        &[
+            &["received non 200 response", "container metadata"],
+            &["non-success status from http credential provider"],
+            &["failed to load credentials", "fault: "],
+            &["unable to fetch credentials from eks auth"],
+        ],
+        Known {
+            code: Code::PodAgentRefused,
+            meaning: "the Pod Identity agent answered with an error instead of credentials",
+        },
+    ),
+    (
+        // Something answered at the agent's address, but not credentials.
+        &[
+            &["unable to parse json returned from container metadata"],
+            &["http credential provider response not of the required format"],
+            &["failed to load credentials", "deserialization failed"],
+        ],
+        Known {
+            code: Code::PodAgentUnparseable,
+            meaning: "the answer at the Pod Identity agent's address was not credentials the client could read",
+        },
+    ),
+    (
+        // The agent did not answer, or the token could not be read: the address with a connection failure, or
+        // the token file's own errors.
+        &[
+            &[
+                "error when retrieving credentials from container-role",
+                "could not connect",
+            ],
+            &["error when retrieving credentials from container-role", "timeout"],
+            &["error when retrieving credentials from container-role", "timed out"],
+            &["169.254.170.23", "connection refused"],
+            &["169.254.170.23", "connect:"],
+            &["169.254.170.23", "timeout"],
+            &["169.254.170.23", "no route to host"],
+            &["fd00:ec2::23", "connection refused"],
+            &["fd00:ec2::23", "timeout"],
+            &["econnrefused"],
             &["service account token cannot be empty"],
             &["eks-pod-identity-token"],
             &["no such file or directory", "serviceaccount/token"],
             &["unable to read web identity token"],
+            &["auth token value is not a legal header value"],
         ],
         Known {
             code: Code::PodAgentOrTokenFailed,
-            meaning: "the pod's injected credentials could not be used: the Pod Identity agent or the projected token failed",
+            meaning: "the pod's injected credentials could not be used: the Pod Identity agent did not answer, or the projected token could not be read",
         },
     ),
     (
@@ -73,7 +272,6 @@ const RULES: &[Rule] = &[
     (
         &[
             &["invalidaccesskeyid"],
-            &["signaturedoesnotmatch"],
             &["invalidclienttokenid"],
             &["the security token included in the request is invalid"],
             &["aws access key id you provided does not exist"],
@@ -81,6 +279,25 @@ const RULES: &[Rule] = &[
         Known {
             code: Code::PodKeysRejected,
             meaning: "AWS rejected the pod's access keys: static keys (usually uploaded) that were rotated or deleted",
+        },
+    ),
+    (
+        // Not necessarily keys: the in-pod check decides with the identity STS gave (SKY364 for static keys that
+        // fail every call).
+        &[
+            &["signaturedoesnotmatch"],
+            &["request signature we calculated does not match"],
+        ],
+        Known {
+            code: Code::PodSignatureMismatch,
+            meaning: "AWS rejected a request's signature: a wrong secret key, or a request changed on its way (proxy, endpoint, region)",
+        },
+    ),
+    (
+        &[&["incorrect token audience"]],
+        Known {
+            code: Code::PodTokenAudience,
+            meaning: "STS rejected the web identity token's audience: the OIDC provider lacks the client ID sts.amazonaws.com",
         },
     ),
     (
@@ -165,12 +382,58 @@ const RULES: &[Rule] = &[
 
 /// The code an error text points at, if it is recognised.
 pub fn classify(text: &str) -> Option<Known> {
+    read(text).map(|r| r.known)
+}
+
+/// A recognised error text, with the denial it names when it names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The code and its meaning.
+    pub known: Known,
+    /// The policy AWS says denied the call.
+    pub denial: Option<Denial>,
+    /// The IAM user named by a refused sts:TagSession.
+    pub user: Option<String>,
+}
+
+/// Reads an error text: a denial that names its policy type first (the type decides who can fix it), then an IAM
+/// user's refused sts:TagSession, then the table.
+pub fn read(text: &str) -> Option<Reading> {
+    if let Some(d) = denial(text) {
+        let known = Known {
+            code: d.policy.code(),
+            meaning: "AWS named the policy that denied the call",
+        };
+        return Some(Reading {
+            known,
+            denial: Some(d),
+            user: None,
+        });
+    }
+    if let Some(user) = tag_session_user(text) {
+        return Some(Reading {
+            known: TAG_SESSION_USER,
+            denial: None,
+            user: Some(user),
+        });
+    }
     let t = text.to_ascii_lowercase();
     RULES
         .iter()
         .find(|(alternatives, _)| alternatives.iter().any(|all| all.iter().all(|n| t.contains(n))))
-        .map(|(_, k)| *k)
+        .map(|(_, k)| Reading {
+            known: *k,
+            denial: None,
+            user: None,
+        })
 }
+
+/// A caller's own refused sts:TagSession, by an IAM user (a CI deploy, uploaded keys): never Pod Identity's, whose
+/// refusals come from EKS Auth in its own words ("EKS does not have permissions to assume the associated role").
+const TAG_SESSION_USER: Known = Known {
+    code: Code::PodTagSessionDeniedForUser,
+    meaning: "an IAM user may not tag its role session (sts:TagSession): a user's static keys, not Pod Identity",
+};
 
 #[cfg(test)]
 mod tests {
@@ -212,6 +475,43 @@ mod tests {
         );
         assert_eq!(code("Could not connect to the endpoint URL"), None);
         assert_eq!(code(""), None);
+    }
+
+    #[test]
+    fn denials_name_their_policy_in_any_wrapping() {
+        let scp = "arn:aws:organizations::999988887777:policy/o-x/service_control_policy/p-x";
+        let d = denial(&format!(
+            "operation error S3: ListObjectsV2, https response error StatusCode: 403, api error AccessDenied: User: \
+             arn:aws:sts::1:assumed-role/R/s is not authorized to perform: s3:ListBucket on resource: \
+             \"arn:aws:s3:::b\" with an explicit deny in a service control policy: {scp}"
+        ))
+        .expect("a denial");
+        assert_eq!(d.policy, PolicyType::ServiceControl);
+        assert!(d.explicit);
+        assert_eq!(d.action, "s3:ListBucket");
+        assert_eq!(d.resource.as_deref(), Some("arn:aws:s3:::b"));
+        assert_eq!(d.policy_arn.as_deref(), Some(scp));
+        assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::1:assumed-role/R/s"));
+        // Java's wrapping after it, no resource, the implicit form.
+        let d = denial(
+            "User: arn:aws:sts::1:assumed-role/R/s is not authorized to perform: s3:PutObject because no \
+             identity-based policy allows the s3:PutObject action (Service: S3, Status Code: 403, Request ID: X)",
+        )
+        .expect("a denial");
+        assert_eq!(
+            (d.policy, d.explicit, d.resource),
+            (PolicyType::IdentityBased, false, None)
+        );
+        // The old wording names no policy: the table reads it.
+        assert_eq!(
+            denial("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied"),
+            None
+        );
+        assert_eq!(
+            classify("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied")
+                .map(|k| k.code),
+            Some(Code::PodAccessDenied)
+        );
     }
 
     proptest::proptest! {

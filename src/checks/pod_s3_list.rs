@@ -27,21 +27,34 @@ pub const PROBE_PY: &str = include_str!("../../inpod/inpod.py");
 /// At most this many bytes of each output stream are kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
-/// The exact command the doctor execs: `sh -c PROBE skys3-probe BUCKET REGION BOUND PROBE_PY`. The values are
-/// arguments, never spliced into the script. REGION is the cluster's (the probe uses it only when the pod sets
-/// none); BOUND is each AWS call's limit in seconds; PROBE_PY is the Python part, run with `python3 -c` so that
-/// nothing is written in the pod.
+/// The exec's command: a bootstrap that reads the probe from stdin up to its end line and runs it. The probe
+/// travels on stdin, so the request line (which proxies cap at 8-16 KB and the audit log keeps in full) holds only
+/// this and the arguments. A probe cut short (stdin closed early) is never run in part.
+pub const BOOTSTRAP: &str = "s=;ok=;while IFS= read -r l;do if [ \"$l\" = '#skys3-end' ];then ok=1;break;fi;s=\"$s$l\n\";done;[ -n \"$ok\" ]&&eval \"$s\"";
+
+/// The line that ends the probe on stdin.
+const END: &str = "#skys3-end";
+
+/// The exact command the doctor execs: `sh -c BOOTSTRAP skys3-probe BUCKET REGION BOUND`, with [`stdin`] on the
+/// exec's stdin. The values are arguments, never spliced into the script. REGION is the cluster's (the probe uses
+/// it only when the pod sets none); BOUND is each AWS call's limit in seconds.
 pub fn command(bucket: &str, region: &str, bound_secs: u64) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
-        PROBE.into(),
+        BOOTSTRAP.into(),
         "skys3-probe".into(),
         bucket.into(),
         region.into(),
         bound_secs.to_string(),
-        PROBE_PY.into(),
     ]
+}
+
+/// What the exec's stdin carries: the Python part as the shell variable `pysrc` (single-quoted, so nothing in it
+/// is expanded), the probe, and the end line.
+pub fn stdin() -> &'static [u8] {
+    static PAYLOAD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PAYLOAD.get_or_init(|| format!("pysrc='{}'\n{PROBE}\n{END}\n", PROBE_PY.replace('\'', "'\\''")).into_bytes())
 }
 
 /// Each AWS call in the pod gets this many seconds: well inside the exec's own timeout (`--check-timeout`), so a
@@ -76,6 +89,22 @@ pub const SPEC: CheckSpec = CheckSpec {
     run: |ctx: Arc<Ctx>| async move { run(&ctx).await }.boxed(),
 };
 
+/// The codes of a denial whose finding is set beside the role's own policies.
+fn named_denial(code: Option<Code>) -> bool {
+    matches!(
+        code,
+        Some(
+            Code::PodDeniedByScp
+                | Code::PodDeniedByRcp
+                | Code::PodDeniedByVpcEndpointPolicy
+                | Code::PodDeniedBySessionPolicy
+                | Code::PodDeniedByBoundary
+                | Code::PodDeniedByBucketPolicy
+                | Code::PodDeniedByIdentityPolicy
+        )
+    )
+}
+
 /// One pod per SkyPilot cluster: the head when there is one.
 pub(crate) fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
     let mut by_cluster: BTreeMap<String, &PodInfo> = BTreeMap::new();
@@ -91,7 +120,7 @@ pub(crate) fn targets(pods: &[PodInfo]) -> Vec<&PodInfo> {
     by_cluster.into_values().collect()
 }
 
-async fn run(ctx: &Ctx) -> Outcome {
+async fn run(ctx: &Arc<Ctx>) -> Outcome {
     let t = &ctx.target;
     if t.no_exec {
         return Outcome::skip(Code::NothingToCheck, "not run: --no-exec");
@@ -107,7 +136,8 @@ async fn run(ctx: &Ctx) -> Outcome {
     let chosen = targets(&pods);
     let results = join_all(chosen.iter().map(|p| {
         let container = p.containers.iter().any(|c| c == "ray-node").then_some("ray-node");
-        ctx.facts.exec(&t.namespace, &p.name, container, &cmd, OUTPUT_LIMIT)
+        ctx.facts
+            .exec(&t.namespace, &p.name, container, &cmd, stdin(), OUTPUT_LIMIT)
     }))
     .await;
     let wiring = ctx.wiring_in_force();
@@ -117,11 +147,19 @@ async fn run(ctx: &Ctx) -> Outcome {
         _ => t.role_name.clone(),
     };
     let mut outcomes = Vec::new();
+    let mut iam: Option<Outcome> = None;
     for (pod, result) in chosen.iter().zip(results) {
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(out) => evaluate_in(&pod.name, &role, &t.bucket, &out, wiring).var("region", &t.region),
             Err(e) => Outcome::from_error(&e),
         };
+        if named_denial(outcome.code) {
+            // The role's own reading, from the run's memo (iam.s3-permissions asked the same questions).
+            if iam.is_none() {
+                iam = Some((crate::checks::iam_s3_permissions::SPEC.run)(ctx.clone()).await);
+            }
+            outcome = beside_iam(outcome, iam.as_ref().expect("just read"));
+        }
         outcomes.push(outcome.var("sky_cluster", pods::sky_cluster(pod)));
     }
     // The worst pod decides: fail, then inconclusive, then warn, then pass.
@@ -231,11 +269,14 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
         };
     let python_failed = !get("python_rc").is_empty() && !timed_out(get("python_rc")) && get("identity_rc").is_empty();
     let identity = get("identity");
-    let outcome = if get("probe") != "skys3-v2" {
+    let outcome = if get("probe") != "skys3-v3" {
         let err: String = out.stderr.chars().take(300).collect();
         Outcome::inconclusive(
             Code::ApiError,
-            format!("the probe did not run in pod {pod} (no POSIX sh?): {}", err.trim()),
+            format!(
+                "the probe did not run in pod {pod} (no POSIX sh, or its stdin was cut short): {}",
+                err.trim()
+            ),
         )
     } else if get("client") == "none" {
         Outcome::inconclusive(
@@ -274,15 +315,10 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
     } else if get("identity_rc") != "0" {
         // The identity error decides; when the client's words are not recognised, the list's may be.
         let list = get("list");
-        match classify::classify(identity).or_else(|| classify::classify(list)) {
-            Some(k) => Outcome::coded(
-                k.code,
-                format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
-            ),
-            None => Outcome::fail(
-                Code::PodListFailed,
-                format!("pod {pod} failed asking STS who it is{region_note}: {identity}"),
-            ),
+        let message = format!("pod {pod} failed asking STS who it is{region_note}: {identity}");
+        match classify::read(identity).or_else(|| classify::read(list)) {
+            Some(r) => decide(r, message, &kv, bucket),
+            None => Outcome::fail(Code::PodListFailed, message),
         }
     } else if assumed_role(identity) != Some(role) && file_won {
         // The uploaded file won the credential chain (it beats Pod Identity's container provider).
@@ -316,7 +352,7 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
         )
         .var("found", format!("S3 ({})", get("s3_endpoint")))
     } else if get("list_rc") != "0" {
-        failure(pod, &format!("listing s3://{bucket}{region_note}"), get("list"))
+        failure(pod, &format!("listing s3://{bucket}{region_note}"), &kv, bucket)
     } else if uploaded {
         Outcome::warn(
             Code::PodCredentialsFileIgnored,
@@ -330,15 +366,109 @@ fn evaluate_with(pod: &str, role: &str, bucket: &str, out: &ExecOutput, wiring: 
             "pod {pod} runs as role {role} and lists s3://{bucket} with {client}{region_note}"
         ))
     };
+    let mut outcome = outcome;
+    if !get("cli_cache").is_empty() {
+        // The one write the probe cannot avoid: it says so rather than keep the promise falsely.
+        outcome.message.push_str(
+            " (the pod has no Python, so the aws CLI itself ran, and awscli caches web identity credentials under \
+             ~/.aws/cli/cache)",
+        );
+    }
     outcome.evidence(evidence)
 }
 
-fn failure(pod: &str, doing: &str, text: &str) -> Outcome {
+fn failure(pod: &str, doing: &str, kv: &BTreeMap<String, String>, bucket: &str) -> Outcome {
+    let text = kv.get("list").map(String::as_str).unwrap_or("");
     let message = format!("pod {pod} failed {doing}: {text}");
-    match classify::classify(text) {
-        Some(k) => Outcome::coded(k.code, message),
+    match classify::read(text) {
+        Some(r) => decide(r, message, kv, bucket),
         None => Outcome::fail(Code::PodListFailed, message),
     }
+}
+
+/// The finding for a recognised error, decided with what else the probe saw where the text alone cannot tell
+/// the causes apart.
+fn decide(reading: classify::Reading, message: String, kv: &BTreeMap<String, String>, bucket: &str) -> Outcome {
+    let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
+    if let Some(d) = &reading.denial {
+        let resource = d.resource.clone().unwrap_or_else(|| format!("arn:aws:s3:::{bucket}"));
+        return Outcome::coded(
+            reading.known.code,
+            format!("{message} (AWS says: {}, for {} on {resource})", d.describe(), d.action),
+        )
+        .var("action", d.action.clone())
+        .var("resource", resource)
+        .var(
+            "denying_policy",
+            d.policy_arn
+                .clone()
+                .unwrap_or_else(|| format!("(the {} AWS did not name)", d.policy.words())),
+        );
+    }
+    if let Some(user) = &reading.user {
+        return Outcome::coded(reading.known.code, message).var("found", user.clone());
+    }
+    if reading.known.code == Code::PodSignatureMismatch {
+        // Static keys (environment or a credentials file) failing every call: a wrong secret. Anything AWS issued
+        // (Pod Identity, IRSA, the node's role), or keys STS accepted, cannot be wrong: the request was changed.
+        let source = get("credential_source");
+        let identity_ok = get("identity_rc") == "0";
+        let static_keys = matches!(source, "env" | "shared-credentials-file") || get("identity").contains(":user/");
+        if static_keys && !identity_ok {
+            return Outcome::coded(
+                Code::PodKeysRejected,
+                format!("{message} (static keys from {source}: every call failed, so the secret is wrong)"),
+            );
+        }
+        let why = match (identity_ok, source) {
+            (true, _) => format!("STS accepted the same credentials as {}", get("identity")),
+            (false, "") => "the credentials' source is unknown".to_string(),
+            (false, s) => format!("the credentials came from {s}, issued by AWS"),
+        };
+        return Outcome::coded(
+            reading.known.code,
+            format!(
+                "{message} ({why}: a proxy or endpoint changed the request, or it was signed for another \
+                 region; calls went to STS {} and S3 {})",
+                get("sts_endpoint"),
+                get("s3_endpoint")
+            ),
+        );
+    }
+    Outcome::coded(reading.known.code, message)
+}
+
+/// What the role's own policies say, beside a pod's denial by a named policy: when IAM allows the call and an
+/// SCP (or a boundary, a session or bucket policy, a VPC endpoint) denies it, both are said and the other policy
+/// is blamed; when IAM allows it and the pod says no identity-based policy does, the two disagree, and the message
+/// says how that can be.
+fn beside_iam(mut pod: Outcome, iam: &Outcome) -> Outcome {
+    let denial_codes = [
+        Code::PodDeniedByScp,
+        Code::PodDeniedByRcp,
+        Code::PodDeniedByVpcEndpointPolicy,
+        Code::PodDeniedBySessionPolicy,
+        Code::PodDeniedByBoundary,
+        Code::PodDeniedByBucketPolicy,
+    ];
+    let Some(code) = pod.code else { return pod };
+    let iam_allows = iam.status == Status::Pass;
+    if denial_codes.contains(&code) && iam_allows {
+        pod.message.push_str(
+            "; the role's own policies allow it (iam.s3-permissions passed): the policy AWS named decides, not the role",
+        );
+    } else if code == Code::PodDeniedByIdentityPolicy && iam_allows {
+        pod.message.push_str(
+            "; yet iam.s3-permissions found the role's policies allowing it: they changed since that read, or the \
+             pod's session is not the checked role's",
+        );
+    } else if denial_codes.contains(&code) && iam.status == Status::Fail {
+        pod.message.push_str(&format!(
+            "; the role's own policies do not allow it either (iam.s3-permissions: {})",
+            iam.code.map(|c| c.as_str()).unwrap_or("fail")
+        ));
+    }
+    pod
 }
 
 #[cfg(test)]
@@ -359,15 +489,52 @@ mod tests {
         for stdout in [
             "",
             "\u{0}\u{fffd}\u{fffd}garbage",
-            "probe=skys3-v2\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s",
-            "probe=skys3-v2\nclient=aws\nidentity\u{0}=x\nidentity_rc=0\nlist_rc=0",
+            "probe=skys3-v3\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s",
+            "probe=skys3-v3\nclient=aws\nidentity\u{0}=x\nidentity_rc=0\nlist_rc=0",
         ] {
             let o = evaluate("p", "R", "b", &out(stdout, "\u{fffd}"));
             assert_ne!(o.status, Status::Pass, "{stdout:?}: {}", o.message);
         }
         let ok =
-            "probe=skys3-v2\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s\nidentity_rc=0\nlist=1\nlist_rc=0";
+            "probe=skys3-v3\nclient=aws\nidentity=arn:aws:sts::1:assumed-role/R/s\nidentity_rc=0\nlist=1\nlist_rc=0";
         assert_eq!(evaluate("p", "R", "b", &out(ok, "")).status, Status::Pass);
+    }
+
+    /// Runs the exec's command locally with `input` on stdin, in an empty environment.
+    fn bootstrap(input: &[u8]) -> String {
+        use std::io::Write;
+        let cmd = command("b", "us-west-2", 2);
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(&cmd[1..])
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .env("HOME", "/nonexistent")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        let mut w = child.stdin.take().expect("stdin");
+        w.write_all(input).expect("write");
+        drop(w);
+        String::from_utf8_lossy(&child.wait_with_output().expect("output").stdout).into_owned()
+    }
+
+    #[test]
+    fn the_probe_runs_from_stdin_whole_or_not_at_all() {
+        let payload = stdin();
+        let end = payload.split(|b| *b == b'\n').filter(|l| *l == END.as_bytes()).count();
+        assert_eq!(end, 1, "the end line occurs once, at the end");
+        assert!(payload.ends_with(format!("\n{END}\n").as_bytes()));
+        assert!(BOOTSTRAP.len() < 200, "{}", BOOTSTRAP.len());
+        // Whole: it runs (no client on this PATH), and the Python part arrived intact as `pysrc`.
+        let out = bootstrap(payload);
+        assert!(out.starts_with("probe=skys3-v3\n"), "{out}");
+        assert!(out.contains("client=none"), "{out}");
+        // Cut short anywhere: nothing runs.
+        for cut in [0, 1, payload.len() / 2, payload.len() - END.len() - 1] {
+            assert_eq!(bootstrap(&payload[..cut]), "", "cut at {cut}");
+        }
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct BucketFacts {
     owners: Memo<(String, String), bool>,
 }
 
+/// An exec, as the memo knows it: namespace, pod, container, command, stdin.
+type ExecKey = (String, String, Option<String>, Vec<String>, Vec<u8>);
+
 /// The probe layer as the checks see it.
 pub struct Facts {
     aws: Option<Arc<dyn AwsApi>>,
@@ -94,7 +97,7 @@ pub struct Facts {
     association: Memo<(String, String), AssociationInfo>,
     buckets: Arc<BucketFacts>,
     pods: Memo<(String, String), Vec<PodInfo>>,
-    execs: Memo<(String, String, Option<String>, Vec<String>), ExecOutput>,
+    execs: Memo<ExecKey, ExecOutput>,
 }
 
 /// Declares a memoized accessor over one probe call.
@@ -325,6 +328,7 @@ impl Facts {
         pod: &str,
         container: Option<&str>,
         command: &[String],
+        stdin: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
         let api = self.kube(Op::Exec)?;
@@ -333,9 +337,10 @@ impl Facts {
             pod.to_string(),
             container.map(str::to_string),
             command.to_vec(),
+            stdin.to_vec(),
         );
         self.execs
-            .get(key, || api.exec(namespace, pod, container, command, limit))
+            .get(key, || api.exec(namespace, pod, container, command, stdin, limit))
             .await
     }
 }

@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{AttachParams, ListParams};
 use kube::{Api, Client, Config, config::KubeConfigOptions};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
 use super::kubeconfig::LoadedKubeconfig;
@@ -254,11 +254,15 @@ impl KubeClient {
         pod: &str,
         container: Option<&str>,
         command: &[String],
+        input: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
         const OP: Op = Op::Exec;
         let client = self.client(OP).await?;
-        let mut params = AttachParams::default().stdin(false).stdout(true).stderr(true);
+        let mut params = AttachParams::default()
+            .stdin(!input.is_empty())
+            .stdout(true)
+            .stderr(true);
         if let Some(c) = container {
             params = params.container(c);
         }
@@ -267,13 +271,24 @@ impl KubeClient {
                 .exec(pod, command.to_vec(), &params)
                 .await
                 .map_err(|e| map_err(OP, e))?;
-            let (stdout, stderr) = (proc.stdout(), proc.stderr());
+            let (stdout, stderr, writer) = (proc.stdout(), proc.stderr(), proc.stdin());
             let status = proc.take_status();
-            let (stdout, stderr) = tokio::join!(read_limited(stdout, limit), read_limited(stderr, limit));
+            // The writer stays open until the command ends: on a v4 connection (API servers before 1.30) closing
+            // stdin closes the whole WebSocket, output included; the probe knows its end by its last line.
+            let feed = async move {
+                let mut writer = writer;
+                if let Some(w) = writer.as_mut() {
+                    let _ = w.write_all(input).await;
+                    let _ = w.flush().await;
+                }
+                writer
+            };
+            let (stdout, stderr, writer) = tokio::join!(read_limited(stdout, limit), read_limited(stderr, limit), feed);
             let status = match status {
                 Some(s) => s.await,
                 None => None,
             };
+            drop(writer);
             let exit_code = status.as_ref().and_then(|s| match s.status.as_deref() {
                 Some("Success") => Some(0),
                 _ => s
@@ -354,10 +369,13 @@ impl KubeApi for KubeClient {
         pod: &str,
         container: Option<&str>,
         command: &[String],
+        stdin: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
-        self.timed(Op::Exec, || self.exec_inner(namespace, pod, container, command, limit))
-            .await
+        self.timed(Op::Exec, || {
+            self.exec_inner(namespace, pod, container, command, stdin, limit)
+        })
+        .await
     }
 }
 

@@ -481,13 +481,15 @@ pub trait KubeApi: Send + Sync {
     async fn get_node(&self, name: &str) -> Result<NodeInfo, ProbeError>;
     /// `list pods` with a label selector.
     async fn list_pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ProbeError>;
-    /// `create pods/exec`: runs `command` in the pod, without stdin, reading at most `limit` bytes of each stream.
+    /// `create pods/exec`: runs `command` in the pod with `stdin` on its standard input (none when empty),
+    /// reading at most `limit` bytes of each stream.
     async fn exec(
         &self,
         namespace: &str,
         pod: &str,
         container: Option<&str>,
         command: &[String],
+        stdin: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError>;
 }

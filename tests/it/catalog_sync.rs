@@ -208,6 +208,9 @@ fn templates_use_only_known_placeholders() {
         "missing",
         "association_policy",
         "assume_target_json",
+        "action",
+        "resource",
+        "denying_policy",
     ]
     .into();
     for (_, code) in Catalog::get().codes() {

@@ -566,7 +566,10 @@ fn boto3_branch_assumes_the_role_and_lists_for_real() {
     let (code, doc) = lab.doctor_json(&[]);
     let c = check(&doc, "pod.s3-list");
     assert_eq!(c["status"], "pass", "{c:#}");
-    assert_eq!(c["evidence"]["pods"][0]["probe"]["result"]["client"], "boto3", "{c:#}");
+    assert_eq!(
+        c["evidence"]["pods"][0]["probe"]["result"]["client"], "botocore",
+        "{c:#}"
+    );
     assert_eq!(code, 0);
 }
 

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::lab::{Lab, PodSpec, Scenario};
 
@@ -26,6 +26,7 @@ fn pod() -> PodSpec {
             boto3: false,
             bare_python: false,
             aws_in_runtime: false,
+            cli_opaque: false,
             rclone: None,
             real: None,
         },
@@ -87,11 +88,34 @@ fn kube_rs_exec_over_websocket_with_exit_codes() {
             (Some("ExitCode"), Some("3"))
         );
 
+        // stdin over channel 0, closed by the client (v5's close frame): `cat` ends, as in a real pod.
+        let with_stdin = AttachParams::default().stdin(true).stdout(true).stderr(false);
+        let mut proc = pods
+            .exec("t-1234abcd-head", ["sh", "-c", "cat; echo end"], &with_stdin)
+            .await
+            .unwrap();
+        let mut w = proc.stdin().unwrap();
+        w.write_all(b"from stdin\n").await.unwrap();
+        // kube-rs's writer is half of a simplex stream: dropping it is not an end of input, shutting it down is.
+        w.shutdown().await.unwrap();
+        let mut out = String::new();
+        proc.stdout().unwrap().read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "from stdin\nend\n");
+
         let missing = pods.get("nope").await.unwrap_err();
         assert!(matches!(missing, kube::Error::Api(s) if s.code == 404 && s.reason == "NotFound"));
     });
     let ops: Vec<String> = lab.requests().into_iter().map(|r| r.op).collect();
     assert!(ops.contains(&"exec pods/exec".to_string()), "{ops:?}");
+    assert!(
+        lab.state
+            .exec_inputs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|i| i == b"from stdin\n"),
+        "the fake keeps what arrived on stdin"
+    );
 }
 
 #[test]

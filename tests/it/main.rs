@@ -16,6 +16,7 @@ mod fix_script;
 mod kubeconfig_oracle;
 mod lab_selftest;
 mod layers;
+mod pod_errors;
 mod real_clients;
 mod reports;
 mod sky_oracle;

@@ -208,7 +208,8 @@ fn pod_layouts_runtime_awscli_bare_python_and_none() {
     let (code, doc, _lab) = run(s);
     let c = check(&doc, "pod.s3-list");
     assert_eq!(c["status"], "pass", "{c:#}");
-    let path = c["evidence"]["pods"][0]["probe"]["result"]["client_path"]
+    // The CLI's own Python runs the probe: the report names both.
+    let path = c["evidence"]["pods"][0]["probe"]["result"]["aws_path"]
         .as_str()
         .unwrap()
         .to_string();
@@ -372,7 +373,7 @@ fn the_stdlib_client_picks_credentials_as_botocore_does() {
             skys3::checks::pod_s3_list::parse(&stdout)
         };
         let (oracle, ours) = (run(false), run(true));
-        assert_eq!(oracle["client"], "boto3", "{name}");
+        assert_eq!(oracle["client"], "botocore", "{name}");
         assert_eq!(ours["client"], "stdlib", "{name}");
         // The session name is each client's own choice; the principal is what must agree.
         let arn = |kv: &std::collections::BTreeMap<String, String>| {
@@ -417,27 +418,76 @@ fn files(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Nothing is written in the pod, with the real clients, in every layout and both wirings: the pod's HOME and its
+/// temporary directory (TMPDIR) are listed before and after. The one layout where a write cannot be avoided (an
+/// opaque aws CLI and no Python, in IRSA: the CLI caches credentials under ~/.aws/cli/cache) is seen by the same
+/// listing and reported, which shows the listing would see a write.
 #[test]
 fn nothing_is_written_in_the_pod_and_hostile_buckets_are_only_data() {
     let hostile = "b$(touch pwned)`touch pwned2`;'\"\\\\ \\n x\"; import os; os.system('touch pwned3') #";
-    for (cli, bare) in [(true, false), (false, true), (false, false)] {
-        let s = real(Scenario::healthy_pod_identity(), cli, RealPod::default()).with(|s| {
-            pod(s).aws.boto3 = !cli && !bare;
+    let irsa = || {
+        Scenario::healthy_irsa().with(|s| {
+            pod(s).env.insert("AWS_DEFAULT_REGION".into(), "us-west-2".into());
+        })
+    };
+    // (wiring, aws CLI, opaque CLI, boto3, bare python)
+    let layouts = [
+        ("pod identity", true, false, false, false),
+        ("pod identity", false, false, true, false),
+        ("pod identity", false, false, false, true),
+        ("irsa", true, false, false, false),
+        ("irsa", true, false, true, false),
+        ("irsa", false, false, true, false),
+        ("irsa", false, false, false, true),
+        ("irsa", true, true, false, false),
+    ];
+    for (wiring, cli, opaque, boto3, bare) in layouts {
+        let base = if wiring == "irsa" {
+            irsa()
+        } else {
+            Scenario::healthy_pod_identity()
+        };
+        let s = real(base, cli, RealPod::default()).with(|s| {
+            pod(s).aws.cli_opaque = opaque;
+            pod(s).aws.boto3 = boto3;
             pod(s).aws.bare_python = bare;
         });
         let lab = Lab::start(s);
-        let (_, doc) = lab.doctor_json(&[]);
-        assert_eq!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
-        let (_, doc) = lab.doctor_json(&["--bucket", hostile]);
-        // S3 refuses such a name; what matters is that it stayed a name.
-        assert_ne!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
         let pod_dir = lab
             .state
             .root
             .join("pods")
             .join(&lab.state.scenario.lock().unwrap().pods[0].name);
-        let home = files(&pod_dir.join("home"));
-        assert!(home.is_empty(), "the probe wrote in the pod's home: {home:?}");
+        let listing = || (files(&pod_dir.join("home")), files(&pod_dir.join("tmp")));
+        let (_, doc) = lab.doctor_json(&[]);
+        let layout = format!("{wiring}, cli {cli} (opaque {opaque}), boto3 {boto3}, bare python {bare}");
+        let c = check(&doc, "pod.s3-list");
+        assert_eq!(c["status"], "pass", "{layout}: {c:#}");
+        let (home, tmp) = listing();
+        assert!(tmp.is_empty(), "{layout}: the probe wrote in the pod's TMPDIR: {tmp:?}");
+        if opaque && wiring == "irsa" {
+            // awscli's own cache: the listing sees it, and the report says so.
+            assert!(
+                home.iter().any(|f| f.starts_with(".aws/cli/cache/")),
+                "{layout}: {home:?}"
+            );
+            let evidence = &c["evidence"]["pods"][0]["probe"]["result"];
+            assert!(evidence["cli_cache"].as_str().is_some(), "{layout}: {c:#}");
+            assert!(
+                c["message"].as_str().unwrap().contains("~/.aws/cli/cache"),
+                "{layout}: {c:#}"
+            );
+            continue;
+        }
+        assert!(home.is_empty(), "{layout}: the probe wrote in the pod's home: {home:?}");
+        // The client the probe ran: botocore without the CLI layer wherever there is a Python.
+        let client = c["evidence"]["pods"][0]["probe"]["result"]["client"].clone();
+        assert_eq!(client, if bare { "stdlib" } else { "botocore" }, "{layout}");
+        let (_, doc) = lab.doctor_json(&["--bucket", hostile]);
+        // S3 refuses such a name; what matters is that it stayed a name.
+        assert_ne!(check(&doc, "pod.s3-list")["status"], "pass", "{doc:#}");
+        let (home, tmp) = listing();
+        assert!(home.is_empty() && tmp.is_empty(), "{layout}: {home:?} {tmp:?}");
         for f in files(&pod_dir).into_iter().chain(files(&lab.work())) {
             assert!(!f.contains("pwned"), "the bucket name ran as code: {f}");
         }
@@ -503,5 +553,32 @@ print("OK")
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The exec's request line stays small (proxies in front of API servers cap it at 8-16 KB; nginx's default
+/// buffers are 8 KB), and the probe itself arrives, whole, on stdin: what the pod ran is exactly the documented
+/// probe.
+#[test]
+fn the_exec_request_line_is_small_and_the_probe_rides_stdin() {
+    let long_bucket = "b".repeat(63);
+    let lab = Lab::start(real(Scenario::healthy_pod_identity(), true, RealPod::default()));
+    let (_, doc) = lab.doctor_json(&["--bucket", &long_bucket]);
+    assert_ne!(check(&doc, "pod.s3-list")["status"], "inconclusive", "{doc:#}");
+    let execs: Vec<_> = lab
+        .requests()
+        .into_iter()
+        .filter(|r| r.op == "exec pods/exec")
+        .collect();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    // "GET <path?query> HTTP/1.1": the request line.
+    let line = format!("GET {} HTTP/1.1", execs[0].path);
+    assert!(line.len() < 2048, "{} bytes: {line}", line.len());
+    assert!(!line.contains("botocore"), "the probe's text is not in the URL");
+    let inputs = lab.state.exec_inputs.lock().unwrap().clone();
+    assert_eq!(inputs, vec![skys3::checks::pod_s3_list::stdin().to_vec()]);
+    assert!(
+        skys3::checks::pod_s3_list::stdin().len() > 20_000,
+        "the probe is what moved"
     );
 }

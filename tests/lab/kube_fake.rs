@@ -3,7 +3,7 @@
 //! refused (and show up in the audit), except a fix script's kubectl creating or annotating what it fixes.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -278,10 +278,11 @@ async fn handle(State(state): State<Arc<LabState>>, req: Request) -> Response {
                 Ok(ws) => ws,
                 Err(e) => return e.into_response(),
             };
-            let root = state.root.clone();
+            let stdin = query_pairs(&query).iter().any(|(k, v)| k == "stdin" && v == "true");
             let side = state.pod_side.lock().unwrap().clone();
+            let state = state.clone();
             ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
-                .on_upgrade(move |socket| exec(socket, root, pod, command, side))
+                .on_upgrade(move |socket| exec(socket, state, pod, command, stdin, side))
         }
         _ => status(
             404,
@@ -304,15 +305,47 @@ fn pod_json(p: &PodSpec) -> Value {
 }
 
 /// Runs `command` as the pod's container would: locally, with the pod's environment, a HOME of its own, and the
-/// lab's stand-in commands first on PATH. Streams stdout (channel 1), stderr (2), then the status (3).
+/// lab's stand-in commands first on PATH. With `stdin`, channel 0 frames feed the command's stdin until the client
+/// closes it (v5: a channel-255 frame `[255, 0]`) or the connection; what arrived is kept in
+/// `LabState::exec_inputs`. Sends stdout (channel 1), stderr (2), then the status (3).
 async fn exec(
-    mut socket: WebSocket,
-    root: std::path::PathBuf,
+    socket: WebSocket,
+    state: Arc<LabState>,
     pod: PodSpec,
     command: Vec<String>,
+    stdin: bool,
     side: Option<super::pod::PodSide>,
 ) {
-    let result = super::pod::run(&root, &pod, &command, side.as_ref()).await;
+    use futures::{SinkExt, StreamExt};
+    let (mut socket, mut incoming) = socket.split();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let received = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let reader = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            if !stdin {
+                return;
+            }
+            while let Some(Ok(msg)) = incoming.next().await {
+                match msg {
+                    Message::Binary(b) if b.first() == Some(&0) => {
+                        received.lock().unwrap().extend_from_slice(&b[1..]);
+                        let _ = tx.send(b[1..].to_vec());
+                    }
+                    Message::Binary(b) if b.as_ref() == [255, 0] => return,
+                    Message::Close(_) => return,
+                    _ => {}
+                }
+            }
+        })
+    };
+    let result = super::pod::run_streaming(&state.root, &pod, &command, rx, side.as_ref()).await;
+    reader.abort();
+    state
+        .exec_inputs
+        .lock()
+        .unwrap()
+        .push(std::mem::take(&mut *received.lock().unwrap()));
     let frame = |ch: u8, data: &[u8]| {
         let mut v = Vec::with_capacity(data.len() + 1);
         v.push(ch);

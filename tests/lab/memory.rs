@@ -541,13 +541,14 @@ impl KubeApi for MemoryKube {
         pod: &str,
         _container: Option<&str>,
         command: &[String],
+        stdin: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
         self.gate(Op::Exec)?;
         let p = self
             .pod(namespace, pod)
             .ok_or_else(|| not_found(Op::Exec, "NotFound", format!("pods \"{pod}\" not found")))?;
-        let out = super::pod::run(&self.root, p, command, None)
+        let out = super::pod::run(&self.root, p, command, stdin, None)
             .await
             .map_err(|e| ProbeError::new(Op::Exec, ErrorKind::Other, None, e))?;
         let cut = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(limit)]).into_owned();
@@ -889,13 +890,14 @@ impl<T: KubeApi> KubeApi for Faulty<T> {
         pod: &str,
         container: Option<&str>,
         command: &[String],
+        stdin: &[u8],
         limit: usize,
     ) -> Result<ExecOutput, ProbeError> {
         wrap!(
             self,
             Op::Exec,
             (namespace, pod, container, command),
-            self.inner.exec(namespace, pod, container, command, limit)
+            self.inner.exec(namespace, pod, container, command, stdin, limit)
         )
     }
 }

@@ -45,6 +45,8 @@ pub struct LabState {
     pub scenario: Mutex<Scenario>,
     /// Every request received, in order.
     pub requests: Mutex<Vec<Recorded>>,
+    /// What each exec over the fake API server received on stdin, in order of completion.
+    pub exec_inputs: Mutex<Vec<Vec<u8>>>,
     /// Base URL of the fake API server.
     pub kube_url: Mutex<String>,
     /// The lab's temporary directory (pods' homes live under `pods/`).
@@ -240,13 +242,13 @@ pub fn read_only(r: &Recorded, _bucket: &str) -> bool {
                 .filter(|(k, _)| k == "command")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-            // Exactly the probe (sh -c PROBE skys3-probe), with the run's bucket, region and bound as arguments.
+            // Exactly the probe's bootstrap (sh -c BOOTSTRAP skys3-probe), with the run's bucket, region and bound
+            // as arguments; what it runs arrived on stdin, which `LabState::exec_inputs` keeps.
             let probe = skys3::checks::pod_s3_list::command("", "", 0);
             r.method == "GET"
                 && command.len() == probe.len()
                 && command[..4] == probe[..4]
                 && command[6].parse::<u64>().is_ok()
-                && command[7] == probe[7]
         }
         "kube" => r.method == "GET" && ["get ", "list ", "watch "].iter().any(|v| r.op.starts_with(v)),
         _ => {
@@ -331,6 +333,7 @@ impl Lab {
         let state = Arc::new(LabState {
             scenario: Mutex::new(scenario.clone()),
             requests: Mutex::new(vec![]),
+            exec_inputs: Mutex::new(vec![]),
             kube_url: Mutex::new(String::new()),
             root: dir.path().to_path_buf(),
             pod_side: Mutex::new(None),

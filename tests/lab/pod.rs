@@ -62,10 +62,14 @@ pub fn container(bin: &Path, home: &Path, pod: &PodSpec) {
     };
     let _ = std::fs::create_dir_all(&aws_dir);
     if pod.aws.real.is_some() && pod.aws.cli {
-        // The lab venv's awscli v1, as pip installs it in an image.
+        // The lab venv's awscli v1 as pip installs it in an image: its script, whose shebang names its Python; or
+        // an opaque wrapper, as awscli v2's binary is.
         let aws = super::venv_dir().join("bin").join("aws");
-        let wrapper = aws_dir.join("aws");
-        write_exec(&wrapper, format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()));
+        let content = match pod.aws.cli_opaque {
+            true => format!("#!/bin/sh\nexec {} \"$@\"\n", aws.display()),
+            false => std::fs::read_to_string(&aws).expect("the lab venv's aws script"),
+        };
+        write_exec(&aws_dir.join("aws"), content);
         return;
     }
     if !pod.aws.cli {
@@ -114,6 +118,9 @@ fn real_env(pod: &PodSpec, pod_dir: &Path, side: &PodSide) -> std::collections::
     }
     env.insert("AWS_ENDPOINT_URL".into(), side.moto.clone());
     env.insert("AWS_ENDPOINT_URL_STS".into(), side.url.clone());
+    if real.s3_error.is_some() {
+        env.insert("AWS_ENDPOINT_URL_S3".into(), side.url.clone());
+    }
     env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), format!("{}/", side.url));
     if let Some(r) = real.region {
         env.insert("AWS_REGION".into(), r);
@@ -121,12 +128,29 @@ fn real_env(pod: &PodSpec, pod_dir: &Path, side: &PodSide) -> std::collections::
     env
 }
 
-/// Runs `command` as the pod's container would. `root` holds the pods' files; `side` is where real-client pods'
-/// AWS traffic goes.
+/// Runs `command` as the pod's container would, with `stdin` on its standard input. `root` holds the pods' files;
+/// `side` is where real-client pods' AWS traffic goes.
 pub async fn run(
     root: &Path,
     pod: &PodSpec,
     command: &[String],
+    stdin: &[u8],
+    side: Option<&PodSide>,
+) -> Result<std::process::Output, String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if !stdin.is_empty() {
+        let _ = tx.send(stdin.to_vec());
+    }
+    drop(tx);
+    run_streaming(root, pod, command, rx, side).await
+}
+
+/// [`run`] with stdin arriving in chunks while the command runs (an exec's channel 0); the channel's end closes it.
+pub async fn run_streaming(
+    root: &Path,
+    pod: &PodSpec,
+    command: &[String],
+    mut stdin: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     side: Option<&PodSide>,
 ) -> Result<std::process::Output, String> {
     let pod_dir = root.join("pods").join(&pod.name);
@@ -141,18 +165,39 @@ pub async fn run(
     let path = bin.display().to_string();
     match command.split_first() {
         None => Err("no command".to_string()),
-        Some((prog, args)) => tokio::process::Command::new(prog)
-            .args(args)
-            .env_clear()
-            .envs(&env)
-            .env("PATH", path)
-            .env("HOME", &home)
-            .current_dir(&home)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| e.to_string()),
+        Some((prog, args)) => {
+            use tokio::io::AsyncWriteExt;
+            let tmp = pod_dir.join("tmp");
+            let _ = std::fs::create_dir_all(&tmp);
+            let mut child = tokio::process::Command::new(prog)
+                .args(args)
+                .env_clear()
+                .envs(&env)
+                .env("PATH", path)
+                .env("HOME", &home)
+                // The pod's /tmp, so a test can see whether anything was written there.
+                .env("TMPDIR", &tmp)
+                .current_dir(&home)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            // Like the kubelet: stdin is fed as it arrives, while the output is read; its end closes the pipe.
+            let input = child.stdin.take();
+            let feed = tokio::spawn(async move {
+                let Some(mut w) = input else { return };
+                while let Some(chunk) = stdin.recv().await {
+                    if w.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let out = child.wait_with_output().await.map_err(|e| e.to_string());
+            feed.abort();
+            out
+        }
     }
 }
 

@@ -84,21 +84,73 @@ async fn handle(State(side): State<Side>, req: Request) -> Response {
         p if p.starts_with("/latest/meta-data/iam/security-credentials") => {
             (StatusCode::NOT_FOUND, "no instance role").into_response()
         }
+        _ if parts.method == http::Method::GET && parts.uri.query().is_some_and(|q| q.contains("list-type=2")) => {
+            s3(&side, parts, body).await
+        }
         _ => sts(&side, parts, body).await,
     }
 }
 
+/// S3's ListObjectsV2: the scenario's error, else moto's answer.
+async fn s3(side: &Side, parts: http::request::Parts, body: Bytes) -> Response {
+    let error = {
+        let s = side.state.scenario.lock().unwrap();
+        s.pods
+            .iter()
+            .find_map(|p| p.aws.real.as_ref().and_then(|r| r.s3_error.clone()))
+    };
+    match error {
+        Some((status, code, message)) => error_xml(status, &code, &message),
+        None => sts(side, parts, body).await,
+    }
+}
+
+/// An AWS error in the XML that S3 and STS send.
+fn error_xml(status: u16, code: &str, message: &str) -> Response {
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>lab</RequestId></ErrorResponse>",
+        esc(code),
+        esc(message)
+    );
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+        [("content-type", "text/xml")],
+        xml,
+    )
+        .into_response()
+}
+
 async fn agent(side: &Side, token: &str) -> Response {
     let Some(pod) = pod_of(&side.state, token) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"Message": "Service account token cannot be empty"})),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, "Service account token cannot be empty\n").into_response();
     };
     let mode = pod.aws.real.as_ref().map(|r| r.agent).unwrap_or(AgentMode::Healthy);
-    if mode == AgentMode::TrustDenied {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "Message": AGENT_TRUST_DENIED }))).into_response();
+    // The agent's own error format: text/plain "[request id]: (Code): message, fault: client|server" with EKS
+    // Auth's status, or 500 with "[]" when EKS Auth gave no answer (eks-pod-identity-agent pkg/errors/errors.go).
+    match mode {
+        AgentMode::TrustDenied => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("[b69b1279-d140-4eee-b7ea-b124286f544c]: (AccessDeniedException): {AGENT_TRUST_DENIED}, fault: client\n"),
+            )
+                .into_response();
+        }
+        AgentMode::EksAuthUnreachable => return (StatusCode::INTERNAL_SERVER_ERROR, "[]\n").into_response(),
+        AgentMode::Garbage => {
+            return (
+                StatusCode::OK,
+                [("content-type", "text/html")],
+                "<html><body>Proxy login required</body></html>",
+            )
+                .into_response();
+        }
+        _ => {}
     }
     let role = {
         let s = side.state.scenario.lock().unwrap();
@@ -109,8 +161,8 @@ async fn agent(side: &Side, token: &str) -> Response {
     };
     let Some(role) = role else {
         return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"Message": "Pod Identity association not found"})),
+            StatusCode::NOT_FOUND,
+            "[lab]: (ResourceNotFoundException): The token included in the request has no service account role association for it., fault: client\n",
         )
             .into_response();
     };
@@ -178,6 +230,19 @@ async fn sts(side: &Side, parts: http::request::Parts, body: Bytes) -> Response 
     };
     if hangs {
         tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    let mismatch = {
+        let s = side.state.scenario.lock().unwrap();
+        s.pods
+            .iter()
+            .any(|p| p.aws.real.as_ref().is_some_and(|r| r.sts_signature_mismatch))
+    };
+    if mismatch && get("Action") == "GetCallerIdentity" {
+        return error_xml(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        );
     }
     if get("Action") == "AssumeRoleWithWebIdentity" {
         return match assume(&side.moto, &get("RoleArn"), &get("RoleSessionName")).await {

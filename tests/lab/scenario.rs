@@ -57,6 +57,9 @@ pub struct PodAws {
     pub bare_python: bool,
     /// The CLI is not on PATH but in SkyPilot's runtime (`~/skypilot-runtime/bin/aws`, where COPY mounts put it).
     pub aws_in_runtime: bool,
+    /// With `real`: the CLI is a wrapper that hides its interpreter, as awscli v2's own binary does, so the probe
+    /// can only run the CLI itself.
+    pub cli_opaque: bool,
     /// An rclone on PATH answering `rclone version` with this first line.
     pub rclone: Option<String>,
     /// The real clients instead of the stand-in: the lab venv's awscli (and boto3) with the pod's injected
@@ -75,6 +78,10 @@ pub struct RealPod {
     pub sts_hangs: bool,
     /// The region the pod sets, if any (the doctor passes the cluster's otherwise).
     pub region: Option<String>,
+    /// S3 answers ListObjectsV2 with this error (HTTP status, code, message) instead of moto's answer.
+    pub s3_error: Option<(u16, String, String)>,
+    /// STS answers GetCallerIdentity with SignatureDoesNotMatch (a wrong secret, or a request changed on its way).
+    pub sts_signature_mismatch: bool,
 }
 
 /// The Pod Identity agent's behaviour.
@@ -87,6 +94,10 @@ pub enum AgentMode {
     Down,
     /// It answers that EKS may not assume the role (the trust policy).
     TrustDenied,
+    /// It answers HTTP 500 with `[]`: what it sends when EKS Auth cannot be reached (pkg/errors/errors.go).
+    EksAuthUnreachable,
+    /// Something else answers at its address: HTTP 200 with an HTML page (a proxy's).
+    Garbage,
 }
 
 /// awscli's words when it finds no credentials (exit 253).
@@ -419,6 +430,7 @@ pub fn sky_pod(role_arn: &str, env: &[(&str, &str)]) -> PodSpec {
             boto3: false,
             bare_python: false,
             aws_in_runtime: false,
+            cli_opaque: false,
             rclone: None,
             real: None,
         },

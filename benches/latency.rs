@@ -328,6 +328,20 @@ fn main() {
         "skys3 --version            {} (median of 21)",
         ms(median(version_times))
     );
+    let gate = gate_cost();
+    println!(
+        "launch gate (SkyPilot's sky.launch to its server call, median of {RUNS}):\n  \
+         without the policy         {}\n  \
+         with it, doctor run         {} (+{})\n  \
+         with it, cached pass        {} (+{})\n  \
+         the doctor alone            {}",
+        ms(gate.without),
+        ms(gate.with_run),
+        ms(gate.with_run.saturating_sub(gate.without)),
+        ms(gate.cached),
+        ms(gate.cached.saturating_sub(gate.without)),
+        ms(gate.doctor)
+    );
     let (probe, one_call) = probe_vs_one_call();
     println!(
         "in-pod probe (real awscli) {} vs one `aws sts get-caller-identity` {}: {:.2}x (median of {RUNS}, no added latency)",
@@ -335,6 +349,94 @@ fn main() {
         ms(one_call),
         probe.as_secs_f64() / one_call.as_secs_f64()
     );
+}
+
+struct GateCost {
+    without: Duration,
+    with_run: Duration,
+    cached: Duration,
+    doctor: Duration,
+}
+
+/// The launch gate's cost inside SkyPilot 0.14.1 (the lab venv): `sky.launch` of a task on the lab's context
+/// mounting its bucket, up to the API server call (stubbed, `tests/lab/gate_driver.py`), without the policy, with
+/// it running the doctor (no pass cache), and with a cached pass; and the doctor alone, on the same lab (50 ms per
+/// request).
+fn gate_cost() -> GateCost {
+    let lab = Lab::start(Scenario::healthy_pod_identity().with(|s| s.latency_ms = support::bench_latency_ms()));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let context = lab.state.scenario.lock().unwrap().context_name.clone();
+    let task = dir.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        format!(
+            "name: gate\nresources:\n  infra: k8s/{context}\nfile_mounts:\n  /data: s3://lab-bucket/x\nrun: echo\n"
+        ),
+    )
+    .unwrap();
+    let config = lab.home().join(".sky/config.yaml");
+    let base = std::fs::read_to_string(&config).unwrap_or_default();
+    let launch = |policy: Option<u32>| {
+        let mut text = base.clone();
+        if let Some(minutes) = policy {
+            text.push_str(&format!(
+                "\nadmin_policy: skys3.sky.DoctorPolicy\nplugins:\n  skys3:\n    binary: {}\n    cache_minutes: {minutes}\n    cache_dir: {}\n",
+                lab::skys3_bin().display(),
+                dir.path().join("cache").display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
+        let doctor = lab.command();
+        let started = Instant::now();
+        let out = Command::new(lab::venv_dir().join("bin/python3"))
+            .arg(root.join("tests/lab/gate_driver.py"))
+            .args(["launch", &task.display().to_string(), "1"])
+            .env_clear()
+            .envs(
+                doctor
+                    .get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .env("PYTHONPATH", root.join("python"))
+            .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
+            .current_dir(lab.work())
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("\"passed\""),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        took
+    };
+    let _ = launch(None); // the page cache: SkyPilot's import is most of a launch's start
+    let without = median((0..RUNS).map(|_| launch(None)).collect());
+    let with_run = median((0..RUNS).map(|_| launch(Some(0))).collect());
+    let _ = launch(Some(60));
+    let cached = median((0..RUNS).map(|_| launch(Some(60))).collect());
+    std::fs::write(&config, &base).unwrap();
+    let doctor = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let out = lab
+                    .command()
+                    .args(["doctor", "-o", "json", "--context", &context, "--bucket", "lab-bucket"])
+                    .output()
+                    .unwrap();
+                assert_eq!(out.status.code(), Some(0));
+                started.elapsed()
+            })
+            .collect(),
+    );
+    GateCost {
+        without,
+        with_run,
+        cached,
+        doctor,
+    }
 }
 
 /// The in-pod probe with the lab venv's awscli v1, against one `aws sts get-caller-identity` in the same sandbox

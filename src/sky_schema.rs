@@ -161,20 +161,46 @@ pub fn check(config: &Value) -> Vec<String> {
                 kubernetes_key(out, "kubernetes", k, v, &context_key)
             }),
             "workspaces" => workspaces(&mut out, value),
-            "active_workspace" => {
+            // The string keys (`get_config_schema()`: `"type": "string"`). An admin policy is a module path
+            // (`skys3.sky.DoctorPolicy`) or a URL; every config that sets one used to read as refused (SKY145).
+            "active_workspace" | "workspace" | "db" => {
                 if !value.is_string() {
-                    out.push(format!("active_workspace: {} is not a string", kind(value)));
+                    out.push(format!("{key}: {} is not a string", kind(value)));
+                }
+            }
+            "admin_policy" => match value.as_str() {
+                Some(s) if admin_policy_location(s) => {}
+                Some(s) => out.push(format!(
+                    "admin_policy: {s:?} is neither a module path (module.Class) nor an http(s) URL"
+                )),
+                None => out.push(format!("admin_policy: {} is not a string", kind(value))),
+            },
+            "allowed_clouds" => {
+                if !value.is_array() {
+                    out.push(format!("allowed_clouds: {} is not a list", kind(value)));
                 }
             }
             // Sections the doctor does not read: a map (or null) is all the model asks.
             _ => {
-                if !(value.is_object() || value.is_null() || key == "allowed_clouds") {
+                if !(value.is_object() || value.is_null()) {
                     out.push(format!("{key}: {} is not a mapping", kind(value)));
                 }
             }
         }
     }
     out
+}
+
+/// SkyPilot's two patterns for `admin_policy`: `^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z_][a-zA-Z0-9_]*)+$` or
+/// `^https?://.*$` (`sky/utils/schemas.py`).
+fn admin_policy_location(s: &str) -> bool {
+    let ident = |p: &str| {
+        let mut c = p.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    };
+    let parts: Vec<&str> = s.split('.').collect();
+    s.starts_with("http://") || s.starts_with("https://") || (parts.len() >= 2 && parts.iter().all(|p| ident(p)))
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -3,6 +3,7 @@
 #[path = "../lab/mod.rs"]
 mod lab;
 
+mod action;
 mod aws_checks;
 mod aws_oracle;
 mod catalog_sync;
@@ -15,9 +16,11 @@ mod faults;
 mod fix_script;
 mod kubeconfig_oracle;
 mod lab_selftest;
+mod launch_gate;
 mod layers;
 mod pod_errors;
 mod real_clients;
 mod reports;
 mod sky_oracle;
 mod targets;
+mod wheel;

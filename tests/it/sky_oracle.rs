@@ -115,6 +115,18 @@ fn layouts() -> Vec<Layout> {
         l("an empty file").user(""),
         l("a list file").user("- aws\n"),
         l("unknown top-level key").user(&format!("{NO_UPLOAD}nope: 1\n")),
+        // Every top-level key SkyPilot's schema accepts, with its own type: an admin policy (skys3's launch gate
+        // among them) is a string, and its settings live under `plugins`.
+        l("admin policy module").user(&format!(
+            "{NO_UPLOAD}admin_policy: skys3.sky.DoctorPolicy\nplugins:\n  skys3:\n    cache_minutes: 5\n"
+        )),
+        l("admin policy URL").user(&format!("{NO_UPLOAD}admin_policy: https://policy.example.com/skys3\n")),
+        l("admin policy without a class").user(&format!("{NO_UPLOAD}admin_policy: skys3\n")),
+        l("admin policy a mapping").user(&format!("{NO_UPLOAD}admin_policy:\n  module: skys3\n")),
+        l("allowed_clouds and strings").user(&format!(
+            "{NO_UPLOAD}allowed_clouds: [aws, kubernetes]\nworkspace: default\ndb: sqlite:///x.db\n"
+        )),
+        l("allowed_clouds a string").user(&format!("{NO_UPLOAD}allowed_clouds: kubernetes\n")),
         l("aws.profile outside a workspace").user(&format!("{NO_UPLOAD}  profile: dev\n")),
         // project layering, both ways
         l("project says NO_UPLOAD").user("aws:\n  remote_identity: LOCAL_CREDENTIALS\n").project(NO_UPLOAD),
@@ -500,4 +512,80 @@ fn the_skypilot_checks_decide_as_skypilot_does() {
         disagreements.len(),
         disagreements.join("\n")
     );
+}
+
+/// `kubernetes.pod_config` merges as SkyPilot 0.14.1 merges them (`config_utils.merge_k8s_configs`, which
+/// `resolve_effective_pod_config` applies to the global, the context's and the task's pod_configs): lists with a
+/// patch merge key (containers, env, volumes, volumeMounts, ...) by that key, a nameless container into the first,
+/// atomic lists (command, args) replaced, other lists appended. SkyPilot itself merges each pair here.
+#[test]
+fn pod_configs_merge_as_skypilot_merges_them() {
+    let pairs: Vec<(&str, &str)> = vec![
+        (
+            "spec: {containers: [{name: ray-node, env: [{name: A, value: '1'}, {name: B, value: '2'}]}]}",
+            "spec: {containers: [{name: ray-node, env: [{name: B, value: '3'}, {name: C, value: '4'}]}]}",
+        ),
+        (
+            "spec: {containers: [{name: ray-node, env: [{name: A, value: '1'}]}]}",
+            "spec: {containers: [{env: [{name: AWS_ROLE_ARN, value: x}]}]}",
+        ),
+        (
+            "spec: {containers: [{name: ray-node}, {name: sidecar, env: [{name: A, value: '1'}]}]}",
+            "spec: {containers: [{name: sidecar, env: [{name: A, value: '2'}]}, {name: extra}]}",
+        ),
+        (
+            "spec: {volumes: [{name: v1, emptyDir: {}}], containers: [{name: ray-node, volumeMounts: [{name: v1, mountPath: /a}]}]}",
+            "spec: {volumes: [{name: v1, hostPath: {path: /h}}, {name: v2, emptyDir: {}}], containers: [{name: ray-node, volumeMounts: [{name: v2, mountPath: /b}]}]}",
+        ),
+        (
+            "spec: {containers: [{name: ray-node, command: [a, b], args: [x]}]}",
+            "spec: {containers: [{name: ray-node, command: [c]}]}",
+        ),
+        (
+            "spec: {tolerations: [{key: a}], imagePullSecrets: [{name: s1}]}",
+            "spec: {tolerations: [{key: b}], imagePullSecrets: [{name: s1}, {name: s2}]}",
+        ),
+        (
+            "metadata: {labels: {a: '1'}}\nspec: {serviceAccountName: one}",
+            "metadata: {labels: {b: '2'}}\nspec: {serviceAccountName: two}",
+        ),
+        (
+            "spec: {containers: [{name: ray-node, env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]}",
+            "spec: {containers: [{name: ray-node, env: [{name: A, value: plain}]}]}",
+        ),
+    ];
+    let docs: Vec<(Value, Value)> = pairs
+        .iter()
+        .map(|(a, b)| {
+            (
+                serde_saphyr::from_str::<Value>(a).unwrap(),
+                serde_saphyr::from_str::<Value>(b).unwrap(),
+            )
+        })
+        .collect();
+    let input = serde_json::to_string(&docs.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>()).unwrap();
+    let script = "import json, sys\nfrom sky.utils import config_utils\nfor base, over in json.load(sys.stdin):\n    config_utils.merge_k8s_configs(base, over)\n    print(json.dumps(base))\n";
+    let mut child = Command::new(venv_dir().join("bin/python3"))
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(want.len(), docs.len());
+    let mut wrong = Vec::new();
+    for ((base, over), want) in docs.iter().zip(&want) {
+        let ours = skys3::sky::merge_k8s(base, over);
+        if &ours != want {
+            wrong.push(format!("{base} + {over}:\n  SkyPilot {want}\n  doctor   {ours}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -124,7 +124,7 @@ fn layouts() -> Vec<Layout> {
         l("admin policy without a class").user(&format!("{NO_UPLOAD}admin_policy: skys3\n")),
         l("admin policy a mapping").user(&format!("{NO_UPLOAD}admin_policy:\n  module: skys3\n")),
         l("allowed_clouds and strings").user(&format!(
-            "{NO_UPLOAD}allowed_clouds: [aws, kubernetes]\nworkspace: default\ndb: sqlite:///x.db\n"
+            "{NO_UPLOAD}allowed_clouds: [aws, kubernetes]\nworkspace: default\n"
         )),
         l("allowed_clouds a string").user(&format!("{NO_UPLOAD}allowed_clouds: kubernetes\n")),
         l("aws.profile outside a workspace").user(&format!("{NO_UPLOAD}  profile: dev\n")),

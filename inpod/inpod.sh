@@ -20,7 +20,19 @@ export AWS_METADATA_SERVICE_TIMEOUT=2 AWS_METADATA_SERVICE_NUM_ATTEMPTS=1
 # Nothing written in the pod: not even Python's bytecode caches next to awscli's or boto3's modules.
 export PYTHONDONTWRITEBYTECODE=1
 say() { printf '%s=%s\n' "$1" "$2"; }
-flat() { printf '%s=%s\n' "$1" "$(printf '%s' "$2" | tr '\n\r' '  ' | cut -c1-1500)"; }
+nl='
+'
+cr=$(printf '\r')
+# One line, at most 1500 characters. A short one-line value (most are: awscli's errors only start with a newline)
+# costs no process; others go through tr and cut.
+flat() {
+  v=$2
+  while :; do case "$v" in "$nl"*) v=${v#"$nl"} ;; *) break ;; esac; done
+  case "$v" in
+    *"$nl"* | *"$cr"*) printf '%s=%s\n' "$1" "$(printf '%s' "$v" | tr '\n\r' '  ' | cut -c1-1500)" ;;
+    *) if [ "${#v}" -le 1500 ]; then printf '%s=%s\n' "$1" "$v"; else printf '%s=%s\n' "$1" "$(printf '%s' "$v" | cut -c1-1500)"; fi ;;
+  esac
+}
 # Each call under the bound: coreutils' timeout exits 124, BusyBox's kills with SIGTERM (143); without timeout, a
 # watchdog does the same (its output goes nowhere, so a $(...) capture does not wait for it).
 bounded() {

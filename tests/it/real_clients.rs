@@ -574,6 +574,11 @@ fn the_exec_request_line_is_small_and_the_probe_rides_stdin() {
     // "GET <path?query> HTTP/1.1": the request line.
     let line = format!("GET {} HTTP/1.1", execs[0].path);
     assert!(line.len() < 2048, "{} bytes: {line}", line.len());
+    eprintln!(
+        "exec request line: {} bytes (a 63-character bucket); stdin: {} bytes",
+        line.len(),
+        skys3::checks::pod_s3_list::stdin().len()
+    );
     assert!(!line.contains("botocore"), "the probe's text is not in the URL");
     let inputs = lab.state.exec_inputs.lock().unwrap().clone();
     assert_eq!(inputs, vec![skys3::checks::pod_s3_list::stdin().to_vec()]);

@@ -1,4 +1,5 @@
-# skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else.
+# skys3 in-pod probe (read-only): it installs nothing and writes nothing, in the pod or anywhere else; the one
+# exception, a pod with no Python whose awscli caches IRSA credentials, is reported (cli_cache).
 # It arrives on the exec's stdin after its Python part (`pysrc`: inpod.py), read and run by a bootstrap of about
 # 100 bytes (skys3::checks::pod_s3_list::BOOTSTRAP), so the exec's request line stays small: proxies in front of
 # API servers cap it at 8-16 KB, and the audit log keeps every exec's command in full.
@@ -81,8 +82,9 @@ aws=""
 for c in "$(command -v aws 2>/dev/null)" "$runtime/bin/aws" "$home/.local/bin/aws"; do
   if [ -n "$c" ] && [ -x "$c" ]; then aws="$c"; break; fi
 done
-# awscli v1 is a Python script, and its interpreter has botocore. pip writes `#!/path/python`, or for a path too
-# long for a shebang `#!/bin/sh` and then `'''exec' "/path/python" "$0" "$@"`.
+# awscli v1 is a Python script whose shebang names its interpreter, which has botocore: pip writes
+# `#!/path/python`; a launcher for a path too long for a shebang writes `#!/bin/sh` and then
+# `'''exec' /path/python "$0" "$@"` (double-quoted when the path has spaces, single-quoted by uv).
 awspy=""
 if [ -n "$aws" ]; then
   n=0
@@ -97,33 +99,55 @@ if [ -n "$aws" ]; then
           *) awspy="$first" ;;
         esac
         break ;;
-      "'''exec' \""*) awspy="${line#\'\'\'exec\' \"}"; awspy="${awspy%%\"*}"; break ;;
+      "'''exec' "*)
+        rest="${line#\'\'\'exec\' }"
+        case "$rest" in
+          \"*) rest="${rest#\"}"; awspy="${rest%%\"*}" ;;
+          \'*) rest="${rest#\'}"; awspy="${rest%%\'*}" ;;
+          *) awspy="${rest%% *}" ;;
+        esac
+        break ;;
       *) break ;;
     esac
-  done <"$aws" 2>/dev/null
-  if [ -n "$awspy" ] && [ ! -x "$awspy" ]; then awspy=""; fi
+  done 2>/dev/null <"$aws"
 fi
-py="$awspy"
-if [ -z "$py" ]; then
-  for c in "$(command -v python3 2>/dev/null)" "$runtime/bin/python3"; do
-    if [ -n "$c" ] && [ -x "$c" ]; then py="$c"; break; fi
-  done
-fi
+# Pythons to try, in order: the CLI's own, then python3 (PATH, SkyPilot's runtime). Python 2 (Amazon Linux 2's
+# yum awscli names /usr/bin/python2) cannot run the probe's Python part: skipped.
+py3() { [ -n "$1" ] && [ -x "$1" ] && "$1" -S -c 'import sys; sys.exit(sys.version_info[0] < 3)' </dev/null >/dev/null 2>&1; }
+pythons=""
+for c in "$awspy" "$(command -v python3 2>/dev/null)" "$runtime/bin/python3"; do
+  case " $pythons " in *" $c "*) continue ;; esac
+  if py3 "$c"; then pythons="$pythons $c"; fi
+done
 
 # The mount client of MOUNT_CACHED, when the image has it: `rclone version` only reads.
 if command -v rclone >/dev/null 2>&1; then
   (flat rclone_version "$(bounded rclone version 2>/dev/null | head -n 1)") &
 fi
 
-if [ -n "$py" ]; then
-  say client_path "$py"
-  if [ -n "$awspy" ]; then say aws_path "$aws"; fi
-  SKYS3_AWS="$aws" bounded "$py" -u -c "$pysrc" "$bucket" </dev/null
+# The Python part, with the first Python that runs it; the next one (then the CLI) when one fails before it names
+# its client. From / , so that files in the image's working directory cannot shadow the modules it imports.
+ran=""
+for py in $pythons; do
+  if [ "$py" = "$awspy" ]; then cli="$aws"; else cli=""; fi
+  out=$(cd / && SKYS3_AWS="$cli" bounded "$py" -u -c "$pysrc" "$bucket" </dev/null)
   rc=$?
-  # 124: timeout killed it; what finished before was printed already (unbuffered).
-  if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
+  case "$out" in
+    *client=*)
+      ran=1
+      say client_path "$py"
+      if [ -n "$cli" ]; then say aws_path "$aws"; fi
+      printf '%s\n' "$out"
+      # 124: timeout killed it; what finished before was printed already (unbuffered).
+      if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
+      break ;;
+  esac
+  last_py="$py"; last_rc="$rc"
+done
+if [ -n "$ran" ]; then
+  :
 elif [ -n "$aws" ]; then
-  # No Python at all: the CLI itself (awscli v2's own binary). With web identity (IRSA) it caches credentials
+  # No Python that runs the probe: the CLI itself (awscli v2's own binary). With web identity (IRSA) it caches credentials
   # under ~/.aws/cli/cache, the one write the probe cannot avoid there: it says so, and the doctor reports it.
   say client aws
   say client_path "$aws"
@@ -145,6 +169,10 @@ elif [ -n "$aws" ]; then
     say list_rc "$rc"
   ) &
   wait
+elif [ -n "${last_py:-}" ]; then
+  # Every Python failed before naming its client, and there is no CLI: its exit code, its words on stderr.
+  say client_path "$last_py"
+  say python_rc "$last_rc"
 else
   say client none
 fi

@@ -94,14 +94,22 @@ pub struct Denial {
     pub policy: PolicyType,
     /// The denying policy's ARN, when AWS names it (2025 onwards: ": arn:..." or ", with policy ARN: arn:...").
     pub policy_arn: Option<String>,
+    /// "... transitively through a service control policy" follows the type (the IAM user guide's example for a
+    /// VPC endpoint policy): said in the finding as AWS said it.
+    pub through_scp: bool,
 }
 
 impl Denial {
     /// "an explicit deny in a service control policy (arn:...)" / "no identity-based policy allows it".
     pub fn describe(&self) -> String {
         let arn = self.policy_arn.as_deref().map(|a| format!(" {a}")).unwrap_or_default();
+        let through = if self.through_scp {
+            " transitively through a service control policy"
+        } else {
+            ""
+        };
         match self.explicit {
-            true => format!("an explicit deny in a {}{arn}", self.policy.words()),
+            true => format!("an explicit deny in a {}{through}{arn}", self.policy.words()),
             false => format!("no {}{arn} allows {}", self.policy.words(), self.action),
         }
     }
@@ -111,11 +119,33 @@ impl Denial {
 /// the two spellings of the policy ARN suffix, and a client's wrapping around it (Java appends "(Service: S3,
 /// ...)", Go prefixes "api error AccessDenied:").
 static DENIAL: LazyLock<Regex> = LazyLock::new(|| {
-    let types = r"service control policy|resource control policy|vpc endpoint policy|permissions boundary|sessions? policy|resource-based policy|identity-based policy|role trust policy";
-    Regex::new(&format!(
-        r#"(?is)(?:user:\s*(?P<principal>arn:[^\s"]+)\s+)?is not authorized to perform:?\s*(?P<action>[a-z0-9-]+:[a-z0-9*-]+)(?:\s+on\s+resource:?\s*\\?"?(?P<resource>[^"\s\\]+)\\?"?)?\s+(?:with an explicit deny in (?:a|an|the)\s+(?P<etype>{types})(?:\s+transitively through a service control policy)?(?:\s*:\s*(?P<earn>arn:[^\s,)"]+)|\s*,\s*with policy arn:\s*(?P<earn2>arn:[^\s,)"]+))?|because no\s+(?P<itype>{types})(?:\s*:\s*(?P<iarn>arn:[^\s,)"]+))?\s+allows the)"#
-    ))
-    .expect("the denial grammar compiles")
+    // Any run of whitespace between words: logs and documents break these messages across lines.
+    let words = |phrase: &str| phrase.split(' ').collect::<Vec<_>>().join(r"\s+");
+    let types = [
+        "service control policy",
+        "resource control policy",
+        "vpc endpoint policy",
+        "permissions boundary",
+        "sessions? policy",
+        "resource-based policy",
+        "identity-based policy",
+        "role trust policy",
+    ]
+    .map(words)
+    .join("|");
+    // An ARN ends at whitespace, a comma, a parenthesis, a quote or a backslash (JSON-escaped logs).
+    let arn = r#"arn:[^\s,)"\\]+"#;
+    let pattern = format!(
+        r#"(?is)(?:user:\s*(?P<principal>arn:[^\s"\\]+)\s+)?{}:?\s*(?P<action>[a-z0-9-]+:[a-z0-9*-]+)(?:\s+on\s+resource:?\s*\\?"?(?P<resource>[^"\s\\]+)\\?"?)?\s+(?:{}\s+(?:a|an|the)\s+(?P<etype>{types})(?P<trans>\s+{})?(?:\s*:\s*(?P<earn>{arn})|\s*,\s*{}:\s*(?P<earn2>{arn}))?|{}\s+(?P<itype>{types})(?:\s*:\s*(?P<iarn>{arn}))?\s+allows\s+the)"#,
+        words("is not authorized to perform"),
+        words("with an explicit deny in"),
+        // The IAM user guide's example of a VPC endpoint policy reached through an SCP; the type named first is
+        // the one that denied.
+        words("transitively through a service control policy"),
+        words("with policy arn"),
+        words("because no"),
+    );
+    Regex::new(&pattern).expect("the denial grammar compiles")
 });
 
 /// The denial an AccessDenied text names, if it names its policy type.
@@ -134,14 +164,17 @@ pub fn denial(text: &str) -> Option<Denial> {
         explicit,
         policy: PolicyType::parse(&kind.split_whitespace().collect::<Vec<_>>().join(" "))?,
         policy_arn: get("earn").or_else(|| get("earn2")).or_else(|| get("iarn")),
+        through_scp: c.name("trans").is_some(),
     })
 }
 
 /// The caller named by "User: <arn> is not authorized to perform: sts:TagSession", when it is an IAM user.
 fn tag_session_user(text: &str) -> Option<String> {
     static RE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?is)user:\s*(?P<p>arn:[^\s]+:user/[^\s]+)\s+is not authorized to perform:?\s*sts:tagsession")
-            .expect("compiles")
+        Regex::new(
+            r"(?is)user:\s*(?P<p>arn:[^\s]+:user/[^\s]+)\s+is\s+not\s+authorized\s+to\s+perform:?\s*sts:tagsession",
+        )
+        .expect("compiles")
     });
     RE.captures(text).map(|c| c["p"].to_string())
 }
@@ -399,7 +432,23 @@ pub struct Reading {
 /// Reads an error text: a denial that names its policy type first (the type decides who can fix it), then an IAM
 /// user's refused sts:TagSession, then the table.
 pub fn read(text: &str) -> Option<Reading> {
-    if let Some(d) = denial(text) {
+    let denied = denial(text);
+    // An IAM user's refused sts:TagSession is the user's own setup, whatever policy of the account's is named;
+    // only a policy above the account (SCP, RCP, a VPC endpoint's) says more.
+    let above_account = denied.as_ref().is_some_and(|d| {
+        matches!(
+            d.policy,
+            PolicyType::ServiceControl | PolicyType::ResourceControl | PolicyType::VpcEndpoint
+        )
+    });
+    if !above_account && let Some(user) = tag_session_user(text) {
+        return Some(Reading {
+            known: TAG_SESSION_USER,
+            denial: None,
+            user: Some(user),
+        });
+    }
+    if let Some(d) = denied {
         let known = Known {
             code: d.policy.code(),
             meaning: "AWS named the policy that denied the call",
@@ -408,13 +457,6 @@ pub fn read(text: &str) -> Option<Reading> {
             known,
             denial: Some(d),
             user: None,
-        });
-    }
-    if let Some(user) = tag_session_user(text) {
-        return Some(Reading {
-            known: TAG_SESSION_USER,
-            denial: None,
-            user: Some(user),
         });
     }
     let t = text.to_ascii_lowercase();
@@ -502,6 +544,38 @@ mod tests {
             (d.policy, d.explicit, d.resource),
             (PolicyType::IdentityBased, false, None)
         );
+        // Line breaks inside the phrases, and an ARN at the end of a JSON-escaped quote.
+        let d = denial(
+            "User: arn:aws:sts::1:assumed-role/R/s is not authorized to\nperform: s3:ListBucket with an explicit\n\
+             deny in a service\ncontrol policy: arn:aws:organizations::2:policy/o-x/service_control_policy/p-x\\\"}",
+        )
+        .expect("a denial across lines");
+        assert_eq!(d.policy, PolicyType::ServiceControl);
+        assert_eq!(
+            d.policy_arn.as_deref(),
+            Some("arn:aws:organizations::2:policy/o-x/service_control_policy/p-x")
+        );
+        // The IAM user guide's "transitively through a service control policy" is kept in the words.
+        let d = denial(
+            "User: arn:aws:sts::1:assumed-role/R/s is not authorized to perform: SNS:Publish on resource: \
+             arn:aws:sns:us-east-1:4:t with an explicit deny in a VPC endpoint policy transitively through a \
+             service control policy",
+        )
+        .expect("a denial");
+        assert_eq!(d.policy, PolicyType::VpcEndpoint);
+        assert!(
+            d.describe().contains("transitively through a service control policy"),
+            "{}",
+            d.describe()
+        );
+        // An IAM user's refused sts:TagSession stays the user's own, even when AWS names its identity policy; an
+        // SCP named instead is the SCP's.
+        let user = "User: arn:aws:iam::1:user/ci is not authorized to perform: sts:TagSession on resource: \
+                    arn:aws:iam::1:role/R because no identity-based policy allows the sts:TagSession action";
+        assert_eq!(classify(user).map(|k| k.code), Some(Code::PodTagSessionDeniedForUser));
+        let scp = "User: arn:aws:iam::1:user/ci is not authorized to perform: sts:TagSession on resource: \
+                   arn:aws:iam::1:role/R with an explicit deny in a service control policy";
+        assert_eq!(classify(scp).map(|k| k.code), Some(Code::PodDeniedByScp));
         // The old wording names no policy: the table reads it.
         assert_eq!(
             denial("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied"),

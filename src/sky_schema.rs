@@ -200,7 +200,9 @@ fn admin_policy_location(s: &str) -> bool {
             && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
     };
     let parts: Vec<&str> = s.split('.').collect();
-    s.starts_with("http://") || s.starts_with("https://") || (parts.len() >= 2 && parts.iter().all(|p| ident(p)))
+    // JSON Schema's `.` does not match a line break.
+    ((s.starts_with("http://") || s.starts_with("https://")) && !s.contains(['\n', '\r']))
+        || (parts.len() >= 2 && parts.iter().all(|p| ident(p)))
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -12,13 +12,14 @@ Register it in the SkyPilot config (`~/.sky/config.yaml`, or the API server's):
         cache_minutes: 5             # a pass is kept this long per target (0: never)
         binary: /path/to/skys3       # else the wheel's own, else PATH
 
-For a `sky launch`, a managed job or a service whose task runs on Kubernetes and mounts an `s3://` bucket, it runs
+For a `sky launch`, a managed job or a service whose task names Kubernetes and mounts an `s3://` bucket, it runs
 `skys3 doctor -o json` for each context the task may land on, each bucket, and the namespace and service account
 SkyPilot would use there (resolved with SkyPilot's own functions), and refuses the request with
 `sky.exceptions.UserRequestRejectedByPolicy` when a check fails. It never changes the request. Warnings pass;
 inconclusive passes with a warning unless `on_inconclusive: block`; a skys3 that cannot run lets the launch go on
 with a warning unless `fail_closed: true`. A pass is cached per target in a file (SkyPilot starts a new process
-for every launch, and an API server applies a policy several times per launch); a failure is never cached.
+for every launch, and an API server applies a policy several times per launch); a failure is never cached. On an
+API server the settings come from the server's own config file, never from the request's.
 
 Written against SkyPilot 0.14.1 (`sky/admin_policy.py`, `sky/utils/admin_policy_utils.py`).
 """
@@ -40,7 +41,6 @@ import sky
 from sky import exceptions
 from sky import skypilot_config
 from sky.clouds import kubernetes as k8s_cloud
-from sky.data import storage as storage_lib
 from sky.provision.kubernetes import utils as kubernetes_utils
 from sky.utils import schemas
 
@@ -49,7 +49,11 @@ import skys3
 # The requests that start something on a cluster. `validate`, `optimize` and the controllers' own launches are
 # the same launch seen again (an API server applies its policy up to four times per `sky launch`), and `exec`
 # reaches only an API server's policy (SkyPilot 0.14.1's client applies none to exec).
-GATED = {"launch", "jobs.launch", "serve.up", "serve.update", "exec"}
+GATED = {"launch", "jobs.launch", "jobs.pool_apply", "serve.up", "serve.update", "exec"}
+
+# Findings the launch itself resolves: SkyPilot creates its default service account on the first launch
+# (`sky/provision/kubernetes/config.py`), so its absence before that launch warns instead of refusing it.
+LAUNCH_CREATES = {("kube.service-account", "SKY131")}
 
 # SkyPilot's built-in remote identities on Kubernetes all mean its default service account.
 BUILT_IN_IDENTITIES = {"LOCAL_CREDENTIALS", "SERVICE_ACCOUNT", "NO_UPLOAD"}
@@ -69,6 +73,15 @@ class Settings(NamedTuple):
     fail_closed: bool
     cache_minutes: float
     cache_dir: str
+
+    @staticmethod
+    def of(request: "sky.UserRequest") -> "Settings":
+        """At the client, the request's config (the user's files). On an API server, the server's own config file
+        only: the request's config carries the client's `plugins` over the server's, and a client must not choose
+        the binary the server runs, or turn its gate off."""
+        if request.at_client_side:
+            return Settings.read(request.skypilot_config)
+        return Settings.read(skypilot_config.get_user_config())
 
     @staticmethod
     def read(config: Any) -> "Settings":
@@ -99,6 +112,8 @@ class Settings(NamedTuple):
         binary = raw.get("binary")
         if binary is not None and not isinstance(binary, str):
             raise ValueError(f"plugins.skys3.binary must be a path, not {binary!r}")
+        if raw.get("cache_dir") is not None and not isinstance(raw.get("cache_dir"), str):
+            raise ValueError(f"plugins.skys3.cache_dir must be a path, not {raw.get('cache_dir')!r}")
         cache_dir = raw.get("cache_dir") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "skys3"
         )
@@ -123,16 +138,14 @@ class Target(NamedTuple):
 
 
 def s3_buckets(task: "sky.Task") -> List[str]:
-    """The AWS S3 buckets a task mounts: `s3://` sources of storage mounts and file mounts, and named buckets on an
-    S3 store. Other S3-compatible stores (r2://, nebius://, ...) are not AWS S3."""
+    """The existing AWS S3 buckets a task mounts: `s3://` sources of storage mounts and file mounts. A named bucket
+    on an S3 store with a local source or none (`name:` with `store: s3`) is left out: SkyPilot creates it at
+    launch, so the doctor would find it missing before. Other S3-compatible stores (r2://, ...) are not AWS S3."""
     out = set()
     for st in (task.storage_mounts or {}).values():
         src = st.source
         if isinstance(src, str) and src.startswith("s3://"):
             out.add(urllib.parse.urlsplit(src).netloc)
-        elif (src is None or isinstance(src, str) and "://" not in src) and st.name:
-            if storage_lib.StoreType.S3 in (st.stores or {}):
-                out.add(st.name)
     for src in (task.file_mounts or {}).values():
         if isinstance(src, str) and src.startswith("s3://"):
             out.add(urllib.parse.urlsplit(src).netloc)
@@ -211,7 +224,11 @@ class PassCache:
         # Whatever changes the verdict: the target, the doctor and its arguments, and whose credentials and
         # kubeconfig it runs with.
         parts = [*target, binary, *args] + [
-            os.environ.get(v, "") for v in ("KUBECONFIG", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_REGION")
+            os.environ.get(v, "")
+            for v in (
+                "KUBECONFIG", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_ROLE_ARN",
+            )
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -219,24 +236,27 @@ class PassCache:
         try:
             with open(self.path) as f:
                 data = json.load(f)
+            if data.get("version") != 2:
+                return {}
             return {k: float(v) for k, v in data.get("passes", {}).items()}
         except (OSError, ValueError, AttributeError, TypeError):
             return {}
 
     def fresh(self, key: str) -> bool:
-        return self.seconds > 0 and self._load().get(key, 0) > time.time()
+        # Kept as the time of the pass, so that a shorter cache_minutes applies to passes kept before.
+        return self.seconds > 0 and time.time() - self._load().get(key, 0) < self.seconds
 
     def remember(self, key: str) -> None:
         if self.seconds <= 0:
             return
         now = time.time()
-        passes = {k: v for k, v in self._load().items() if v > now}
-        passes[key] = now + self.seconds
+        passes = {k: v for k, v in self._load().items() if now - v < 24 * 3600}
+        passes[key] = now
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".passes-")
             with os.fdopen(fd, "w") as f:
-                json.dump({"version": 1, "passes": passes}, f)
+                json.dump({"version": 2, "passes": passes}, f)
             os.replace(tmp, self.path)
         except OSError as e:
             _say(f"could not keep the pass in {self.path}: {e}")
@@ -265,7 +285,10 @@ def _run(binary: str, target: Target, settings: Settings) -> Verdict:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        proc.communicate()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         return Verdict(target, "error", [], f"skys3 doctor did not finish in {settings.timeout_seconds:g} s")
     try:
         doc = json.loads(out)
@@ -273,10 +296,20 @@ def _run(binary: str, target: Target, settings: Settings) -> Verdict:
         checks = doc["checks"]
     except (ValueError, KeyError, TypeError):
         last = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+        # Exit 2 is the doctor refusing its input (a context that names no EKS cluster, SkyPilot's `in-cluster`
+        # context): it could not check this target, which is not a verdict on it.
         return Verdict(
             target, "error", [], f"skys3 doctor exited {proc.returncode} without a report: {' '.join(last)}"
         )
     failing = [c for c in checks if c.get("status") in ("fail", "inconclusive")]
+    created = [c for c in failing if (c.get("id"), c.get("code")) in LAUNCH_CREATES]
+    if status == "fail" and created and all(
+        (c.get("id"), c.get("code")) in LAUNCH_CREATES for c in failing if c.get("status") == "fail"
+    ):
+        if target.service_account == kubernetes_utils.DEFAULT_SERVICE_ACCOUNT_NAME:
+            # The launch creates SkyPilot's default account; the rest of the chain (association, role, bucket)
+            # passed. With IRSA the new account still needs its annotation: the warning says to check after.
+            status = "created-by-launch"
     return Verdict(target, status, failing)
 
 
@@ -286,11 +319,12 @@ def _where(request: "sky.UserRequest") -> str:
     return "on the SkyPilot API server, with the server's kubeconfig and AWS credentials"
 
 
-def _doctor_command(t: Target) -> str:
-    return (
-        f"skys3 doctor --context {t.context} --bucket {t.bucket} --namespace {t.namespace} "
-        f"--service-account {t.service_account}"
-    )
+def _doctor_command(t: Target, args: Tuple[str, ...] = ()) -> str:
+    import shlex
+
+    words = ["skys3", "doctor", "--context", t.context, "--bucket", t.bucket, "--namespace", t.namespace,
+             "--service-account", t.service_account, *args]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _describe(v: Verdict, statuses: Tuple[str, ...]) -> List[str]:
@@ -320,7 +354,7 @@ class DoctorPolicy(sky.AdminPolicy):
             return unchanged
         where = _where(user_request)
         try:
-            settings = Settings.read(user_request.skypilot_config)
+            settings = Settings.of(user_request)
         except ValueError as e:
             raise exceptions.UserRequestRejectedByPolicy(f"skys3 launch gate ({where}): {e}") from None
         try:
@@ -344,6 +378,12 @@ class DoctorPolicy(sky.AdminPolicy):
                 refused.append(v)
             elif v.status == "inconclusive":
                 warned.append(v)
+            elif v.status == "created-by-launch":
+                _say(
+                    f"service account {v.target.namespace}/{v.target.service_account} does not exist yet; this "
+                    f"launch creates it. With IRSA it then needs its role annotation: run "
+                    f"`{_doctor_command(v.target, settings.args)}` after the launch."
+                )
             else:
                 cache.remember(cache.key(v.target, binary, settings.args))
         for v in warned:
@@ -358,10 +398,12 @@ class DoctorPolicy(sky.AdminPolicy):
                     f"service account {v.target.service_account}):"
                 )
                 lines += _describe(v, ("fail", "inconclusive") if settings.block_inconclusive else ("fail",))
-                lines.append(f"  the commands that fix it: {_doctor_command(v.target)} --fix-script")
+                lines.append(f"  the commands that fix it: {_doctor_command(v.target, settings.args)} --fix-script")
             raise exceptions.UserRequestRejectedByPolicy("\n".join(lines))
         for v in errors:
-            unchanged = cls._cannot_run(settings, where, f"{v.error} ({_doctor_command(v.target)})", unchanged)
+            unchanged = cls._cannot_run(
+                settings, where, f"{v.error} ({_doctor_command(v.target, settings.args)})", unchanged
+            )
         return unchanged
 
     @staticmethod

@@ -1,8 +1,10 @@
 //! `pod.s3-list`: from inside one pod per SkyPilot cluster, the role lists the bucket.
 //!
-//! The in-pod probe (`inpod/inpod.sh`, embedded) is read-only and bounded: it checks for an uploaded `~/.aws/credentials`
-//! (never reading it), finds a client (`aws`, else python3 with boto3), asks for the caller identity and lists at
-//! most one key of the bucket. The bucket is passed as an argument, never spliced into the script.
+//! The in-pod probe (`inpod/inpod.sh`, embedded, sent on the exec's stdin) is read-only and bounded: it checks for
+//! an uploaded `~/.aws/credentials` (never reading it), finds a client (the pod's botocore, through the `aws`
+//! script's own Python or python3; the probe's standard-library client; the aws CLI only without Python), asks for
+//! the caller identity and lists at most one key of the bucket. The bucket is passed as an argument, never spliced
+//! into the script.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use crate::wiring::Wiring;
 
 /// The probe script.
 pub const PROBE: &str = include_str!("../../inpod/inpod.sh");
-/// The probe's Python part: boto3 when the pod has it, else a standard-library client (`inpod/inpod.py`).
+/// The probe's Python part: the pod's botocore when it has one, else a standard-library client (`inpod/inpod.py`).
 pub const PROBE_PY: &str = include_str!("../../inpod/inpod.py");
 /// At most this many bytes of each output stream are kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
@@ -391,7 +393,11 @@ fn failure(pod: &str, doing: &str, kv: &BTreeMap<String, String>, bucket: &str) 
 fn decide(reading: classify::Reading, message: String, kv: &BTreeMap<String, String>, bucket: &str) -> Outcome {
     let get = |k: &str| kv.get(k).map(String::as_str).unwrap_or("");
     if let Some(d) = &reading.denial {
-        let resource = d.resource.clone().unwrap_or_else(|| format!("arn:aws:s3:::{bucket}"));
+        let partition = crate::arn::partition_of_region(get("region"));
+        let resource = d
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("arn:{partition}:s3:::{bucket}"));
         return Outcome::coded(
             reading.known.code,
             format!("{message} (AWS says: {}, for {} on {resource})", d.describe(), d.action),
@@ -452,6 +458,14 @@ fn beside_iam(mut pod: Outcome, iam: &Outcome) -> Outcome {
         Code::PodDeniedByBucketPolicy,
     ];
     let Some(code) = pod.code else { return pod };
+    // iam.s3-permissions judges S3 actions only: beside a denied sts: or kms: call it says nothing.
+    if !pod
+        .vars
+        .get("action")
+        .is_some_and(|a| a.to_ascii_lowercase().starts_with("s3:"))
+    {
+        return pod;
+    }
     let iam_allows = iam.status == Status::Pass;
     if denial_codes.contains(&code) && iam_allows {
         pod.message.push_str(
@@ -502,13 +516,20 @@ mod tests {
 
     /// Runs the exec's command locally with `input` on stdin, in an empty environment.
     fn bootstrap(input: &[u8]) -> String {
+        probe_with(input, "/nonexistent", "/nonexistent")
+    }
+
+    /// Runs the probe with this PATH and HOME, no credentials and AWS pointed at a closed port.
+    fn probe_with(input: &[u8], path: &str, home: &str) -> String {
         use std::io::Write;
         let cmd = command("b", "us-west-2", 2);
         let mut child = std::process::Command::new("/bin/sh")
             .args(&cmd[1..])
             .env_clear()
-            .env("PATH", "/nonexistent")
-            .env("HOME", "/nonexistent")
+            .env("PATH", path)
+            .env("HOME", home)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -535,6 +556,58 @@ mod tests {
         for cut in [0, 1, payload.len() / 2, payload.len() - END.len() - 1] {
             assert_eq!(bootstrap(&payload[..cut]), "", "cut at {cut}");
         }
+    }
+
+    /// The client is chosen from the `aws` script's interpreter in each shebang form, and a Python 2 (Amazon
+    /// Linux 2's yum awscli) is passed over for python3, never left to fail.
+    #[test]
+    fn the_clis_interpreter_is_found_and_python2_is_passed_over() {
+        use std::os::unix::fs::PermissionsExt;
+        let python3 = ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("the test machine has python3");
+        let dir = std::env::temp_dir().join(format!("skys3-shebang-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let write = |name: &str, text: String| {
+            let p = bin.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        write(
+            "python2",
+            "#!/bin/sh\necho 'SyntaxError: invalid syntax' >&2\nexit 1\n".into(),
+        );
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let py2 = bin.join("python2").display().to_string();
+        let launcher = |quoted: &str| format!("#!/bin/sh\n'''exec' {quoted} \"$0\" \"$@\"\n' '''\n");
+        for (shebang, want) in [
+            (format!("#!{python3}\n"), Some(python3)),
+            ("#!/usr/bin/env python3\n".to_string(), None),
+            (launcher(python3), Some(python3)),
+            (launcher(&format!("'{python3}'")), Some(python3)),
+            (launcher(&format!("\"{python3}\"")), Some(python3)),
+            (format!("#!{py2}\n"), None),
+        ] {
+            write("aws", format!("{shebang}import sys\n"));
+            let out = parse(&probe_with(stdin(), &path, &dir.display().to_string()));
+            let chosen = out.get("client_path").cloned().unwrap_or_default();
+            assert_ne!(chosen, py2, "{shebang:?}: {out:?}");
+            assert!(chosen.ends_with("python3"), "{shebang:?}: {out:?}");
+            if let Some(want) = want {
+                assert_eq!(chosen, want, "{shebang:?}: {out:?}");
+                assert!(
+                    out.contains_key("aws_path"),
+                    "{shebang:?}: the CLI's own Python: {out:?}"
+                );
+            }
+            assert!(
+                ["botocore", "stdlib"].contains(&out.get("client").map(String::as_str).unwrap_or("")),
+                "{shebang:?}: {out:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -133,7 +133,25 @@ fn the_action_reports_a_healthy_setup_and_fails_a_broken_one() {
     );
 
     // Extra arguments reach the doctor: an unknown flag is bad input (exit 2), and there is no report.
-    let job = run_action(&lab, &[("package", &package), ("args", "--no-such-flag")]);
+    let job = run_action(
+        &lab,
+        &[("package", &package), ("args", "--mode pod-identity\n--no-such-flag")],
+    );
     assert_eq!(job.code, 2);
     assert_eq!(job.outputs["status"], "error");
+    assert_eq!(job.outputs["junit"], "", "no JUnit file without a report");
+
+    // Several lines of arguments, and report files in a folder that does not exist yet.
+    let job = run_action(
+        &lab,
+        &[
+            ("package", &package),
+            ("args", "--bucket lab-bucket\n--mode pod-identity"),
+            ("report-file", "out/skys3.json"),
+            ("junit-file", "out/skys3.xml"),
+        ],
+    );
+    assert_eq!(job.code, 1, "{:?}", job.outputs);
+    assert_eq!(job.outputs["status"], "fail");
+    assert!(job.workspace.path().join("out/skys3.xml").exists());
 }

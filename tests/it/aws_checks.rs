@@ -846,6 +846,11 @@ fn sky271_the_first_role_may_not_assume_the_target() {
         cmd.contains("SkyPilotS3Target-lab-bucket") && cmd.contains("sts:TagSession"),
         "{cmd}"
     );
+    // An inline policy of its own per target role: put-role-policy replaces a policy of the same name.
+    assert!(
+        cmd.contains("--policy-name skys3-assume-SkyPilotS3Target-lab-bucket "),
+        "{cmd}"
+    );
     assert_eq!(code, 1);
 }
 

@@ -253,3 +253,63 @@ fn bad_settings_are_refused_with_their_name() {
         verdicts[0]
     );
 }
+
+#[test]
+fn a_first_launch_that_creates_skypilots_service_account_passes_with_a_warning() {
+    // Nothing launched yet: no pods, and SkyPilot's default service account is created by this launch.
+    let s = Scenario::healthy_pod_identity().with(|s| {
+        s.service_accounts.clear();
+        s.pods.clear();
+    });
+    let g = Gate::start(s, "");
+    let (verdicts, stderr) = g.launch("launch", &g.s3_task(), 1);
+    passed_unchanged(&verdicts[0]);
+    assert!(stderr.contains("this launch creates it"), "{stderr}");
+}
+
+/// On an API server the settings are the server's own: a request whose config (the client's, merged over the
+/// server's) names another binary and fail-open cannot turn the server's fail-closed gate off.
+#[test]
+fn on_an_api_server_the_clients_settings_do_not_count() {
+    let g = Gate::start(
+        Scenario::healthy_pod_identity(),
+        "binary: /nonexistent/skys3\nfail_closed: true",
+    );
+    let script = r#"
+import sys
+import sky
+from sky.server.requests import request_names
+from skys3.sky import DoctorPolicy
+task = sky.Task.from_yaml(sys.argv[1])
+client = sky.Config({"plugins": {"skys3": {"binary": "/bin/true", "fail_closed": False}}})
+request = sky.UserRequest(task=task, skypilot_config=client,
+                          request_name=request_names.AdminPolicyRequestName.CLUSTER_LAUNCH,
+                          request_options=None, at_client_side=False)
+try:
+    DoctorPolicy().validate_and_mutate(request)
+    print("passed")
+except sky.exceptions.UserRequestRejectedByPolicy as e:
+    print("rejected: " + str(e))
+"#;
+    let doctor = g.lab.command();
+    let out = Command::new(venv_dir().join("bin/python3"))
+        .args(["-c", script])
+        .arg(g.s3_task())
+        .env_clear()
+        .envs(
+            doctor
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
+        .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
+        .current_dir(g.lab.work())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rejected:") && stdout.contains("fail_closed") && stdout.contains("API server"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

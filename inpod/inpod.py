@@ -6,12 +6,18 @@
 # the standard library only: it finds credentials the way botocore does for what a pod can have (environment
 # keys, web identity, the shared credentials file, container credentials, IMDSv2), in botocore's order, and signs
 # STS GetCallerIdentity and S3 ListObjectsV2 with SigV4. It prints key=value lines and never a secret.
+import sys
+
+# `python -c` puts the working directory first on the import path: files there (the image's WORKDIR) must not
+# shadow the modules below (sys is built in: importing it cannot be shadowed).
+if sys.path and sys.path[0] in ("", "."):
+    del sys.path[0]
+
 import datetime
 import hashlib
 import hmac
 import json
 import os
-import sys
 import threading
 import urllib.error
 import urllib.parse

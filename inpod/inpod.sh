@@ -126,11 +126,12 @@ if command -v rclone >/dev/null 2>&1; then
 fi
 
 # The Python part, with the first Python that runs it; the next one (then the CLI) when one fails before it names
-# its client. From / , so that files in the image's working directory cannot shadow the modules it imports.
+# its client. It stays in the exec's working directory (relative paths in AWS_* variables resolve as the pod's
+# own processes resolve them); the Python part drops that directory from its import path first.
 ran=""
 for py in $pythons; do
   if [ "$py" = "$awspy" ]; then cli="$aws"; else cli=""; fi
-  out=$(cd / && SKYS3_AWS="$cli" bounded "$py" -u -c "$pysrc" "$bucket" </dev/null)
+  out=$(SKYS3_AWS="$cli" bounded "$py" -u -c "$pysrc" "$bucket" </dev/null)
   rc=$?
   case "$out" in
     *client=*)

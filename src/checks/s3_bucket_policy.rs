@@ -186,10 +186,10 @@ pub fn evaluate_cross_account(bucket: &str, role_arn: &str, account: &str, doc: 
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     // Across accounts an account principal does not stand for the role: only the owner's own IAM is delegated.
-    let missing: Vec<&str> = actions(bucket, role_arn)
+    let decided: Vec<(&str, Decision)> = actions(bucket, role_arn)
         .iter()
-        .filter(|(action, resource)| {
-            policy::decide(
+        .map(|(action, resource)| {
+            let d = policy::decide(
                 std::slice::from_ref(doc),
                 &Request {
                     principal: Some(("AWS", role_arn)),
@@ -198,11 +198,26 @@ pub fn evaluate_cross_account(bucket: &str, role_arn: &str, account: &str, doc: 
                     known: Known::Keys(&keys),
                 },
             )
-            .decision
-                == Decision::ImplicitDeny
+            .decision;
+            (*action, d)
         })
-        .map(|(a, _)| *a)
         .collect();
+    let with = |want: Decision| -> Vec<&str> { decided.iter().filter(|(_, d)| *d == want).map(|(a, _)| *a).collect() };
+    let (missing, conditional) = (with(Decision::ImplicitDeny), with(Decision::ConditionallyAllowed));
+    if missing.is_empty() && !conditional.is_empty() {
+        // A grant under conditions the doctor cannot evaluate (a source VPC, an IP range, a tag) is not a grant
+        // it can vouch for: the pod's request may well not meet them.
+        return Outcome::warn(
+            Code::BucketOtherAccountConditionalGrant,
+            format!(
+                "bucket {bucket} belongs to another account, and its policy grants {role_arn} {} only under \
+                 conditions the doctor cannot evaluate",
+                conditional.join(", ")
+            ),
+        )
+        .var("found", conditional.join(", "))
+        .evidence(json!({ "bucket_policy": doc, "cross_account": true }));
+    }
     if missing.is_empty() {
         return Outcome::pass(format!(
             "bucket {bucket} belongs to another account, and its policy grants {role_arn} the mount calls"
@@ -229,6 +244,21 @@ mod tests {
 
     fn eval(v: serde_json::Value) -> Outcome {
         evaluate("b", ROLE, "111122223333", &Policy::from_value(&v))
+    }
+
+    #[test]
+    fn another_accounts_conditional_grant_is_a_warning_not_a_pass() {
+        let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE},
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+            "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}]});
+        let o = evaluate_cross_account("b", ROLE, "111122223333", &Policy::from_value(&doc));
+        assert_eq!(
+            (o.status, o.code),
+            (Status::Warn, Some(Code::BucketOtherAccountConditionalGrant)),
+            "{}",
+            o.message
+        );
     }
 
     #[test]

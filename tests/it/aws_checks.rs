@@ -761,8 +761,13 @@ fn sky296_another_accounts_bucket_must_grant_the_role() {
     let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": role_arn},
         "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
         "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"]}]});
-    let (code, doc, _lab) = run(foreign(Some(grant)));
+    let (code, doc, _lab) = run(foreign(Some(grant.clone())));
     assert_healthy(&doc, IRSA_ONLY);
+    // The same grant under a condition the doctor cannot evaluate: a warning (SKY297), never a pass.
+    let mut conditional = grant.clone();
+    conditional["Statement"][0]["Condition"] = json!({"StringEquals": {"aws:SourceVpce": "vpce-0123"}});
+    let (_, doc2, _lab2) = run(foreign(Some(conditional)));
+    assert_only(&doc2, "s3.bucket-policy", "warn", "SKY297");
     assert_eq!(code, 0);
 }
 

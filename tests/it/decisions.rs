@@ -288,6 +288,24 @@ fn cases() -> Vec<Case> {
             "fail",
             Code::BucketOtherAccountNoGrant,
         ),
+        case(
+            "another account's bucket granting under a condition",
+            pi().with(|s| {
+                s.bucket_owner = Some("999999999999".into());
+                let role = s.role_arn();
+                s.bucket_policy = Some(
+                    serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Principal": {"AWS": role},
+                        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        "Resource": ["arn:aws:s3:::lab-bucket", "arn:aws:s3:::lab-bucket/*"],
+                        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0123"}}}]})
+                    .to_string(),
+                );
+            }),
+            "s3.bucket-policy",
+            "warn",
+            Code::BucketOtherAccountConditionalGrant,
+        ),
         case("bucket policy unreadable", pi(), "s3.bucket-policy", "inconclusive", Code::BucketPolicyUnreadable)
             .rule(Rule::every(Op::GetBucketPolicy, ErrorKind::AccessDenied)),
         case("cluster not found", pi().with(|s| s.eks = None), "eks.cluster", "fail", Code::ClusterNotFound),

@@ -587,3 +587,26 @@ fn the_exec_request_line_is_small_and_the_probe_rides_stdin() {
         "the probe is what moved"
     );
 }
+
+/// Files in the container's working directory do not shadow what the probe's Python part imports (`python -c`
+/// puts that directory first on the import path), while relative paths keep resolving from it.
+#[test]
+fn the_images_working_directory_does_not_shadow_the_probe() {
+    for boto3 in [true, false] {
+        let s = real(Scenario::healthy_pod_identity(), false, RealPod::default()).with(|s| {
+            let p = pod(s);
+            p.aws.boto3 = boto3;
+            p.aws.bare_python = !boto3;
+            let home = format!("pods/{}/home", p.name);
+            for module in ["json.py", "hmac.py", "threading.py"] {
+                s.files.insert(
+                    format!("{home}/{module}"),
+                    "raise SystemExit('shadowed by the workdir')\n".into(),
+                );
+            }
+        });
+        let (_, doc, _lab) = run(s);
+        let c = check(&doc, "pod.s3-list");
+        assert_eq!(c["status"], "pass", "boto3 {boto3}: {c:#}");
+    }
+}

@@ -179,6 +179,51 @@ async fn run(ctx: &Ctx) -> Outcome {
         )
 }
 
+/// Whether two role ARNs are in the same account.
+fn same_account(a: &str, b: &str) -> bool {
+    matches!((arn::role_parts(a), arn::role_parts(b)), (Some((x, _)), Some((y, _))) if x == y)
+}
+
+/// Whether the target's trust policy allows each of `actions` to the first role by its own ARN (not by its
+/// account). Role trust policies are the exception in IAM's evaluation where an account principal defers to the
+/// caller's identity policies; a principal named by its ARN needs no Allow there within the same account (IAM
+/// user guide, "Policy evaluation logic" and "Update a role trust policy"; AWS re:Post answers on "a particular
+/// principal arn from same account in trust policy").
+fn trust_names_first_role(raw: &Policy, first: &str, actions: &[&str], keys: &BTreeMap<String, String>) -> bool {
+    let mut named = raw.clone();
+    named
+        .statements
+        .retain(|st| !st.not_principal && st.principal.get("AWS").is_some_and(|ps| ps.iter().any(|p| p == first)));
+    !named.statements.is_empty()
+        && actions.iter().all(|action| {
+            policy::decide(
+                std::slice::from_ref(&named),
+                &Request {
+                    principal: Some(("AWS", first)),
+                    action,
+                    resource: None,
+                    known: Known::Keys(keys),
+                },
+            )
+            .decision
+                == Decision::Allowed
+        })
+        // A Deny anywhere in the whole trust still refuses.
+        && actions.iter().all(|action| {
+            policy::decide(
+                std::slice::from_ref(raw),
+                &Request {
+                    principal: Some(("AWS", first)),
+                    action,
+                    resource: None,
+                    known: Known::Keys(keys),
+                },
+            )
+            .decision
+                != Decision::ExplicitDeny
+        })
+}
+
 /// Decides over what the checked role's policies allow on the target role (`may`), and the target role's trust.
 pub fn evaluate(hop: &Hop, may: &[(&str, Decision)], trust: &TargetTrust) -> Outcome {
     let target = &hop.target_role_arn;
@@ -198,6 +243,29 @@ pub fn evaluate(hop: &Hop, may: &[(&str, Decision)], trust: &TargetTrust) -> Out
         .filter(|(_, d)| matches!(d, Decision::ImplicitDeny | Decision::ExplicitDeny))
         .map(|(a, _)| *a)
         .collect();
+    if !refused.is_empty()
+        && let TargetTrust::Read(raw) = trust
+        && same_account(first, target)
+        && trust_names_first_role(raw, first, &refused, &hop.keys())
+    {
+        return base(Outcome::warn(
+            Code::TargetTrustNamesFirstRole,
+            format!(
+                "role {first}'s own policies do not allow {} on the target role {target}, but the target's trust \
+                 policy names {first} itself: within one account that trust alone lets it assume the role (IAM's \
+                 rule for role trust policies), a rule EKS's documentation does not state for its second hop",
+                refused.join(" and ")
+            ),
+        ))
+        .var("missing", refused.join(" and "))
+        .var(
+            "assume_target_json",
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": HOP_ACTIONS, "Resource": target}]})
+            .to_string(),
+        )
+        .evidence(evidence);
+    }
     if !refused.is_empty() {
         let missing = refused.join(" and ");
         let doc = json!({"Version": "2012-10-17", "Statement": [

@@ -831,6 +831,30 @@ fn sky215_a_session_policy_under_conditions() {
     assert_eq!(code, 0);
 }
 
+/// Within one account, a target trust naming the first role's own ARN lets it in without its own Allow (IAM's
+/// rule for role trust policies): a warning, never SKY271's failure, which would refuse a working launch.
+#[test]
+fn sky276_a_trust_naming_the_first_role_is_not_a_failure() {
+    let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.role.as_mut().unwrap().inline.remove("assume-target");
+        let first = s.role_arn();
+        s.target_role_mut().trust_policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": first}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+        .to_string();
+    }));
+    assert_only(&doc, "iam.target-role", "warn", "SKY276");
+    assert_eq!(code, 0);
+    // Naming the account instead defers to the first role's own policies: still SKY271.
+    let (_, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
+        s.role.as_mut().unwrap().inline.remove("assume-target");
+        s.target_role_mut().trust_policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", crate::lab::ACCOUNT)},
+             "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+        .to_string();
+    }));
+    assert_only(&doc, "iam.target-role", "fail", "SKY271");
+}
+
 #[test]
 fn sky271_the_first_role_may_not_assume_the_target() {
     let (code, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {

@@ -426,6 +426,19 @@ fn cases() -> Vec<Case> {
         ),
         // A target role (EKS API, 2025-06): the second hop.
         case(
+            "only the target's trust names the first role",
+            target().with(|s| {
+                s.role.as_mut().unwrap().inline.remove("assume-target");
+                let first = s.role_arn();
+                s.target_role_mut().trust_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": first}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+                .to_string();
+            }),
+            "iam.target-role",
+            "warn",
+            Code::TargetTrustNamesFirstRole,
+        ),
+        case(
             "first role may not assume the target",
             target().with(|s| {
                 s.role.as_mut().unwrap().inline.remove("assume-target");

@@ -848,7 +848,7 @@ fn sky276_a_trust_naming_the_first_role_is_not_a_failure() {
     let (_, doc, _lab) = run(Scenario::pod_identity_with_target_role().with(|s| {
         s.role.as_mut().unwrap().inline.remove("assume-target");
         s.target_role_mut().trust_policy = json!({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", crate::lab::ACCOUNT)},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", ACCOUNT)},
              "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
         .to_string();
     }));

@@ -308,8 +308,10 @@ def _run(binary: str, target: Target, settings: Settings) -> Verdict:
     ):
         if target.service_account == kubernetes_utils.DEFAULT_SERVICE_ACCOUNT_NAME:
             # The launch creates SkyPilot's default account; the rest of the chain (association, role, bucket)
-            # passed. With IRSA the new account still needs its annotation: the warning says to check after.
-            status = "created-by-launch"
+            # passed. With IRSA the new account still needs its annotation: the warning says to check after. What
+            # could not be decided still counts as undecided.
+            undecided = any(c.get("status") == "inconclusive" for c in failing)
+            status = "inconclusive" if undecided else "created-by-launch"
     return Verdict(target, status, failing)
 
 

@@ -139,7 +139,7 @@ for py in $pythons; do
       say client_path "$py"
       if [ -n "$cli" ]; then say aws_path "$aws"; fi
       printf '%s\n' "$out"
-      # 124: timeout killed it; what finished before was printed already (unbuffered).
+      # 124: timeout killed it; what it printed before (unbuffered) is in $out.
       if [ "$rc" -ne 0 ]; then say python_rc "$rc"; fi
       break ;;
   esac
@@ -148,8 +148,9 @@ done
 if [ -n "$ran" ]; then
   :
 elif [ -n "$aws" ]; then
-  # No Python that runs the probe: the CLI itself (awscli v2's own binary). With web identity (IRSA) it caches credentials
-  # under ~/.aws/cli/cache, the one write the probe cannot avoid there: it says so, and the doctor reports it.
+  # No Python that runs the probe: the CLI itself (awscli v2's own binary). With web identity (IRSA) it caches
+  # credentials under ~/.aws/cli/cache, the one write the probe cannot avoid there: it says so, and the doctor
+  # reports it.
   say client aws
   say client_path "$aws"
   if [ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]; then say cli_cache "$home/.aws/cli/cache"; fi

@@ -313,3 +313,25 @@ except sky.exceptions.UserRequestRejectedByPolicy as e:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The doctor is asked about the service account and namespace SkyPilot itself would use for the context:
+/// `kubernetes.remote_identity` as a context pattern, and the context's own namespace from `context_configs`.
+#[test]
+fn the_target_is_the_one_skypilot_resolves() {
+    let s = Scenario::healthy_pod_identity();
+    let context = s.context_name.clone();
+    let s = s.with(|s| {
+        s.sky_user_config = Some(format!(
+            "aws:\n  remote_identity: NO_UPLOAD\nkubernetes:\n  remote_identity:\n    '*lab*': team-sa\n    '*': SERVICE_ACCOUNT\n  context_configs:\n    {context:?}:\n      namespace: team-ns\n"
+        ));
+    });
+    let g = Gate::start(s, "");
+    let (verdicts, _) = g.launch("launch", &g.s3_task(), 1);
+    let v = &verdicts[0];
+    // The lab's association is for default/skypilot-service-account: asked about team-ns/team-sa, the doctor
+    // finds neither, and the refusal names what SkyPilot resolved.
+    assert_eq!(v["outcome"], "rejected", "{v:#}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("namespace team-ns, service account team-sa"), "{msg}");
+    assert!(msg.contains("--namespace team-ns --service-account team-sa"), "{msg}");
+}

@@ -387,20 +387,13 @@ fn gate_cost() -> GateCost {
             ));
         }
         std::fs::write(&config, text).unwrap();
-        let doctor = lab.command();
         let started = Instant::now();
-        let out = Command::new(lab::venv_dir().join("bin/python3"))
+        let out = lab
+            .sealed(lab::venv_dir().join("bin/python3"))
             .arg(root.join("tests/lab/gate_driver.py"))
             .args(["launch", &task.display().to_string(), "1"])
-            .env_clear()
-            .envs(
-                doctor
-                    .get_envs()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-            )
             .env("PYTHONPATH", root.join("python"))
             .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
-            .current_dir(lab.work())
             .output()
             .unwrap();
         let took = started.elapsed();

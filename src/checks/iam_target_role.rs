@@ -194,33 +194,22 @@ fn trust_names_first_role(raw: &Policy, first: &str, actions: &[&str], keys: &BT
     named
         .statements
         .retain(|st| !st.not_principal && st.principal.get("AWS").is_some_and(|ps| ps.iter().any(|p| p == first)));
+    let decision = |doc: &Policy, action: &str| {
+        policy::decide(
+            std::slice::from_ref(doc),
+            &Request {
+                principal: Some(("AWS", first)),
+                action,
+                resource: None,
+                known: Known::Keys(keys),
+            },
+        )
+        .decision
+    };
+    // Allowed by the statements naming the role, and not denied by any statement of the whole trust.
     !named.statements.is_empty()
         && actions.iter().all(|action| {
-            policy::decide(
-                std::slice::from_ref(&named),
-                &Request {
-                    principal: Some(("AWS", first)),
-                    action,
-                    resource: None,
-                    known: Known::Keys(keys),
-                },
-            )
-            .decision
-                == Decision::Allowed
-        })
-        // A Deny anywhere in the whole trust still refuses.
-        && actions.iter().all(|action| {
-            policy::decide(
-                std::slice::from_ref(raw),
-                &Request {
-                    principal: Some(("AWS", first)),
-                    action,
-                    resource: None,
-                    known: Known::Keys(keys),
-                },
-            )
-            .decision
-                != Decision::ExplicitDeny
+            decision(&named, action) == Decision::Allowed && decision(raw, action) != Decision::ExplicitDeny
         })
 }
 

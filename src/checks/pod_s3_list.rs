@@ -449,15 +449,9 @@ fn decide(reading: classify::Reading, message: String, kv: &BTreeMap<String, Str
 /// is blamed; when IAM allows it and the pod says no identity-based policy does, the two disagree, and the message
 /// says how that can be.
 fn beside_iam(mut pod: Outcome, iam: &Outcome) -> Outcome {
-    let denial_codes = [
-        Code::PodDeniedByScp,
-        Code::PodDeniedByRcp,
-        Code::PodDeniedByVpcEndpointPolicy,
-        Code::PodDeniedBySessionPolicy,
-        Code::PodDeniedByBoundary,
-        Code::PodDeniedByBucketPolicy,
-    ];
     let Some(code) = pod.code else { return pod };
+    // A policy other than the role's own: the one AWS named decides whatever the role allows.
+    let other_policy = named_denial(Some(code)) && code != Code::PodDeniedByIdentityPolicy;
     // iam.s3-permissions judges S3 actions only: beside a denied sts: or kms: call it says nothing.
     if !pod
         .vars
@@ -467,7 +461,7 @@ fn beside_iam(mut pod: Outcome, iam: &Outcome) -> Outcome {
         return pod;
     }
     let iam_allows = iam.status == Status::Pass;
-    if denial_codes.contains(&code) && iam_allows {
+    if other_policy && iam_allows {
         pod.message.push_str(
             "; the role's own policies allow it (iam.s3-permissions passed): the policy AWS named decides, not the role",
         );
@@ -476,7 +470,7 @@ fn beside_iam(mut pod: Outcome, iam: &Outcome) -> Outcome {
             "; yet iam.s3-permissions found the role's policies allowing it: they changed since that read, or the \
              pod's session is not the checked role's",
         );
-    } else if denial_codes.contains(&code) && iam.status == Status::Fail {
+    } else if other_policy && iam.status == Status::Fail {
         pod.message.push_str(&format!(
             "; the role's own policies do not allow it either (iam.s3-permissions: {})",
             iam.code.map(|c| c.as_str()).unwrap_or("fail")

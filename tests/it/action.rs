@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -52,19 +51,12 @@ fn run_action(lab: &Lab, given: &[(&str, &str)]) -> Job {
         workspace.path().join("step-summary"),
     );
     std::fs::create_dir_all(&temp).unwrap();
-    let doctor = lab.command();
     let mut code = 0;
     for step in action["runs"]["steps"].as_array().unwrap() {
         assert_eq!(step["shell"], "bash");
-        let mut cmd = Command::new("bash");
+        let mut cmd = lab.sealed("bash");
         cmd.args(["--noprofile", "--norc", "-e", "-o", "pipefail", "-c"])
             .arg(expand(step["run"].as_str().unwrap(), &inputs))
-            .env_clear()
-            .envs(
-                doctor
-                    .get_envs()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-            )
             .env("RUNNER_TEMP", &temp)
             .env("GITHUB_OUTPUT", &output)
             .env("GITHUB_STEP_SUMMARY", &summary)

@@ -4,7 +4,7 @@
 //! policy runs is this build's, against the lab; a wrapper counts its runs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -71,22 +71,20 @@ impl Gate {
         )
     }
 
+    /// The lab venv's Python with SkyPilot, the gate's package on its path, in the lab's sealed environment.
+    fn python(&self) -> Command {
+        let mut cmd = self.lab.sealed(venv_dir().join("bin/python3"));
+        cmd.env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
+            .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1");
+        cmd
+    }
+
     /// Runs `entry` `n` times in one SkyPilot process; each launch's verdict, and what SkyPilot printed.
     fn launch(&self, entry: &str, task: &Path, n: usize) -> (Vec<Value>, String) {
-        let doctor = self.lab.command();
-        let out = Command::new(venv_dir().join("bin/python3"))
+        let out = self
+            .python()
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/gate_driver.py"))
             .args([entry, &task.display().to_string(), &n.to_string()])
-            .env_clear()
-            .envs(
-                doctor
-                    .get_envs()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-            )
-            .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
-            .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
-            .current_dir(self.lab.work())
-            .stdin(Stdio::null())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -109,6 +107,16 @@ impl Gate {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     }
+}
+
+/// An executable shell script `skys3` in a directory of its own, standing in for a broken binary.
+fn fake_skys3(body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skys3");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let shown = path.display().to_string();
+    (dir, shown)
 }
 
 fn passed_unchanged(v: &Value) {
@@ -179,11 +187,8 @@ fn an_unreachable_cluster_passes_with_a_warning_unless_configured_to_block() {
 
 #[test]
 fn a_missing_or_crashing_skys3_fails_open_unless_fail_closed() {
-    let crash = tempfile::tempdir().unwrap();
-    let crasher = crash.path().join("skys3");
-    std::fs::write(&crasher, "#!/bin/sh\necho 'thread main panicked' >&2\nexit 101\n").unwrap();
-    std::fs::set_permissions(&crasher, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    for binary in ["/nonexistent/skys3".to_string(), crasher.display().to_string()] {
+    let (_crash, crasher) = fake_skys3("echo 'thread main panicked' >&2\nexit 101");
+    for binary in ["/nonexistent/skys3".to_string(), crasher] {
         let g = Gate::start(Scenario::healthy_pod_identity(), &format!("binary: {binary}"));
         let (verdicts, stderr) = g.launch("launch", &g.s3_task(), 1);
         passed_unchanged(&verdicts[0]);
@@ -205,13 +210,10 @@ fn a_missing_or_crashing_skys3_fails_open_unless_fail_closed() {
 
 #[test]
 fn a_slow_doctor_is_cut_at_the_timeout() {
-    let slow = tempfile::tempdir().unwrap();
-    let sleeper = slow.path().join("skys3");
-    std::fs::write(&sleeper, "#!/bin/sh\nsleep 60\n").unwrap();
-    std::fs::set_permissions(&sleeper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (_slow, sleeper) = fake_skys3("sleep 60");
     let g = Gate::start(
         Scenario::healthy_pod_identity(),
-        &format!("binary: {}\ntimeout_seconds: 2", sleeper.display()),
+        &format!("binary: {sleeper}\ntimeout_seconds: 2"),
     );
     let started = std::time::Instant::now();
     let (verdicts, stderr) = g.launch("launch", &g.s3_task(), 1);
@@ -291,21 +293,7 @@ try:
 except sky.exceptions.UserRequestRejectedByPolicy as e:
     print("rejected: " + str(e))
 "#;
-    let doctor = g.lab.command();
-    let out = Command::new(venv_dir().join("bin/python3"))
-        .args(["-c", script])
-        .arg(g.s3_task())
-        .env_clear()
-        .envs(
-            doctor
-                .get_envs()
-                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-        )
-        .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
-        .env("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
-        .current_dir(g.lab.work())
-        .output()
-        .unwrap();
+    let out = g.python().args(["-c", script]).arg(g.s3_task()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("rejected:") && stdout.contains("fail_closed") && stdout.contains("API server"),

@@ -84,18 +84,7 @@ fn the_wheel_installs_into_a_bare_venv_and_runs_the_doctor() {
 
     // A lab scenario through the installed binary.
     let lab = Lab::start(Scenario::healthy_pod_identity());
-    let doctor = lab.command();
-    let out = Command::new(&installed)
-        .args(["doctor", "-o", "json"])
-        .env_clear()
-        .envs(
-            doctor
-                .get_envs()
-                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-        )
-        .current_dir(lab.work())
-        .output()
-        .unwrap();
+    let out = lab.sealed(&installed).args(["doctor", "-o", "json"]).output().unwrap();
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(doc["status"], "pass", "{doc:#}");

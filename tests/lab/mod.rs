@@ -422,6 +422,22 @@ impl Lab {
         cmd
     }
 
+    /// Another program with the doctor's sealed environment and working directory (`command`'s): the installed
+    /// wheel's binary, SkyPilot's launch paths with the launch gate, the GitHub Action's steps.
+    pub fn sealed(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let doctor = self.command();
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .envs(
+                doctor
+                    .get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .current_dir(self.work())
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs the doctor with `args` and returns its output. Every request the run made must be covered by the
     /// permissions `skys3 permissions` prints: the lab holds the whole suite to that one list.
     pub fn run(&self, args: &[&str]) -> Output {
